@@ -1,0 +1,56 @@
+"""The exceptions pylonbus raises on purpose; each message says what arrived, where, and what to try."""
+
+from __future__ import annotations
+
+
+class PylonbusError(Exception):
+    """Base of every error pylonbus raises on purpose."""
+
+
+class ProtocolError(PylonbusError):
+    """A frame or its INFO is not what the Pylontech protocol allows (raised by the sans-I/O core)."""
+
+
+class FrameError(ProtocolError):
+    """The frame itself is malformed: SOI, EOI, hex digits, LENGTH or total size."""
+
+
+class LengthChecksumError(FrameError):
+    """The LCHKSUM nibble of the LENGTH field does not match its LENID."""
+
+
+class ChecksumError(FrameError):
+    """The CHKSUM at the end of the frame does not match its contents."""
+
+
+class DecodeError(ProtocolError):
+    """The INFO of a valid frame is too short or inconsistent for the command's layout."""
+
+
+class ResponseError(ProtocolError):
+    """The battery answered with a non-zero return code (RTN)."""
+
+    def __init__(self, rtn: int, adr: int | None = None) -> None:
+        from .protocol.codes import rtn_meaning
+
+        self.rtn = rtn
+        self.adr = adr
+        self.meaning = rtn_meaning(rtn)
+        where = f" from ADR 0x{adr:02X}" if adr is not None else ""
+        super().__init__(f"battery answered RTN 0x{rtn:02X} ({self.meaning}){where}")
+
+
+class LinkError(PylonbusError):
+    """The serial link or gateway failed: the port cannot be used or a module does not answer."""
+
+
+class PortError(LinkError):
+    """The port cannot be opened or has gone away."""
+
+
+class PortBusyError(PortError):
+    """Another process holds the port."""
+
+
+class NoReplyError(LinkError):
+    """A module did not answer a request in time."""

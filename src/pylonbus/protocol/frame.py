@@ -1,0 +1,149 @@
+"""The ASCII-hex frame `~ VER ADR CID1 CID2 LENGTH INFO CHKSUM CR`: build, parse and validate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ChecksumError, FrameError, LengthChecksumError
+from .codes import CID1_BATTERY, split_address
+
+SOI = 0x7E
+EOI = 0x0D
+HEADER_CHARS = 12  # VER ADR CID1 CID2 LENGTH as hex
+MIN_FRAME = 1 + HEADER_CHARS + 4 + 1
+MAX_LENID = 0xFFF
+MAX_FRAME = MIN_FRAME + MAX_LENID
+_HEX_DIGITS = b"0123456789ABCDEFabcdef"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame. In a response `cid2` holds the return code (RTN)."""
+
+    ver: int
+    adr: int
+    cid1: int
+    cid2: int
+    info: bytes
+
+    @property
+    def rtn(self) -> int:
+        return self.cid2
+
+    @property
+    def group(self) -> int:
+        return split_address(self.adr)[0]
+
+    @property
+    def module(self) -> int:
+        return split_address(self.adr)[1]
+
+
+def length_checksum(lenid: int) -> int:
+    """LCHKSUM: the 3 nibbles of LENID summed mod 16, inverted, plus one (0 stays 0)."""
+    return -((lenid & 0xF) + (lenid >> 4 & 0xF) + (lenid >> 8 & 0xF)) & 0xF
+
+
+def checksum(body: bytes) -> int:
+    """CHKSUM over the ASCII characters between SOI and CHKSUM: sum mod 65536, inverted, plus one."""
+    return -sum(body) & 0xFFFF
+
+
+def encode_frame(ver: int, adr: int, cid2: int, info: bytes = b"", cid1: int = CID1_BATTERY) -> bytes:
+    """A complete frame, upper-case hex, with the checksum computed over exactly what is sent."""
+    info_hex = info.hex().upper().encode()
+    lenid = len(info_hex)
+    if lenid > MAX_LENID:
+        raise ValueError(f"INFO of {len(info)} bytes does not fit the 12-bit LENID (at most {MAX_LENID // 2})")
+    body = b"%02X%02X%02X%02X%04X" % (ver, adr, cid1, cid2, length_checksum(lenid) << 12 | lenid) + info_hex
+    return b"~%s%04X\r" % (body, checksum(body))
+
+
+def _bad_hex_offset(data: bytes, start: int, end: int) -> int:
+    for pos in range(start, end):
+        if data[pos] not in _HEX_DIGITS:
+            return pos
+    return -1
+
+
+def parse_frame(data: bytes) -> Frame:
+    """Validate and decode one frame, SOI through EOI. Raises a `FrameError` subclass on any fault."""
+    size = len(data)
+    if size < MIN_FRAME:
+        raise FrameError(
+            f"frame too short: {size} bytes, a frame has at least {MIN_FRAME} (~, 12 header digits, "
+            f"4 checksum digits, CR): {bytes(data[:40])!r}"
+        )
+    if data[0] != SOI:
+        raise FrameError(f"frame starts with {bytes(data[:1])!r} at offset 0, expected SOI '~'")
+    if data[-1] != EOI:
+        raise FrameError(f"frame ends with {bytes(data[-1:])!r} at offset {size - 1}, expected EOI CR (0x0D)")
+    if data.translate(None, _HEX_DIGITS) != b"~\r":
+        pos = _bad_hex_offset(data, 1, size - 1)
+        raise FrameError(f"non-hex character {bytes(data[pos:pos + 1])!r} at offset {pos}")
+    ver, adr, cid1, cid2, length = _unpack_header(data)
+    lenid = length & MAX_LENID
+    if length >> 12 != length_checksum(lenid):
+        raise LengthChecksumError(
+            f"LENGTH 0x{length:04X}: LCHKSUM nibble is 0x{length >> 12:X}, "
+            f"LENID 0x{lenid:03X} needs 0x{length_checksum(lenid):X}"
+        )
+    if lenid & 1:
+        raise FrameError(f"LENID {lenid} is odd; INFO is sent as pairs of hex digits")
+    if size != MIN_FRAME + lenid:
+        raise FrameError(
+            f"LENGTH says {lenid} INFO digits ({MIN_FRAME + lenid} bytes in all), "
+            f"but the frame has {size} bytes: truncated or run together with another frame"
+        )
+    given = int(data[-5:-1], 16)
+    expected = checksum(data[1:-5])
+    if given != expected:
+        raise ChecksumError(f"CHKSUM is {given:04X} at offset {size - 5}, contents need {expected:04X}")
+    return Frame(ver, adr, cid1, cid2, bytes.fromhex(data[13:-5].decode("ascii")))
+
+
+def _unpack_header(data: bytes) -> tuple[int, int, int, int, int]:
+    head = bytes.fromhex(data[1:13].decode("ascii"))
+    return head[0], head[1], head[2], head[3], head[4] << 8 | head[5]
+
+
+class FrameReader:
+    """Buffers received bytes and cuts them into frames: noise before `~` is skipped, and a frame cut short
+    by the next `~` is dropped so that reading resynchronises on the frame that follows."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.skipped = 0  # noise bytes thrown away since creation
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def clear(self) -> None:
+        self._buffer.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, None if more bytes are needed; a broken frame raises and is consumed."""
+        buf = self._buffer
+        start = buf.find(SOI)
+        if start < 0:
+            self.skipped += len(buf)
+            buf.clear()
+            return None
+        end = buf.find(EOI, start)
+        if end < 0:
+            if len(buf) - start > MAX_FRAME:
+                self.skipped += len(buf)
+                buf.clear()
+            elif start:
+                self.skipped += start
+                del buf[:start]
+            return None
+        restart = buf.rfind(SOI, start, end)  # a later '~' means what came before it was cut short
+        self.skipped += restart
+        raw = bytes(buf[restart : end + 1])
+        del buf[: end + 1]
+        return parse_frame(raw)
