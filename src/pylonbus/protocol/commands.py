@@ -16,8 +16,14 @@ DEFAULT_VER = 0x20
 
 #: Commands whose request INFO is one byte naming the module (its ADR, or 0xFF for the whole group).
 ADDRESSED = frozenset(
-    {Command.ANALOG, Command.ALARM, Command.CHARGE_DISCHARGE, Command.SERIAL_NUMBER, Command.FIRMWARE,
-     Command.TURN_OFF}
+    {
+        Command.ANALOG,
+        Command.ALARM,
+        Command.CHARGE_DISCHARGE,
+        Command.SERIAL_NUMBER,
+        Command.FIRMWARE,
+        Command.TURN_OFF,
+    }
 )
 #: Commands that change the battery: never sent unless the caller asks by name.
 WRITES = frozenset({Command.SET_CHARGE_DISCHARGE, Command.TURN_OFF})

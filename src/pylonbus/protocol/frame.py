@@ -54,7 +54,9 @@ def encode_frame(ver: int, adr: int, cid2: int, info: bytes = b"", cid1: int = C
     info_hex = info.hex().upper().encode()
     lenid = len(info_hex)
     if lenid > MAX_LENID:
-        raise ValueError(f"INFO of {len(info)} bytes does not fit the 12-bit LENID (at most {MAX_LENID // 2})")
+        raise ValueError(
+            f"INFO of {len(info)} bytes does not fit the 12-bit LENID (at most {MAX_LENID // 2})"
+        )
     body = b"%02X%02X%02X%02X%04X" % (ver, adr, cid1, cid2, length_checksum(lenid) << 12 | lenid) + info_hex
     return b"~%s%04X\r" % (body, checksum(body))
 
@@ -80,7 +82,7 @@ def parse_frame(data: bytes) -> Frame:
         raise FrameError(f"frame ends with {bytes(data[-1:])!r} at offset {size - 1}, expected EOI CR (0x0D)")
     if data.translate(None, _HEX_DIGITS) != b"~\r":
         pos = _bad_hex_offset(data, 1, size - 1)
-        raise FrameError(f"non-hex character {bytes(data[pos:pos + 1])!r} at offset {pos}")
+        raise FrameError(f"non-hex character {bytes(data[pos : pos + 1])!r} at offset {pos}")
     ver, adr, cid1, cid2, length = _unpack_header(data)
     lenid = length & MAX_LENID
     if length >> 12 != length_checksum(lenid):
