@@ -127,8 +127,8 @@ class FrameReader:
     def pending(self) -> int:
         return len(self._buffer)
 
-    def next_frame(self) -> Frame | None:
-        """The next complete frame, None if more bytes are needed; a broken frame raises and is consumed."""
+    def next_raw(self) -> bytes | None:
+        """The bytes of the next candidate frame, `~` through CR, unvalidated; None if more are needed."""
         buf = self._buffer
         start = buf.find(SOI)
         if start < 0:
@@ -148,4 +148,9 @@ class FrameReader:
         self.skipped += restart
         raw = bytes(buf[restart : end + 1])
         del buf[: end + 1]
-        return parse_frame(raw)
+        return raw
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, None if more bytes are needed; a broken frame raises and is consumed."""
+        raw = self.next_raw()
+        return None if raw is None else parse_frame(raw)

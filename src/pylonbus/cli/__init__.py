@@ -1,0 +1,1 @@
+"""Command-line programs: `pylontech`, `pylon2influx` and `pylontech-sim`."""

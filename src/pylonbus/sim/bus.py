@@ -1,0 +1,50 @@
+"""What every simulator front-end shares: cutting received bytes into requests and timing the replies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..protocol.frame import FrameReader
+from .responder import Responder
+
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+
+
+class Bus:
+    """The battery end of one connection: requests in, replies with the time they start on the wire."""
+
+    def __init__(self, responder: Responder, baud: int = 115200, pace: bool = True) -> None:
+        self.responder = responder
+        self.baud = baud
+        self.pace = pace
+        self._reader = FrameReader()
+
+    @property
+    def byte_time(self) -> float:
+        return BITS_PER_BYTE / self.baud if self.pace else 0.0
+
+    def receive(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
+        """Feed received bytes; returns (start time, reply bytes) for each complete request."""
+        self._reader.feed(data)
+        replies = []
+        while (raw := self._reader.next_raw()) is not None:
+            reply = self.responder.handle(raw, now)
+            if reply is not None:
+                replies.append((now + self.responder.faults.delay, reply))
+        return replies
+
+
+def write_paced(
+    write: Callable[[bytes], object], reply: bytes, start: float, byte_time: float, chunk: int = 16
+) -> None:
+    """Write `reply` so that byte n leaves no earlier than start + n·byte_time, as a UART at that baud."""
+    for offset in range(0, len(reply), chunk):
+        due = start + offset * byte_time
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        write(reply[offset : offset + chunk])
+    tail = start + len(reply) * byte_time - time.monotonic()
+    if tail > 0:
+        time.sleep(tail)

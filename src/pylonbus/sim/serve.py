@@ -1,0 +1,115 @@
+"""Serving the simulator on a pseudo-terminal or a TCP port, for programs that open a real port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import socketserver
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from .bus import Bus, write_paced
+
+log = logging.getLogger(__name__)
+
+
+def _serve_fd(
+    bus: Bus,
+    read: Callable[[], bytes],
+    write: Callable[[bytes], object],
+    lock: threading.Lock,
+    ready: Callable[[float], bool],
+    stop: threading.Event,
+) -> None:
+    while not stop.is_set():
+        if not ready(0.2):
+            continue
+        data = read()
+        if not data:
+            return
+        with lock:
+            replies = bus.receive(data, time.monotonic())
+        for start, reply in replies:
+            write_paced(write, reply, max(start, time.monotonic()), bus.byte_time)
+
+
+def serve_pty(
+    make_bus: Callable[[], Bus], link: str | None, on_ready: Callable[[str], None], stop: threading.Event
+) -> None:
+    """Serve on a new pseudo-terminal; `on_ready` gets the slave path (or the link to it)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo, no line discipline: bytes pass as on a serial line
+    path = os.ttyname(slave)
+    if link:
+        link_path = Path(link)
+        if link_path.is_symlink() or link_path.exists():
+            link_path.unlink()
+        link_path.symlink_to(path)
+    bus = make_bus()
+    lock = threading.Lock()
+
+    def read() -> bytes:
+        # The slave stays open here, so a client closing its end never makes this read fail with EIO.
+        return os.read(master, 4096)
+
+    def ready(timeout: float) -> bool:
+        return bool(select.select([master], [], [], timeout)[0])
+
+    on_ready(link or path)
+    try:
+        _serve_fd(bus, read, lambda data: os.write(master, data), lock, ready, stop)
+    finally:
+        if link:
+            Path(link).unlink(missing_ok=True)
+        os.close(master)
+        os.close(slave)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _TcpServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        log.info("client %s:%s connected", *self.client_address[:2])
+
+        def ready(timeout: float) -> bool:
+            return bool(select.select([sock], [], [], timeout)[0])
+
+        def read() -> bytes:
+            try:
+                return sock.recv(4096)
+            except OSError:
+                return b""
+
+        _serve_fd(self.server.make_bus(), read, sock.sendall, self.server.lock, ready, self.server.stop)
+        log.info("client %s:%s left", *self.client_address[:2])
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], make_bus: Callable[[], Bus], stop: threading.Event) -> None:
+        super().__init__(address, _Handler)
+        self.make_bus = make_bus
+        self.lock = threading.Lock()
+        self.stop = stop
+
+
+def serve_tcp(
+    make_bus: Callable[[], Bus], host: str, port: int, on_ready: Callable[[str], None], stop: threading.Event
+) -> None:
+    """Serve on a TCP port like an RS485-to-Ethernet gateway; every client shares one stack."""
+    with _TcpServer((host, port), make_bus, stop) as server:
+        bound_host, bound_port = server.server_address[:2]
+        on_ready(f"socket://{bound_host}:{bound_port}")
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        thread.start()
+        stop.wait()
+        server.shutdown()

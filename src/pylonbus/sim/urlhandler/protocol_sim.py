@@ -1,0 +1,189 @@
+"""`sim://?stack=US3000C*3&seed=1&frozen=1&no_reply=0.1`: a simulated stack behind the pyserial API.
+
+Parameters: `stack` (see `Stack.parse`) or `modules`, `model` and `group`; `seed`, `frozen`, `speed`;
+`pace=0` to deliver replies at once instead of at the port's baud rate; the fault rates of `Faults`."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import serial
+
+from ..bus import Bus
+from ..model import Stack
+from ..responder import Faults, Responder
+
+
+def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
+    def one(name: str, default: str) -> str:
+        return query.get(name, [default])[-1]
+
+    spec = one("stack", "")
+    if not spec:
+        group = int(one("group", "0"))
+        spec = ";" * group + f"{one('model', 'US3000C')}*{int(one('modules', '3'))}"
+    stack = Stack.parse(
+        spec,
+        seed=int(one("seed", "0")),
+        frozen=one("frozen", "0") in ("1", "true", "yes"),
+        speed=float(one("speed", "1")),
+        start=time.monotonic(),
+    )
+    faults = Faults(**{name: float(one(name, "0")) for name in Faults.names()})
+    return stack, faults, one("pace", "1") not in ("0", "false", "no")
+
+
+class Serial(serial.SerialBase):
+    """An in-process simulated port: writes are requests, reads return the replies as they arrive."""
+
+    def open(self) -> None:
+        if self._port is None:
+            raise serial.SerialException("Port must be configured before it can be used.")
+        if self.is_open:
+            raise serial.SerialException("Port is already open.")
+        self.from_url(self.portstr)
+        self.is_open = True
+        self._incoming = bytearray()
+        self._schedule: list[tuple[float, bytes]] = []  # replies not yet fully on the wire
+
+    def from_url(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "sim":
+            raise serial.SerialException(f"expected a URL like sim://?stack=US3000C*3, got {url!r}")
+        try:
+            stack, faults, pace = stack_from_query(urllib.parse.parse_qs(parts.query))
+        except (ValueError, KeyError, TypeError) as error:
+            raise serial.SerialException(f"invalid simulator URL {url!r}: {error}") from None
+        self.simulator = Responder(stack, faults, seed=stack.seed)
+        self._bus = Bus(self.simulator, self._baudrate, pace)
+
+    def _reconfigure_port(self) -> None:
+        if getattr(self, "_bus", None) is not None:
+            self._bus.baud = self._baudrate
+
+    def close(self) -> None:
+        self.is_open = False
+
+    def _arrived(self, now: float) -> None:
+        """Move the bytes that have reached the receiver by `now` into the input buffer."""
+        byte_time = self._bus.byte_time
+        keep = []
+        for start, reply in self._schedule:
+            count = len(reply) if byte_time == 0 else min(len(reply), int((now - start) / byte_time))
+            if count > 0:
+                self._incoming += reply[:count]
+                reply = reply[count:]
+                start += count * byte_time
+            if reply:
+                keep.append((start, reply))
+        self._schedule = keep
+
+    def _next_arrival(self) -> float | None:
+        return min((start + self._bus.byte_time for start, _ in self._schedule), default=None)
+
+    @property
+    def in_waiting(self) -> int:
+        self._arrived(time.monotonic())
+        return len(self._incoming)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.is_open:
+            raise serial.PortNotOpenError()
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            now = time.monotonic()
+            self._arrived(now)
+            if len(self._incoming) >= size:
+                break
+            arrival = self._next_arrival()
+            if arrival is None:
+                # Nothing more will come: wait out the timeout as a silent bus would.
+                if deadline is not None and deadline > now:
+                    time.sleep(deadline - now)
+                break
+            if deadline is not None and now >= deadline:
+                break
+            # Sleep until the rest of the wanted bytes could be in, never past the deadline.
+            wanted = arrival + (size - len(self._incoming) - 1) * self._bus.byte_time
+            wake = wanted if deadline is None else min(wanted, deadline)
+            if wake > now:
+                time.sleep(wake - now)
+        data = bytes(self._incoming[:size])
+        del self._incoming[:size]
+        return data
+
+    def read_until(self, expected: bytes = b"\n", size: int | None = None) -> bytes:
+        # The base implementation reads byte by byte; reading up to the next CR in one step keeps
+        # in-process runs fast while timing stays that of the wire.
+        if expected != b"\r" or size is not None:
+            return super().read_until(expected, size)
+        out = bytearray()
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            self._arrived(time.monotonic())
+            end = self._incoming.find(b"\r")
+            if end >= 0:
+                out += self._incoming[: end + 1]
+                del self._incoming[: end + 1]
+                return bytes(out)
+            out += self._incoming
+            self._incoming.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return bytes(out)
+            saved = self._timeout
+            self._timeout = remaining
+            try:
+                chunk = self.read(1)
+            finally:
+                self._timeout = saved
+            if not chunk:
+                return bytes(out)
+            self._incoming[:0] = chunk
+
+    def write(self, data: Any) -> int:
+        if not self.is_open:
+            raise serial.PortNotOpenError()
+        data = bytes(data)
+        now = time.monotonic()
+        sent = now + len(data) * self._bus.byte_time  # the request must cross the wire first
+        for start, reply in self._bus.receive(data, sent):
+            self._schedule.append((max(start, sent), reply))
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        self._incoming.clear()
+        self._schedule.clear()
+
+    def reset_output_buffer(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True
+
+    def _update_break_state(self) -> None:
+        pass
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
