@@ -30,3 +30,7 @@ __all__ = [
     "ResponseError",
     "__version__",
 ]
+
+from .client import DEFAULT_PORT, Link, Stack, connect, read_analog
+
+__all__ += ["DEFAULT_PORT", "Link", "Stack", "connect", "read_analog"]

@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     spec = args.stack or ";" * args.group + f"{args.model}*{args.modules}"
     try:
-        stack = Stack.parse(
-            spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic()
-        )
+        stack = Stack.parse(spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic())
     except ValueError as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1

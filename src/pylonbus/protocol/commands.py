@@ -74,9 +74,7 @@ def _leftover(result: Any, info: bytes, end: int) -> int:
 
 
 def _plausible(result: Any) -> bool:
-    return all(
-        value.isprintable() for f in fields(result) if isinstance(value := getattr(result, f.name), str)
-    )
+    return all(value.isprintable() for f in fields(result) if isinstance(value := getattr(result, f.name), str))
 
 
 def infer_command(frame: Frame) -> tuple[Command, bool] | None:

@@ -54,9 +54,7 @@ def encode_frame(ver: int, adr: int, cid2: int, info: bytes = b"", cid1: int = C
     info_hex = info.hex().upper().encode()
     lenid = len(info_hex)
     if lenid > MAX_LENID:
-        raise ValueError(
-            f"INFO of {len(info)} bytes does not fit the 12-bit LENID (at most {MAX_LENID // 2})"
-        )
+        raise ValueError(f"INFO of {len(info)} bytes does not fit the 12-bit LENID (at most {MAX_LENID // 2})")
     body = b"%02X%02X%02X%02X%04X" % (ver, adr, cid1, cid2, length_checksum(lenid) << 12 | lenid) + info_hex
     return b"~%s%04X\r" % (body, checksum(body))
 

@@ -87,9 +87,7 @@ def _extremes(part: str, unit: Any) -> tuple[Int, ...]:
 
 
 ANALOG = Layout(AnalogData, Int("info_flag"), Int("command_value"), *_PACK_ANALOG)
-SYSTEM_ANALOG_DATA = Layout(
-    SystemAnalogData, Int("info_flag"), Repeat("modules", Layout(PackAnalog, *_PACK_ANALOG))
-)
+SYSTEM_ANALOG_DATA = Layout(SystemAnalogData, Int("info_flag"), Repeat("modules", Layout(PackAnalog, *_PACK_ANALOG)))
 ALARM = Layout(AlarmInfo, Int("data_flag"), Int("command_value"), *_PACK_ALARM, Rest("extra"))
 SYSTEM_ALARM = Layout(SystemAlarmInfo, Int("data_flag"), Repeat("modules", Layout(PackAlarm, *_PACK_ALARM)))
 SYSTEM_PARAMETERS = Layout(

@@ -266,9 +266,7 @@ class FirmwareInfo:
 
     @property
     def text(self) -> str:
-        return (
-            ".".join(map(str, self.manufacture_version)) + " / " + ".".join(map(str, self.mainline_version))
-        )
+        return ".".join(map(str, self.manufacture_version)) + " / " + ".".join(map(str, self.mainline_version))
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,9 +133,7 @@ class Module:
         if pack.current < params.discharge_current_limit:
             status1 |= Status1.DISCHARGE_OVER_CURRENT
         if max(pack.temperatures) > TEMP_HIGH:
-            status1 |= (
-                Status1.CHARGE_OVER_TEMPERATURE if pack.current > 0 else Status1.DISCHARGE_OVER_TEMPERATURE
-            )
+            status1 |= Status1.CHARGE_OVER_TEMPERATURE if pack.current > 0 else Status1.DISCHARGE_OVER_TEMPERATURE
         status3 = Status3(0)
         if pack.current > 0.1:
             status3 |= Status3.EFFECTIVE_CHARGE_CURRENT
@@ -161,9 +159,7 @@ class Module:
     def alarm(self) -> AlarmInfo:
         pack = self.pack_alarm()
         values = {name: getattr(pack, name) for name in PackAlarm.__dataclass_fields__}
-        return AlarmInfo(
-            **values, data_flag=0, command_value=self.address, extra=bytes(self.preset.alarm_extra_bytes)
-        )
+        return AlarmInfo(**values, data_flag=0, command_value=self.address, extra=bytes(self.preset.alarm_extra_bytes))
 
     def parameters(self) -> SystemParameters:
         cells = self.preset.cells
