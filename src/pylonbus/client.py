@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -133,10 +133,8 @@ class Link:
 
     def close(self) -> None:
         if self._serial is not None:
-            try:
+            with suppress(OSError, serial.SerialException):
                 self._serial.close()
-            except (OSError, serial.SerialException):
-                pass
             self._serial = None
 
     def __enter__(self) -> Link:

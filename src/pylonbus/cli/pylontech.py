@@ -151,7 +151,7 @@ def run(stack: Stack, args: argparse.Namespace) -> int:
     }[command]
     result = reader(args.adr)
     title = f"group {stack.group} module {args.adr}"
-    lines = [f"{title}:"] + render_text(result, "  ")
+    lines = [f"{title}:", *render_text(result, "  ")]
     if command == "alarm":
         alarms = getattr(result, "alarms", [])
         lines.append("  ALARMS: " + "; ".join(alarms) if alarms else "  no alarms")
