@@ -241,7 +241,7 @@ class Stack:
 
     def __init__(
         self,
-        groups: dict[int, list[str]],
+        groups: dict[int, list[str | None]],
         *,
         seed: int = 0,
         frozen: bool = False,
@@ -257,6 +257,8 @@ class Stack:
         self.modules: dict[int, Module] = {}
         for group, models in sorted(groups.items()):
             for number, model in enumerate(models, 1):
+                if model is None:
+                    continue  # an empty slot: modules after it keep their addresses
                 module = _new_module(PRESETS[model], group, number, rng)
                 self.modules[module.address] = module
         self._phase = rng.uniform(0, 2 * math.pi)
@@ -264,17 +266,18 @@ class Stack:
 
     @classmethod
     def parse(cls, spec: str, **kwargs: float) -> Stack:
-        """From `US3000C*3;US2000B,US2000C`: groups separated by `;` (group 0 first), modules by `,`."""
-        groups: dict[int, list[str]] = {}
+        """From `US3000C*3;US2000B,-,US2000C`: groups separated by `;` (group 0 first), modules by `,`,
+        `-` for an address left empty."""
+        groups: dict[int, list[str | None]] = {}
         for group, part in enumerate(spec.split(";")):
-            models: list[str] = []
+            models: list[str | None] = []
             for item in filter(None, (s.strip() for s in part.split(","))):
                 name, _, count = item.partition("*")
-                preset = _preset_name(name)
+                preset = None if name == "-" else _preset_name(name)
                 models += [preset] * (int(count) if count else 1)
             if len(models) > 14:
                 raise ValueError(f"group {group} has {len(models)} modules; a group holds at most 14")
-            if models:
+            if any(models):
                 groups[group] = models
         if not groups:
             raise ValueError(f"stack '{spec}' names no module")

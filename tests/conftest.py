@@ -1,0 +1,77 @@
+"""Shared fixtures: the captured frames, and simulators on a real pseudo-terminal and TCP port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT.parent / "shared" / "vectors" / "frames.json"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def load_vectors() -> list[dict]:
+    if not VECTORS.exists():
+        if IN_CI:
+            raise FileNotFoundError(f"test vectors missing at {VECTORS}")
+        pytest.skip(f"test vectors not found at {VECTORS}")
+    return json.loads(VECTORS.read_text())
+
+
+class SimProcess:
+    """`pylontech-sim` in a child process; `port` is what a client opens."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pylonbus.cli.sim", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
+        if not line:
+            self.stop()
+            raise RuntimeError(f"pylontech-sim {' '.join(args)} did not start: {self.proc.stderr.read()}")
+        self.port = line
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.fixture
+def sim_process() -> Iterator[type[SimProcess]]:
+    started: list[SimProcess] = []
+
+    def start(*args: str) -> SimProcess:
+        sim = SimProcess(*args)
+        started.append(sim)
+        return sim
+
+    yield start  # type: ignore[misc]
+    for sim in started:
+        sim.stop()
+
+
+STACK = "US3000C*2,US2000B,US5000;UP2500,US2000C"
+SEED = "7"
+
+
+@pytest.fixture(params=["pty", "tcp"])
+def sim_port(request: pytest.FixtureRequest, sim_process) -> str:
+    """A frozen two-group stack (8/15/16 cells, user-defined 2 and 4) over a real pty or TCP socket."""
+    where = ["--pty"] if request.param == "pty" else ["--tcp", "127.0.0.1:0"]
+    return sim_process(*where, "--stack", STACK, "--seed", SEED, "--frozen").port

@@ -1,0 +1,105 @@
+"""Property tests: every layout round-trips byte for byte, and no input makes a parse raise anything but
+ProtocolError."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pylonbus import ProtocolError
+from pylonbus.protocol import FANOUT_LAYOUTS, REPLY_LAYOUTS, decode_reply, encode_frame, infer_command, parse_frame
+from pylonbus.protocol.layout import Array, Capacities, Int, Layout, Repeat, Rest, Text
+from pylonbus.protocol.layouts import CHARGE_DISCHARGE_SETTING
+
+LAYOUTS = {f"{c.name}": layout for c, layout in REPLY_LAYOUTS.items()}
+LAYOUTS |= {f"{c.name}_FANOUT": layout for c, layout in FANOUT_LAYOUTS.items()}
+LAYOUTS["CHARGE_DISCHARGE_SETTING"] = CHARGE_DISCHARGE_SETTING
+
+
+@st.composite
+def wire_info(draw: st.DrawFn, layout: Layout) -> bytes:
+    """INFO bytes as a module could send them for `layout`, built element by element."""
+    out = bytearray()
+    for element in layout.elements:
+        match element:
+            case Int(size=size):
+                out += draw(st.binary(min_size=size, max_size=size))
+            case Array(item=item, count=count):
+                n = count if count is not None else draw(st.integers(0, 16))
+                if count is None:
+                    out.append(n)
+                out += draw(st.binary(min_size=n * item.size, max_size=n * item.size))
+            case Text(size=size, pad=pad):
+                text = draw(st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", max_size=size)).encode()
+                out += text + pad * (size - len(text))
+            case Repeat(layout=inner):
+                blocks = draw(st.lists(wire_info(inner), max_size=4))
+                out.append(len(blocks))
+                for block in blocks:
+                    out += block
+            case Rest():
+                out += draw(st.binary(max_size=3))
+            case Capacities():
+                udi = draw(st.sampled_from([2, 4]))
+                cycles = draw(st.integers(0, 0xFFFF)).to_bytes(2, "big")
+                if udi == 4:
+                    out += b"\xff\xff\x04\xff\xff" + cycles + draw(st.binary(min_size=6, max_size=6))
+                else:
+                    out += draw(st.binary(min_size=2, max_size=2)) + b"\x02"
+                    out += draw(st.binary(min_size=2, max_size=2)) + cycles
+    return bytes(out)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_layout_round_trips_byte_for_byte(name: str, data: st.DataObject) -> None:
+    layout = LAYOUTS[name]
+    info = data.draw(wire_info(layout))
+    result = layout.decode(info, exact=True)
+    assert layout.encode(result) == info
+    assert layout.decode(layout.encode(result)) == result
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_only_raise_protocol_errors(data: bytes) -> None:
+    for raw in (data, b"~" + data, b"~" + data + b"\r"):
+        try:
+            frame = parse_frame(raw)
+        except ProtocolError:
+            continue
+        check_every_decoder(frame.info)
+
+
+def check_every_decoder(info: bytes) -> None:
+    frame = parse_frame(encode_frame(0x20, 0x02, 0x00, info))
+    infer_command(frame)
+    for command in REPLY_LAYOUTS:
+        for fanout in (False, True):
+            try:
+                decode_reply(command, frame, fanout=fanout)
+            except ProtocolError:
+                pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_arbitrary_info_only_raises_protocol_errors(info: bytes) -> None:
+    check_every_decoder(info)
+
+
+VALID = b"~20024600C06E00020F0D1F0D200D200D200D200D200D210D200D200D210D220D200D220D220D21050BCD0BAF0BAF0BAF0BAF0015C4E88AAC02C350004FE594\r"  # noqa: E501
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, len(VALID) - 1), st.integers(0, 255), st.integers(0, len(VALID)))
+def test_mutated_frames_are_rejected_or_decoded(position: int, value: int, cut: int) -> None:
+    mutated = VALID[:position] + bytes([value]) + VALID[position + 1 :]
+    for raw in (mutated, mutated[:cut], mutated[:cut] + b"\r"):
+        try:
+            frame = parse_frame(raw)
+        except ProtocolError:
+            continue
+        check_every_decoder(frame.info)
