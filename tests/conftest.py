@@ -31,7 +31,9 @@ class SimProcess:
         self.args = args
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pylonbus.cli.sim", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
         if not line:

@@ -33,9 +33,13 @@ def test_every_read_command_gets_a_reply_that_decodes_to_the_model() -> None:
     sim = responder()
     module = sim.stack.modules[0x03]
     expected = {
-        Command.ANALOG: module.analog(), Command.ALARM: module.alarm(), Command.SYSTEM_PARAMETERS: module.parameters(),
-        Command.MANUFACTURER: module.manufacturer(), Command.CHARGE_DISCHARGE: module.charge_discharge(),
-        Command.SERIAL_NUMBER: module.serial_number(), Command.FIRMWARE: module.firmware(),
+        Command.ANALOG: module.analog(),
+        Command.ALARM: module.alarm(),
+        Command.SYSTEM_PARAMETERS: module.parameters(),
+        Command.MANUFACTURER: module.manufacturer(),
+        Command.CHARGE_DISCHARGE: module.charge_discharge(),
+        Command.SERIAL_NUMBER: module.serial_number(),
+        Command.FIRMWARE: module.firmware(),
     }
     for command, value in expected.items():
         reply = ask(sim, request(command, 0, 2))
@@ -78,9 +82,16 @@ def test_c_style_info_with_the_module_part_only_is_accepted_in_group_1() -> None
     assert isinstance(decode_reply(Command.ANALOG, parse_frame(reply)), AnalogData)
 
 
-@pytest.mark.parametrize(("model", "cells", "temps", "udi", "alarm_bytes"),
-                         [("US2000B", 15, 5, 2, 32), ("US2000C", 15, 5, 2, 33), ("US3000C", 15, 5, 4, 33),
-                          ("US5000", 16, 6, 4, 35), ("UP2500", 8, 5, 4, 25)])
+@pytest.mark.parametrize(
+    ("model", "cells", "temps", "udi", "alarm_bytes"),
+    [
+        ("US2000B", 15, 5, 2, 32),
+        ("US2000C", 15, 5, 2, 33),
+        ("US3000C", 15, 5, 4, 33),
+        ("US5000", 16, 6, 4, 35),
+        ("UP2500", 8, 5, 4, 25),
+    ],
+)
 def test_presets(model: str, cells: int, temps: int, udi: int, alarm_bytes: int) -> None:
     sim = responder(model)
     analog = decode_reply(Command.ANALOG, parse_frame(ask(sim, request(Command.ANALOG))))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import load_vectors
 
+from conftest import load_vectors
 from pylonbus.protocol import (
     AlarmInfo,
     AnalogData,
@@ -60,10 +60,15 @@ def test_reply_decodes_to_the_stated_values(vector: dict) -> None:
             for key, value in stated[f"m{index}"].items():
                 pack = result.modules[index]
                 actual = {
-                    "current_A": pack.current, "voltage_V": pack.voltage, "cycles": pack.cycles,
-                    "remaining_Ah": pack.remaining_capacity, "total_Ah": pack.total_capacity,
-                    "bms_temp_C": pack.bms_temperature, "cell_temps_C": list(pack.cell_temperatures),
-                    "cells": len(pack.cell_voltages), "cell_V": list(pack.cell_voltages),
+                    "current_A": pack.current,
+                    "voltage_V": pack.voltage,
+                    "cycles": pack.cycles,
+                    "remaining_Ah": pack.remaining_capacity,
+                    "total_Ah": pack.total_capacity,
+                    "bms_temp_C": pack.bms_temperature,
+                    "cell_temps_C": list(pack.cell_temperatures),
+                    "cells": len(pack.cell_voltages),
+                    "cell_V": list(pack.cell_voltages),
                     "temps": len(pack.temperatures),
                 }[key]
                 assert actual == value, key
@@ -88,8 +93,9 @@ def test_reply_decodes_to_the_stated_values(vector: dict) -> None:
         assert result.module_under_voltage_limit == expected["module_under_mV"] / 1000
     elif isinstance(result, AlarmInfo):
         assert len(result.cell_states) == expected["cells"]
-        assert [f"0x{s:02X}" for s in (result.status1, result.status2, result.status3, result.status4,
-                                        result.status5)] == expected["status1_5"]
+        assert [
+            f"0x{s:02X}" for s in (result.status1, result.status2, result.status3, result.status4, result.status5)
+        ] == expected["status1_5"]
         assert result.alarms == []
     elif isinstance(result, FirmwareInfo):
         assert bytes(result.manufacture_version).hex() == expected["manufacture_version"]
@@ -98,8 +104,9 @@ def test_reply_decodes_to_the_stated_values(vector: dict) -> None:
         assert f"0x{result.version:02X}" == stated["ver"]  # type: ignore[union-attr]
     for key in ("current_A", "voltage_V", "cycles"):
         if key in stated and isinstance(result, AnalogData):
-            assert getattr(result, {"current_A": "current", "voltage_V": "voltage", "cycles": "cycles"}[key]) == (
-                stated[key]
+            assert (
+                getattr(result, {"current_A": "current", "voltage_V": "voltage", "cycles": "cycles"}[key])
+                == (stated[key])
             )
 
 

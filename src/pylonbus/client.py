@@ -4,6 +4,7 @@ group of modules with one method per command."""
 from __future__ import annotations
 
 import logging
+import termios
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -107,7 +108,7 @@ class Link:
     # -- port ---------------------------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
-        return self._serial is not None
+        return self._serial is not None and self._serial.is_open
 
     @property
     def serial(self) -> serial.SerialBase:
@@ -115,13 +116,18 @@ class Link:
         return self.open()
 
     def open(self) -> serial.SerialBase:
-        if self._serial is not None:
-            return self._serial
-        kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": 0.1, "write_timeout": 2.0}
-        if "://" not in self.port:
-            kwargs["exclusive"] = True
+        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
+        port = self._serial
+        if port is not None and port.is_open:
+            return port
         try:
-            port = serial.serial_for_url(self.port, **kwargs)
+            if port is None:
+                kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": 0.1, "write_timeout": 2.0}
+                if "://" not in self.port:
+                    kwargs["exclusive"] = True
+                port = serial.serial_for_url(self.port, **kwargs)
+            else:
+                port.open()
         except serial.SerialException as error:
             raise _port_error(self.port, error) from None
         except (OSError, ValueError) as error:
@@ -133,9 +139,8 @@ class Link:
 
     def close(self) -> None:
         if self._serial is not None:
-            with suppress(OSError, serial.SerialException):
+            with suppress(OSError, serial.SerialException, termios.error):
                 self._serial.close()
-            self._serial = None
 
     def __enter__(self) -> Link:
         self.open()
@@ -155,7 +160,7 @@ class Link:
             log.log(5, "TX %s", frame)
             port.write(frame)
             return self._read_reply(port, adr, time.monotonic() + timeout)
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             self.close()  # the adapter went away: the next attempt reopens it
             raise PortError(f"{self.port} failed: {error}; is the adapter still connected?") from None
 

@@ -43,7 +43,8 @@ class Serial(serial.SerialBase):
             raise serial.SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise serial.SerialException("Port is already open.")
-        self.from_url(self.portstr)
+        if getattr(self, "simulator", None) is None:  # reopening keeps the battery and its state
+            self.from_url(self.portstr)
         self.is_open = True
         self._incoming = bytearray()
         self._schedule: list[tuple[float, bytes]] = []  # replies not yet fully on the wire

@@ -1,0 +1,150 @@
+"""`pylontech` against the simulator over a real pseudo-terminal and TCP: every flag, JSON field by field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SEED, STACK
+from pylonbus.render import as_dict
+from pylonbus.sim import Stack
+
+MODEL = Stack.parse(STACK, seed=int(SEED), frozen=True)
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylontech", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    )
+
+
+def run_json(*args: str) -> dict:
+    done = run(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+COMMANDS = {
+    "-P": lambda m: m.analog(),
+    "-l": lambda m: m.alarm(),
+    "-y": lambda m: m.parameters(),
+    "-m": lambda m: m.manufacturer(),
+    "-S": lambda m: m.serial_number(),
+    "-c": lambda m: m.charge_discharge(),
+    "-F": lambda m: m.firmware(),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(COMMANDS))
+def test_every_command_flag_matches_the_simulator(sim_port: str, flag: str) -> None:
+    for group, module in ((0, 1), (0, 3), (0, 4), (1, 1), (1, 2)):
+        document = run_json("-d", sim_port, "-g", str(group), "-a", str(module), flag)
+        expected = COMMANDS[flag](MODEL.modules[(group << 4) + module + 1])
+        assert document["result"] == as_dict(expected), (flag, group, module)
+
+
+def test_long_flags_and_last_command_wins(sim_port: str) -> None:
+    document = run_json("--device", sim_port, "--group", "1", "--adr", "1", "--serial", "--packdata")
+    assert document["command"] == "packdata"
+    assert len(document["result"]["cell_voltages"]) == 8  # UP2500
+
+
+def test_summary_lists_every_module_with_totals(sim_port: str) -> None:
+    document = run_json("-d", sim_port)
+    rows = document["modules"]
+    assert [r["module"] for r in rows] == [1, 2, 3, 4]
+    for row in rows:
+        pack = MODEL.modules[row["module"] + 1].pack()
+        assert row["voltage"] == pack.voltage
+        assert row["current"] == pack.current
+        assert row["soc"] == pack.soc
+        assert row["min_cell_voltage"] == min(pack.cell_voltages)
+        assert row["max_temperature"] == max(pack.temperatures)
+    assert document["total"]["total_capacity"] == 74 + 74 + 50 + 100
+    text = run("-d", sim_port).stdout
+    assert "US3000C" in text and "total capacity 298.0 Ah" in text
+
+
+def test_scan_lists_modules_with_name_firmware_and_serial(sim_port: str) -> None:
+    document = run_json("-d", sim_port, "-g", "1", "-s")
+    assert [m["module"] for m in document["modules"]] == [1, 2]
+    assert document["modules"][0]["device_name"] == "UP2500"
+    assert document["modules"][1]["serial"] == MODEL.modules[0x13].serial
+    text = run("-d", sim_port, "--scan").stdout
+    assert "4 module(s) found in group 0" in text and "US5000 V1.6" in text
+
+
+def test_temperatures_have_tenths_and_current_limits_are_signed(sim_port: str) -> None:
+    params = run_json("-d", sim_port, "-y")["result"]
+    assert params["discharge_current_limit"] == -102.0 and params["charge_current_limit"] == 102.0
+    text = run("-d", sim_port, "-P").stdout
+    assert any(f"{t:.1f}" in text for t in MODEL.modules[2].pack().temperatures)
+
+
+def test_absent_module_exits_2_with_a_clear_message(sim_port: str) -> None:
+    done = run("-d", sim_port, "-a", "9", "-P")
+    assert done.returncode == 2
+    assert "no reply from module 9 (ADR 0x0A)" in done.stderr and "DIP switches" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_empty_group_exits_2(sim_port: str) -> None:
+    done = run("-d", sim_port, "-g", "5")
+    assert done.returncode == 2 and "no module answered in group 5" in done.stderr
+
+
+def test_port_that_cannot_be_opened_exits_1() -> None:
+    done = run("-d", "/dev/ttyUSB_does_not_exist", "-P")
+    assert done.returncode == 1
+    assert "cannot open /dev/ttyUSB_does_not_exist" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["-a", "15"], ["-g", "16"], ["-b", "300"], ["--bogus"]])
+def test_invalid_options_exit_1_with_the_reason(args: list[str]) -> None:
+    done = run(*args)
+    assert done.returncode == 1 and "error:" in done.stderr
+
+
+def test_baud_rate_is_honoured(sim_process) -> None:
+    sim = sim_process("--pty", "--modules", "1", "--frozen", "--baud", "9600")
+    document = run_json("-d", sim.port, "-b", "9600", "-P")
+    assert document["result"]["command_value"] == 2
+
+
+def test_version_and_help_exit_0() -> None:
+    assert run("--version").returncode == 0
+    assert "--packdata" in run("--help").stdout
+
+
+def test_decode_infers_commands_and_keeps_going_after_a_bad_frame() -> None:
+    frames = [
+        "~20024647E00202FD2C",  # unknown-layout request is still named
+        "~20024692E00202FD2E",
+        "~20024600B01402D002B79800FAFF06C0F92D",
+        "~20024600B032110E420BEA0B540D0D0A3D03FCD2F0B3B0ADD40D0D0A3DFC18F23E",  # checksum off by one
+        "~20024600C0405553324B42504C000000020350796C6F6E2D2D2D2D2D2D2D2D2D2D2D2D2D2D2DEF98",
+    ]
+    done = run("--decode", "-", "--json", stdin="\n".join(frames) + "\n")
+    assert done.returncode == 1
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert out[1]["direction"] == "request" and out[1]["command"] == "CHARGE_DISCHARGE"
+    assert out[2]["command"] == "CHARGE_DISCHARGE" and out[2]["result"]["discharge_current_limit"] == -25.0
+    assert out[3]["error"].startswith("ChecksumError")
+    assert out[4]["command"] == "MANUFACTURER" and out[4]["result"]["device_name"] == "US2KBPL"
+
+
+def test_decode_with_explicit_command() -> None:
+    done = run(
+        "--decode",
+        "~2002460010F011020F0CCD0CCE0CCC0CCE0CCB0CCC0CCD0CCC0CCD0CCB0CCC0CCD0CCD0CCE0CCC050BE10BCD"
+        "0BCD0BD70BCDFFC3BFFDFFFF04FFFF0234007F300121100F0CCA0CCA0CCB0CCC0CCA0CCC0CCB0CCB0CCB0CCB0CCB0CCA0CCC"
+        "0CCC0CCB050BEB0BCD0BCD0BCD0BC3FFD1BFE5FFFF04FFFF0292005FB400C350C4A7",
+    )
+    assert done.returncode == 0 and "ANALOG fan-out" in done.stdout and "module 2:" in done.stdout

@@ -1,0 +1,91 @@
+"""The stack client: retries, recovery and errors a user can act on."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from pylonbus import Link, NoReplyError, PortBusyError, PortError, ResponseError, Stack, connect, read_analog
+from pylonbus.protocol import ChargeDischargeSetting, Command
+
+
+def test_connect_scans_and_reads() -> None:
+    with connect("sim://?stack=US3000C*3&seed=4&frozen=1") as stack:
+        assert stack.modules == [1, 2, 3]
+        assert stack.analog(2).total_capacity == 74.0
+        assert len(stack.analog_all().modules) == 3
+    assert set(read_analog("sim://?stack=US2000B*2&frozen=1")) == {1, 2}
+
+
+def test_scan_finds_modules_after_a_gap_and_is_fast() -> None:
+    link = Link("sim://?stack=US3000C,-,-,US3000C&frozen=1")
+    start = time.monotonic()
+    assert Stack(link).scan() == [1, 4]
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("fault", ["no_reply=0.4", "corrupt=0.4", "truncate=0.4"])
+def test_retries_ride_out_faults(fault: str) -> None:
+    stack = Stack(Link(f"sim://?stack=US3000C&frozen=1&seed=3&{fault}"))
+    for _ in range(10):
+        assert stack.analog(1).command_value == 2
+    assert stack.link.errors > 0
+
+
+def test_noise_before_the_reply_is_skipped_without_a_retry() -> None:
+    stack = Stack(Link("sim://?stack=US3000C&frozen=1&seed=3&noise=1"))
+    for _ in range(5):
+        assert stack.analog(1).command_value == 2
+    assert stack.link.errors == 0
+
+
+def test_unknown_command_raises_the_return_code_without_retrying() -> None:
+    link = Link("sim://?stack=US3000C&frozen=1")
+    with pytest.raises(ResponseError, match="CID2 invalid") as caught:
+        Stack(link).system_analog()
+    assert caught.value.rtn == 0x04
+    assert link.errors == 0
+
+
+def test_wrong_group_finds_nothing() -> None:
+    assert Stack(Link("sim://?stack=US3000C*2&frozen=1"), group=3).scan() == []
+
+
+def test_writes_need_an_explicit_permission() -> None:
+    stack = Stack(Link("sim://?stack=US3000C*2&frozen=1"))
+    with pytest.raises(PermissionError):
+        stack.turn_off(2)
+    setting = ChargeDischargeSetting(3, 52.0, 47.0, 20.0, -20.0)
+    stack.set_charge_discharge(2, setting, allow_write=True)
+    assert stack.charge_discharge(2).charge_current_limit == 20.0
+    stack.turn_off(2, allow_write=True)
+    with pytest.raises(NoReplyError):
+        stack.analog(2)
+
+
+def test_fixed_timeout_overrides_the_computed_one() -> None:
+    link = Link("sim://?stack=US3000C&frozen=1&delay=0.3", timeout=0.1, tries=1)
+    with pytest.raises(NoReplyError):
+        link.query(Command.ANALOG)
+    assert Link("sim://?stack=US3000C&frozen=1&delay=0.3", timeout=1.0).query(Command.ANALOG)
+
+
+def test_port_held_by_another_process_is_reported(sim_process) -> None:
+    sim = sim_process("--pty", "--modules", "1", "--frozen")
+    with Link(sim.port), pytest.raises(PortBusyError, match="in use by another process"):
+        Link(sim.port).open()
+
+
+def test_device_removed_and_recreated_recovers(sim_process, tmp_path) -> None:
+    path = str(tmp_path / "ttyUSB_pylontech")
+    first = sim_process("--pty", "--link", path, "--modules", "2", "--frozen")
+    stack = Stack(Link(path))
+    assert stack.analog(2).command_value == 3
+    first.stop()
+    with pytest.raises((PortError, NoReplyError)):
+        stack.analog(2)
+    sim_process("--pty", "--link", path, "--modules", "2", "--frozen")
+    assert os.path.islink(path)
+    assert stack.analog(2).command_value == 3
