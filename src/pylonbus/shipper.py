@@ -1,0 +1,104 @@
+"""Moves spooled batches to a sink: oldest first, many per request, with back-off and a quarantine for
+batches the server refuses as malformed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from .sinks import Outcome, Sink
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0
+MISCONFIGURED_RETRY = 60.0
+
+
+@dataclass
+class ShipperStats:
+    sent_batches: int = 0
+    sent_lines: int = 0
+    failures: int = 0
+    rejected: int = 0
+
+
+class Shipper:
+    def __init__(self, spool: Spool, sink: Sink, batch_lines: int = 5000) -> None:
+        self.spool = spool
+        self.sink = sink
+        self.batch_lines = batch_lines
+        self.stats = ShipperStats()
+        self.wake = threading.Event()  # set when a new batch is spooled
+        self._failures_in_a_row = 0
+
+    def send_pending(self) -> Outcome | None:
+        """Send one request's worth of the oldest batches. None when that went (or there was nothing);
+        otherwise the outcome that says why the batches stay in the spool."""
+        batches = self.spool.oldest(self.batch_lines)
+        return self._send(batches) if batches else None
+
+    def _send(self, batches: list[tuple[int, int, bytes]]) -> Outcome | None:
+        outcome = self.sink.write(b"\n".join(body for _, _, body in batches))
+        if outcome.ok:
+            self.spool.remove([batch_id for batch_id, _, _ in batches])
+            self.stats.sent_batches += len(batches)
+            self.stats.sent_lines += sum(lines for _, lines, _ in batches)
+            if self._failures_in_a_row:
+                log.warning("database reachable again; %d batch(es) still spooled", self.spool.pending())
+            self._failures_in_a_row = 0
+            return None
+        if outcome.malformed or outcome.too_large:
+            if len(batches) > 1:  # halve until the culprit (or the size limit) is found
+                middle = len(batches) // 2
+                return self._send(batches[:middle]) or self._send(batches[middle:])
+            batch_id = batches[0][0]
+            self.spool.reject(batch_id, outcome.status, outcome.message)
+            self.stats.rejected += 1
+            log.error(
+                "server refused batch %d with HTTP %d (%s); it is kept in the spool's 'rejected' table",
+                batch_id,
+                outcome.status,
+                outcome.message,
+            )
+            return None
+        self.stats.failures += 1
+        self._failures_in_a_row += 1
+        return outcome
+
+    def delay_after(self, outcome: Outcome) -> float:
+        if outcome.retry_after is not None:
+            return min(max(outcome.retry_after, 0.0), MAX_BACKOFF)
+        if outcome.misconfigured:
+            return MISCONFIGURED_RETRY
+        return min(2.0 ** (self._failures_in_a_row - 1), MAX_BACKOFF)
+
+    def run(self, stop: threading.Event) -> None:
+        """Ship until `stop` is set: right away while a backlog remains, on `wake` when it is empty."""
+        while not stop.is_set():
+            outcome = self.send_pending()
+            if outcome is None:
+                if self.spool.pending() == 0:
+                    self.wake.wait(1.0)
+                    self.wake.clear()
+                continue
+            delay = self.delay_after(outcome)
+            if outcome.misconfigured:
+                log.error(
+                    "database answered HTTP %d: %s — check the token, org, bucket or database name "
+                    "(data is kept; retrying in %.0f s)",
+                    outcome.status,
+                    outcome.message,
+                    delay,
+                )
+            else:
+                what = f"HTTP {outcome.status}" if outcome.status else "no connection"
+                log.warning(
+                    "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s",
+                    what,
+                    outcome.message,
+                    self.spool.pending(),
+                    delay,
+                )
+            stop.wait(delay)

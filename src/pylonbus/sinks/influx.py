@@ -1,0 +1,99 @@
+"""InfluxDB line protocol over HTTP(S) with keep-alive: v1 `/write`, v2 `/api/v2/write`, or a custom path."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+import urllib3
+
+from . import Outcome
+
+
+@dataclass(frozen=True)
+class InfluxTarget:
+    server: str
+    port: int = 8086
+    db: str | None = None
+    user: str | None = None
+    password: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    token: str | None = None
+    api: str | None = None  # --influxapi: appended to host:port as given
+    verify_tls: bool = True
+
+    @property
+    def base(self) -> str:
+        scheme, sep, rest = self.server.partition("://")
+        if not sep:
+            scheme, rest = "http", self.server
+        elif scheme not in ("http", "https"):
+            scheme = "http"  # like the C program: an unknown scheme is replaced by http
+        host = rest.rstrip("/")
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def kind(self) -> str:
+        if self.api:
+            return "custom"
+        return "v2" if (self.org or self.bucket or self.token) else "v1"
+
+    def url(self) -> str:
+        if self.api:
+            return self.base + self.api
+        if self.kind == "v2":
+            return f"{self.base}/api/v2/write?" + urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
+        query = {"db": self.db}
+        if self.user:
+            query["u"] = self.user
+        if self.password:
+            query["p"] = self.password
+        return f"{self.base}/write?" + urllib.parse.urlencode(query)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.kind == "v2":
+            headers["Authorization"] = f"Token {self.token}"
+        return headers
+
+    def redacted_url(self) -> str:
+        url = self.url()
+        for secret in (self.password, self.token):
+            if secret:
+                url = url.replace(urllib.parse.quote_plus(secret), "***")
+        return url
+
+
+class InfluxSink:
+    """Posts batches to one InfluxDB-compatible endpoint over a pooled, kept-alive connection."""
+
+    def __init__(self, target: InfluxTarget, timeout: float = 30.0) -> None:
+        self.target = target
+        self.url = target.url()
+        self.headers = target.headers()
+        self.pool = urllib3.PoolManager(
+            num_pools=1,
+            maxsize=1,
+            retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+            cert_reqs="CERT_REQUIRED" if target.verify_tls else "CERT_NONE",
+        )
+        if not target.verify_tls:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def write(self, body: bytes) -> Outcome:
+        try:
+            response = self.pool.request("POST", self.url, body=body, headers=self.headers)
+        except urllib3.exceptions.HTTPError as error:
+            return Outcome(0, f"{self.target.base}: {error}")
+        retry_after = None
+        if value := response.headers.get("Retry-After"):
+            try:
+                retry_after = float(value)
+            except ValueError:
+                retry_after = None
+        return Outcome(response.status, response.data.decode("utf-8", "replace")[:500].strip(), retry_after)
+
+    def close(self) -> None:
+        self.pool.clear()
