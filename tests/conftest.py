@@ -77,3 +77,21 @@ def sim_port(request: pytest.FixtureRequest, sim_process) -> str:
     """A frozen two-group stack (8/15/16 cells, user-defined 2 and 4) over a real pty or TCP socket."""
     where = ["--pty"] if request.param == "pty" else ["--tcp", "127.0.0.1:0"]
     return sim_process(*where, "--stack", STACK, "--seed", SEED, "--frozen").port
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory):
+    from servers import start_influxd
+
+    server = start_influxd(tmp_path_factory.mktemp("influxd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory):
+    from servers import start_victoria_metrics
+
+    server = start_victoria_metrics(tmp_path_factory.mktemp("vm"))
+    yield server
+    server.stop()

@@ -1,0 +1,115 @@
+"""Real database servers for the integration tests, started on 127.0.0.1 with non-default ports.
+
+In CI (CI=true) a missing server binary is a failure; elsewhere those tests are skipped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import IN_CI
+
+
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        message = f"{binary} is not installed (Debian package: see .ci/run)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def wait_http(url: str, proc: subprocess.Popen, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not answer {url} within {seconds} s")
+
+
+class Server:
+    def __init__(self, args: list[str], ready_url: str, base: str, log: Path) -> None:
+        self.base = base
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(ready_url, self.proc)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+INFLUX_PORT, VM_PORT = 18086, 18428
+INFLUX_USER, INFLUX_PASSWORD = "admin", "s3cret pass&word"
+
+
+def start_influxd(tmp: Path) -> Server:
+    binary = need("influxd")
+    config = tmp / "influxdb.conf"
+    config.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:18088"
+[meta]
+  dir = "{tmp}/meta"
+[data]
+  dir = "{tmp}/data"
+  wal-dir = "{tmp}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{INFLUX_PORT}"
+  auth-enabled = true
+  log-enabled = false
+[monitor]
+  store-enabled = false
+""")
+    base = f"http://127.0.0.1:{INFLUX_PORT}"
+    server = Server([binary, "-config", str(config)], base + "/ping", base, tmp / "influxd.log")
+    # The first user may be created without credentials; after that, auth is enforced.
+    influx_query(f"CREATE USER {INFLUX_USER} WITH PASSWORD '{INFLUX_PASSWORD}' WITH ALL PRIVILEGES", auth=False)
+    return server
+
+
+def influx_query(q: str, db: str | None = None, auth: bool = True) -> dict:
+    import json
+
+    params = {"db": db} if db else {}
+    if auth:
+        params |= {"u": INFLUX_USER, "p": INFLUX_PASSWORD}
+    url = f"http://127.0.0.1:{INFLUX_PORT}/query?" + urllib.parse.urlencode(params)
+    data = urllib.parse.urlencode({"q": q}).encode()
+    with urllib.request.urlopen(url, data=data, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def start_victoria_metrics(tmp: Path) -> Server:
+    binary = need("victoria-metrics")
+    base = f"http://127.0.0.1:{VM_PORT}"
+    return Server(
+        [binary, f"-httpListenAddr=127.0.0.1:{VM_PORT}", f"-storageDataPath={tmp}/vm", "-search.latencyOffset=0s"],
+        base + "/health",
+        base,
+        tmp / "vm.log",
+    )

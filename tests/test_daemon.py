@@ -1,0 +1,348 @@
+"""pylon2influx: the C line protocol, the change filter, the spool, and real databases."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pylonbus.lineproto import ZERO, Snapshot, battery_line, changed
+from pylonbus.protocol import PackAnalog
+from pylonbus.shipper import Shipper
+from pylonbus.sim import Stack
+from pylonbus.sinks.influx import InfluxSink, InfluxTarget
+from pylonbus.spool import Spool
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, VM_PORT, influx_query
+
+SIM = "sim://?stack=US3000C*2,US2000B&seed=11&frozen=1"
+MODEL = Stack.parse("US3000C*2,US2000B", seed=11, frozen=True)
+
+
+def pack(**changes: object) -> PackAnalog:
+    values: dict[str, object] = {
+        "cell_voltages": (3.293,) * 6 + (3.292,) + (3.293,) * 8,
+        "temperatures": (28.0, 26.0, 25.5, 26.9, -12.4),
+        "current": 0.0,
+        "voltage": 49.39,
+        "remaining_capacity": 36.26,
+        "user_defined_items": 4,
+        "total_capacity": 74.0,
+        "cycles": 0,
+    }
+    return PackAnalog(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_line_is_byte_compatible_with_the_c_program() -> None:
+    line = battery_line(1, pack(temperatures=(28.0, 26.0, 25.0, 26.0, 27.0)), 1700000000000000000)
+    assert line == (
+        "Battery,Module=1 i=0.0,u=49.39,AH=36260i,kWH=3.37,u0=3.293,u1=3.293,u2=3.293,u3=3.293,u4=3.293,u5=3.293,"
+        "u6=3.292,u7=3.293,u8=3.293,u9=3.293,u10=3.293,u11=3.293,u12=3.293,u13=3.293,u14=3.293,temp_bms=28i,"
+        "temp_1=26i,temp_2=25i,temp_3=26i,temp_4=27i,CycleCount=0i 1700000000000000000"
+    )
+
+
+def test_temperatures_truncate_toward_zero_and_other_groups_get_a_tag() -> None:
+    line = battery_line(3, pack(current=-3.2), 1, group=2)
+    assert line.startswith("Battery,Group=2,Module=3 i=-3.2,")
+    assert "temp_2=25i,temp_3=26i,temp_4=-12i," in line
+
+
+def test_change_filter_follows_the_c_thresholds() -> None:
+    base = Snapshot.of(pack(current=-1.0))
+    assert changed(base, ZERO)
+    assert not changed(Snapshot.of(pack(current=-1.2, voltage=49.40)), base)
+    assert changed(Snapshot.of(pack(current=-1.3)), base)
+    assert changed(Snapshot.of(pack(current=0.0)), Snapshot.of(pack(current=-0.1)))
+    assert changed(Snapshot.of(pack(voltage=49.401, current=-1.0)), base)
+    cells = (3.298,) + (3.293,) * 5 + (3.292,) + (3.293,) * 8
+    assert changed(Snapshot.of(pack(cell_voltages=cells, current=-1.0)), base)
+    assert changed(Snapshot.of(pack(temperatures=(29.0, 26.0, 25.5, 26.9, -12.4), current=-1.0)), base)
+
+
+def daemon(*args: str, env: dict | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=(os.environ | (env or {})),
+        **kwargs,
+    )  # type: ignore[call-overload]
+
+
+def test_stdout_mode_writes_one_batch_per_cycle() -> None:
+    done = daemon("-d", SIM, "--once")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(" ")[0] for line in lines] == [f"Battery,Module={n}" for n in (1, 2, 3)]
+    assert len({line.rsplit(" ", 1)[1] for line in lines}) == 1  # one timestamp per cycle
+    assert re.search(r" i=-?\d+\.\d,u=\d+\.\d\d,AH=\d+i,kWH=\d+\.\d\d,u0=\d\.\d{3},", lines[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["-s", "x"], "needs --db"),
+        (["-s", "x", "-O", "o", "-T", "t"], "--bucket is missing"),
+        (["-I", "2"], "0 or 1"),
+        (["-q", "0"], "at least 1"),
+        (["-g", "16"], "out of range"),
+        (["--bogus"], "error"),
+    ],
+)
+def test_invalid_options_exit_1_naming_the_flag(args: list[str], text: str) -> None:
+    done = daemon("-d", SIM, *args)
+    assert done.returncode == 1 and text in done.stderr
+
+
+def test_try_version_and_no_module() -> None:
+    assert daemon("-d", SIM, "--try").returncode == 0
+    assert daemon("-d", "sim://?stack=US3000C", "-g", "1", "-t").returncode == 2
+    assert daemon("--version").returncode == 0
+
+
+def test_spool_drops_the_oldest_when_full(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", limit=3)
+    for n in range(5):
+        spool.add(b"line %d" % n, 1)
+    assert [body for _, _, body in spool.oldest(100)] == [b"line 2", b"line 3", b"line 4"]
+    assert spool.counter("dropped") == 2
+
+
+def expected_fields(module: int) -> dict:
+    p = MODEL.modules[module + 1].pack()
+    return {
+        "i": p.current,
+        "u": round(p.voltage, 2),
+        "AH": round(p.remaining_capacity * 1000),
+        "CycleCount": p.cycles,
+        "u0": p.cell_voltages[0],
+    }
+
+
+def influx_rows(db: str) -> list[dict]:
+    series = influx_query("SELECT * FROM Battery", db=db)["results"][0].get("series", [])
+    if not series:
+        return []
+    columns = series[0]["columns"]
+    return [dict(zip(columns, values, strict=True)) for values in series[0]["values"]]
+
+
+@pytest.mark.server
+def test_influxdb_v1_receives_every_field(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE battery")
+    password_file = tmp_path / "password"
+    password_file.write_text(INFLUX_PASSWORD + "\n")
+    done = daemon(
+        "-d",
+        SIM,
+        "--once",
+        "-s",
+        "127.0.0.1",
+        "-o",
+        str(INFLUX_PORT),
+        "-n",
+        "battery",
+        "-u",
+        INFLUX_USER,
+        "--password-file",
+        str(password_file),
+        "--spool",
+        str(tmp_path / "spool.sqlite"),
+    )
+    assert done.returncode == 0, done.stderr
+    rows = influx_rows("battery")
+    assert sorted(r["Module"] for r in rows) == ["1", "2", "3"]
+    for row in rows:
+        for name, value in expected_fields(int(row["Module"])).items():
+            assert row[name] == value, name
+        assert isinstance(row["temp_bms"], int)
+
+
+@pytest.mark.server
+def test_wrong_password_keeps_the_data(influxd, tmp_path: Path) -> None:
+    spool = tmp_path / "spool.sqlite"
+    done = daemon(
+        "-d",
+        SIM,
+        "--once",
+        "-s",
+        "127.0.0.1",
+        "-o",
+        str(INFLUX_PORT),
+        "-n",
+        "battery",
+        "-u",
+        INFLUX_USER,
+        "--spool",
+        str(spool),
+        env={"INFLUX_PASSWORD": "wrong"},
+    )
+    assert done.returncode == 1 and "401" in done.stderr
+    assert Spool(spool, 10).pending() == 1
+
+
+@pytest.mark.server
+def test_outage_kill_and_restart_lose_nothing(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE outage")
+    spool = tmp_path / "spool.sqlite"
+    common = [
+        "-d",
+        "sim://?stack=US3000C*2&seed=3",
+        "--all",
+        "-n",
+        "outage",
+        "-u",
+        INFLUX_USER,
+        "-p",
+        INFLUX_PASSWORD,
+        "--spool",
+        str(spool),
+        "-s",
+        "127.0.0.1",
+    ]
+    down = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", *common, "-o", "18999", "-q", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(4.5)
+    down.send_signal(signal.SIGKILL)
+    down.wait()
+    polled = Spool(spool, 1000).pending()
+    assert polled >= 3
+    done = daemon(*common, "-o", str(INFLUX_PORT), "--once")
+    assert done.returncode == 0, done.stderr
+    rows = influx_rows("outage")
+    times = {row["time"] for row in rows}
+    assert len(times) == polled + 1
+    assert len(rows) == 2 * len(times)  # every module at every timestamp, exactly once
+    assert Spool(spool, 1000).pending() == 0
+
+
+def vm_export() -> list[dict]:
+    query = urllib.parse.urlencode({"match[]": '{__name__=~"Battery_.*"}'})
+    urllib.request.urlopen(f"http://127.0.0.1:{VM_PORT}/internal/force_flush", timeout=10).read()
+    with urllib.request.urlopen(f"http://127.0.0.1:{VM_PORT}/api/v1/export?{query}", timeout=10) as response:
+        return [json.loads(line) for line in response.read().splitlines()]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("label", "args"),
+    [
+        ("v2", ["-O", "home", "-B", "v2bucket", "-T", "tok"]),
+        ("custom", ["-A", "/write?db=custom"]),
+        ("v1", ["-n", "v1db"]),
+    ],
+)
+def test_victoria_metrics_receives_v1_v2_and_custom_writes(
+    victoria_metrics, tmp_path: Path, label: str, args: list[str]
+) -> None:
+    done = daemon(
+        "-d",
+        SIM,
+        "--once",
+        "-s",
+        "http://127.0.0.1",
+        "-o",
+        str(VM_PORT),
+        *args,
+        "--spool",
+        str(tmp_path / "spool.sqlite"),
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 10
+    while True:
+        series = {(s["metric"]["__name__"], s["metric"]["Module"]): s["values"][-1] for s in vm_export()}
+        if ("Battery_CycleCount", "3") in series or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    for module in (1, 2, 3):
+        fields = expected_fields(module)
+        assert series[("Battery_u", str(module))] == fields["u"]
+        assert series[("Battery_AH", str(module))] == fields["AH"]
+        assert series[("Battery_CycleCount", str(module))] == fields["CycleCount"]
+
+
+class ScriptedDatabase(http.server.ThreadingHTTPServer):
+    """Answers writes with scripted statuses, for answers the real databases cannot be made to give."""
+
+    def __init__(self, script: list[tuple[int, dict]]) -> None:
+        self.script = script
+        self.bodies: list[bytes] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status, headers = server.script.pop(0) if server.script else (204, {})
+                if status == 400 and b"bad" not in body:
+                    status = 204
+                if status == 204:
+                    server.bodies.append(body)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def sink(self) -> InfluxSink:
+        return InfluxSink(InfluxTarget("127.0.0.1", self.server_address[1], db="x"), timeout=2)
+
+
+def test_malformed_batch_is_quarantined_and_the_rest_goes_through(tmp_path: Path) -> None:
+    db = ScriptedDatabase([(400, {}), (400, {}), (400, {}), (400, {})])
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    for body in (b"a 1", b"b 2", b"bad", b"c 3"):
+        spool.add(body, 1)
+    shipper = Shipper(spool, db.sink())
+    while spool.pending():
+        assert shipper.send_pending() is None
+    assert spool.counter("rejected") == 1
+    assert sorted(b"\n".join(db.bodies).split(b"\n")) == [b"a 1", b"b 2", b"c 3"]
+    db.shutdown()
+
+
+def test_429_backs_off_as_told_and_5xx_exponentially(tmp_path: Path) -> None:
+    db = ScriptedDatabase([(429, {"Retry-After": "7"}), (503, {}), (503, {})])
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    spool.add(b"a 1", 1)
+    shipper = Shipper(spool, db.sink())
+    first = shipper.send_pending()
+    assert first is not None and shipper.delay_after(first) == 7.0
+    delays = [shipper.delay_after(shipper.send_pending()) for _ in range(2)]  # type: ignore[arg-type]
+    assert delays == [2.0, 4.0]
+    assert shipper.send_pending() is None and spool.pending() == 0
+    db.shutdown()
+
+
+def test_slow_server_times_out_and_keeps_the_batch(tmp_path: Path) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts connections but never answers
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    spool.add(b"a 1", 1)
+    sink = InfluxSink(InfluxTarget("127.0.0.1", listener.getsockname()[1], db="x"), timeout=0.5)
+    outcome = Shipper(spool, sink).send_pending()
+    assert outcome is not None and outcome.status == 0 and spool.pending() == 1
+    listener.close()
