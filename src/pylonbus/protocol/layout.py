@@ -148,10 +148,13 @@ def _read(element: Element, buf: bytes, pos: int, out: dict[str, Any]) -> int:
             if pos + unpack.size > size:
                 raise _short(f"{name} ({count} items)", pos, unpack.size, size - pos)
             raws = unpack.unpack_from(buf, pos)
-            if item.convert is None and item.div == 1 and item.offset == 0:
+            if item.convert is not None:
+                out[name] = tuple(map(item.convert, raws))
+            elif item.div == 1 and item.offset == 0:
                 out[name] = raws
-            else:
-                out[name] = tuple(map(item.value, raws))
+            else:  # inlined scaling: a call per item would dominate the decode time
+                div, offset = item.div, item.offset
+                out[name] = tuple([(raw - offset) / div for raw in raws])
             return pos + unpack.size
         case Text(name=name, size=width):
             if pos + width > size:
