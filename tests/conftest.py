@@ -24,6 +24,17 @@ def load_vectors() -> list[dict]:
     return json.loads(VECTORS.read_text())
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """Terminate a child and wait for it (no zombie), killing it if it does not go in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class SimProcess:
     """`pylontech-sim` in a child process; `port` is what a client opens."""
 
@@ -42,13 +53,7 @@ class SimProcess:
         self.port = line
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream:
                 stream.close()

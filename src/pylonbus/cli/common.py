@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 
 def add_verbose(parser: argparse.ArgumentParser) -> None:
@@ -31,3 +32,11 @@ def setup_logging(verbose: int, stream: object = None) -> None:
         stream=stream or sys.stderr,  # type: ignore[arg-type]
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+class Parser(argparse.ArgumentParser):
+    """Invalid options exit with status 1, like every other error of these programs."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from .. import __version__
 from ..client import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, Link, Stack
@@ -24,16 +24,10 @@ from ..sinks import Outcome
 from ..sinks.influx import InfluxSink, InfluxTarget
 from ..sinks.stdout import StdoutSink
 from ..spool import Spool, default_path
-from .common import add_verbose, log_level
+from .common import Parser, add_verbose, log_level
 
 log = logging.getLogger("pylon2influx")
 EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from .. import __version__
 from ..client import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, Link, ScanProgress, Stack
 from ..errors import LinkError, NoReplyError, PortError, ProtocolError
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from ..render import as_dict, render_text
-from .common import add_verbose, setup_logging
+from .common import Parser, add_verbose, setup_logging
 from .decode import decode_frames
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
@@ -28,12 +28,6 @@ COMMANDS = (
     ("-m", "--manufact", "manufact", "show manufacturer information"),
     ("-F", "--firmware", "firmware", "show firmware version (0x96)"),
 )
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _ranged(low: int, high: int, what: str) -> Any:
