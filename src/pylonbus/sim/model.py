@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..protocol.results import (
     AlarmInfo,
@@ -64,6 +64,11 @@ TEMP_HIGH, TEMP_LOW = 50.0, 0.0
 CELL_RESISTANCE = 0.0006  # ohm per cell, for the voltage sag under load
 
 
+def field_values(obj: object) -> dict[str, object]:
+    """The fields of a dataclass by name, not copied, to build a subclass or sibling from them."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}  # type: ignore[arg-type]
+
+
 def open_circuit_voltage(soc: float) -> float:
     i = min(max(bisect.bisect_right(_OCV_SOC, soc), 1), len(_OCV_SOC) - 1)
     s0, s1, v0, v1 = _OCV_SOC[i - 1], _OCV_SOC[i], _OCV_VOLT[i - 1], _OCV_VOLT[i]
@@ -112,9 +117,7 @@ class Module:
         )
 
     def analog(self, info_flag: int = 0) -> AnalogData:
-        pack = self.pack()
-        values = {name: getattr(pack, name) for name in PackAnalog.__dataclass_fields__}
-        return AnalogData(**values, info_flag=info_flag, command_value=self.address)
+        return AnalogData(**field_values(self.pack()), info_flag=info_flag, command_value=self.address)
 
     def pack_alarm(self) -> PackAlarm:
         pack = self.pack()
@@ -157,9 +160,8 @@ class Module:
         )
 
     def alarm(self) -> AlarmInfo:
-        pack = self.pack_alarm()
-        values = {name: getattr(pack, name) for name in PackAlarm.__dataclass_fields__}
-        return AlarmInfo(**values, data_flag=0, command_value=self.address, extra=bytes(self.preset.alarm_extra_bytes))
+        extra = bytes(self.preset.alarm_extra_bytes)
+        return AlarmInfo(**field_values(self.pack_alarm()), data_flag=0, command_value=self.address, extra=extra)
 
     def parameters(self) -> SystemParameters:
         cells = self.preset.cells

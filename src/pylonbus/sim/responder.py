@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass, fields
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
@@ -15,7 +16,7 @@ from ..protocol.layouts import (
     REPLY_LAYOUTS,
 )
 from ..protocol.results import ChargeDischargeInfo, SystemAlarmInfo, SystemAnalogData
-from .model import Module, Stack
+from .model import Module, Stack, field_values
 
 
 @dataclass
@@ -48,9 +49,14 @@ class Responder:
         self.faults = faults or Faults()
         self._rng = random.Random(seed ^ 0x5EED)
         self.stats = Stats()
+        self._lock = threading.Lock()  # TCP clients share one stack, each on its own thread
 
     def handle(self, raw: bytes, now: float) -> bytes | None:
         """Reply bytes for one request frame (`~` … CR) received at wall time `now`, or None for silence."""
+        with self._lock:
+            return self._handle(raw, now)
+
+    def _handle(self, raw: bytes, now: float) -> bytes | None:
         self.stats.requests += 1
         self.stack.advance(now)
         reply = self._answer(raw)
@@ -110,8 +116,7 @@ class Responder:
             return FANOUT_LAYOUTS[command].encode(result)
         if command == Command.SET_CHARGE_DISCHARGE:
             setting = CHARGE_DISCHARGE_SETTING.decode(request_info, exact=True)
-            values = {f.name: getattr(setting, f.name) for f in fields(setting)}
-            module.limits = ChargeDischargeInfo(**values, status=module.charge_discharge().status)
+            module.limits = ChargeDischargeInfo(**field_values(setting), status=module.charge_discharge().status)
             return b""
         if command == Command.TURN_OFF:
             module.off = True

@@ -18,23 +18,21 @@ from .bus import Bus, write_paced
 log = logging.getLogger(__name__)
 
 
-def _serve_fd(
+def _serve(
     bus: Bus,
+    source: int | socket.socket,
     read: Callable[[], bytes],
     write: Callable[[bytes], object],
-    lock: threading.Lock,
-    ready: Callable[[float], bool],
     stop: threading.Event,
 ) -> None:
+    """Answer requests read from `source` (a file descriptor or socket) until it closes or `stop` is set."""
     while not stop.is_set():
-        if not ready(0.2):
+        if not select.select([source], [], [], 0.2)[0]:
             continue
         data = read()
         if not data:
             return
-        with lock:
-            replies = bus.receive(data, time.monotonic())
-        for start, reply in replies:
+        for start, reply in bus.receive(data, time.monotonic()):
             write_paced(write, reply, max(start, time.monotonic()), bus.byte_time)
 
 
@@ -50,19 +48,10 @@ def serve_pty(
         if link_path.is_symlink() or link_path.exists():
             link_path.unlink()
         link_path.symlink_to(path)
-    bus = make_bus()
-    lock = threading.Lock()
-
-    def read() -> bytes:
-        # The slave stays open here, so a client closing its end never makes this read fail with EIO.
-        return os.read(master, 4096)
-
-    def ready(timeout: float) -> bool:
-        return bool(select.select([master], [], [], timeout)[0])
-
     on_ready(link or path)
     try:
-        _serve_fd(bus, read, lambda data: os.write(master, data), lock, ready, stop)
+        # The slave stays open here, so a client closing its end never makes this read fail with EIO.
+        _serve(make_bus(), master, lambda: os.read(master, 4096), lambda data: os.write(master, data), stop)
     finally:
         if link:
             Path(link).unlink(missing_ok=True)
@@ -78,16 +67,13 @@ class _Handler(socketserver.BaseRequestHandler):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.info("client %s:%s connected", *self.client_address[:2])
 
-        def ready(timeout: float) -> bool:
-            return bool(select.select([sock], [], [], timeout)[0])
-
         def read() -> bytes:
             try:
                 return sock.recv(4096)
             except OSError:
                 return b""
 
-        _serve_fd(self.server.make_bus(), read, sock.sendall, self.server.lock, ready, self.server.stop)
+        _serve(self.server.make_bus(), sock, read, sock.sendall, self.server.stop)
         log.info("client %s:%s left", *self.client_address[:2])
 
 
@@ -98,7 +84,6 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     def __init__(self, address: tuple[str, int], make_bus: Callable[[], Bus], stop: threading.Event) -> None:
         super().__init__(address, _Handler)
         self.make_bus = make_bus
-        self.lock = threading.Lock()
         self.stop = stop
 
 
