@@ -115,35 +115,6 @@ class Serial(serial.SerialBase):
         del self._incoming[:size]
         return data
 
-    def read_until(self, expected: bytes = b"\n", size: int | None = None) -> bytes:
-        # The base implementation reads byte by byte; reading up to the next CR in one step keeps
-        # in-process runs fast while timing stays that of the wire.
-        if expected != b"\r" or size is not None:
-            return super().read_until(expected, size)
-        out = bytearray()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        while True:
-            self._arrived(time.monotonic())
-            end = self._incoming.find(b"\r")
-            if end >= 0:
-                out += self._incoming[: end + 1]
-                del self._incoming[: end + 1]
-                return bytes(out)
-            out += self._incoming
-            self._incoming.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return bytes(out)
-            saved = self._timeout
-            self._timeout = remaining
-            try:
-                chunk = self.read(1)
-            finally:
-                self._timeout = saved
-            if not chunk:
-                return bytes(out)
-            self._incoming[:0] = chunk
-
     def write(self, data: Any) -> int:
         if not self.is_open:
             raise serial.PortNotOpenError()
