@@ -223,8 +223,8 @@ class Link:
             try:
                 reply = self.transact(frame, adr, timeout)
                 return decode_reply(command, reply, fanout=fanout)
-            except ResponseError as error:
-                raise ResponseError(error.rtn, error.adr) from None  # the module answered: retrying won't help
+            except ResponseError:
+                raise  # the module answered: retrying won't help
             except (LinkError, ProtocolError) as error:
                 last = error
                 self.errors += 1

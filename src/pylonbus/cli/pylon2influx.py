@@ -125,7 +125,6 @@ class Daemon:
         self.last: dict[int, Snapshot] = {}
         self.poll_errors = 0
         self.stop = threading.Event()
-        self.spool: Spool | None = None
         self.shipper: Shipper | None = None
         self.stdout: StdoutSink | None = None
         if args.server:
@@ -142,20 +141,20 @@ class Daemon:
                 bool(args.isslverifypeer),
             )
             limit = args.cache or max(1, int(2 * 86400 / args.query))
-            self.spool = Spool(args.spool or default_path(), limit)
-            self.shipper = Shipper(self.spool, InfluxSink(target))
+            spool = Spool(args.spool or default_path(), limit)
+            self.shipper = Shipper(spool, InfluxSink(target))
             log.info(
                 "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
                 target.kind,
                 target.redacted_url(),
-                self.spool.path,
+                spool.path,
                 limit,
             )
         else:
             self.stdout = StdoutSink()
 
-    def cycle(self) -> tuple[int, bool]:
-        """Poll every module once; returns (lines written, whether every module answered)."""
+    def cycle(self) -> bool:
+        """Poll every module once and hand the changed ones on; True when every module answered."""
         timestamp = time.time_ns()
         lines = []
         snapshots = {}
@@ -174,22 +173,22 @@ class Daemon:
                 snapshots[module] = snapshot
         if lines:
             body = "\n".join(lines).encode()
-            if self.spool is not None and self.shipper is not None:
-                self.spool.add(body, len(lines))
+            if self.shipper is not None:
+                self.shipper.spool.add(body, len(lines))
                 self.shipper.wake.set()
             elif self.stdout is not None and not self.stdout.write(body).ok:
                 self.stop.set()  # the reader of our output is gone
             self.last.update(snapshots)
-        return len(lines), ok
+        return ok
 
     def statistics(self) -> str:
-        if self.shipper is None or self.spool is None:
+        if self.shipper is None:
             return f"poll errors: {self.poll_errors}"
-        s = self.shipper.stats
+        s, spool = self.shipper.stats, self.shipper.spool
         return (
             f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, "
-            f"spooled: {self.spool.pending()}, dropped: {self.spool.counter('dropped')}, "
-            f"rejected: {self.spool.counter('rejected')}, poll errors: {self.poll_errors}"
+            f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
+            f"rejected: {spool.counter('rejected')}, poll errors: {self.poll_errors}"
         )
 
     def run(self) -> int:
@@ -200,7 +199,7 @@ class Daemon:
         status = EXIT_OK
         while not self.stop.is_set():
             started = time.monotonic()
-            _, ok = self.cycle()
+            ok = self.cycle()
             if self.args.once:
                 status = EXIT_OK if ok and self._flush() else EXIT_ERROR
                 break
@@ -212,9 +211,9 @@ class Daemon:
 
     def _flush(self) -> bool:
         """--once: send what is spooled now; True when nothing is left."""
-        if self.shipper is None or self.spool is None:
+        if self.shipper is None:
             return True
-        while self.spool.pending():
+        while self.shipper.spool.pending():
             outcome: Outcome | None = self.shipper.send_pending()
             if outcome is not None:
                 log.error(
