@@ -139,28 +139,17 @@ def influx_rows(db: str) -> list[dict]:
     return [dict(zip(columns, values, strict=True)) for values in series[0]["values"]]
 
 
+def influx_v1(*args: str) -> list[str]:
+    """pylon2influx options for one cycle into the test InfluxDB's `battery` database."""
+    return ["-d", SIM, "--once", "-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", "battery", "-u", INFLUX_USER, *args]
+
+
 @pytest.mark.server
 def test_influxdb_v1_receives_every_field(influxd, tmp_path: Path) -> None:
     influx_query("CREATE DATABASE battery")
     password_file = tmp_path / "password"
     password_file.write_text(INFLUX_PASSWORD + "\n")
-    done = daemon(
-        "-d",
-        SIM,
-        "--once",
-        "-s",
-        "127.0.0.1",
-        "-o",
-        str(INFLUX_PORT),
-        "-n",
-        "battery",
-        "-u",
-        INFLUX_USER,
-        "--password-file",
-        str(password_file),
-        "--spool",
-        str(tmp_path / "spool.sqlite"),
-    )
+    done = daemon(*influx_v1("--password-file", str(password_file), "--spool", str(tmp_path / "spool.sqlite")))
     assert done.returncode == 0, done.stderr
     rows = influx_rows("battery")
     assert sorted(r["Module"] for r in rows) == ["1", "2", "3"]
@@ -173,22 +162,7 @@ def test_influxdb_v1_receives_every_field(influxd, tmp_path: Path) -> None:
 @pytest.mark.server
 def test_wrong_password_keeps_the_data(influxd, tmp_path: Path) -> None:
     spool = tmp_path / "spool.sqlite"
-    done = daemon(
-        "-d",
-        SIM,
-        "--once",
-        "-s",
-        "127.0.0.1",
-        "-o",
-        str(INFLUX_PORT),
-        "-n",
-        "battery",
-        "-u",
-        INFLUX_USER,
-        "--spool",
-        str(spool),
-        env={"INFLUX_PASSWORD": "wrong"},
-    )
+    done = daemon(*influx_v1("--spool", str(spool)), env={"INFLUX_PASSWORD": "wrong"})
     assert done.returncode == 1 and "401" in done.stderr
     assert Spool(spool, 10).pending() == 1
 
