@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import load_vectors
@@ -118,3 +120,23 @@ def test_spec_example_with_3_byte_capacities_reads_51_8_of_74_ah_when_its_checks
     result = decode_reply(Command.ANALOG, parse_frame(encode_frame(0x20, 0x02, 0, info)))
     assert (result.remaining_capacity, result.total_capacity, result.soc) == (51.8, 74.0, 70.0)
     assert result.temperatures == (28.0, 28.0, 28.0, 29.0, 29.0)
+
+
+@pytest.mark.parametrize(
+    ("kept", "message"),
+    [
+        (2, "'cell_voltages count' at byte offset 2"),
+        (10, "'cell_voltages (15 items)' at byte offset 3: needs 30 byte(s), 7 left"),
+        (40, "'temperatures (5 items)' at byte offset 34"),
+        (55, "3-byte capacities (user-defined items 4)"),
+    ],
+)
+def test_a_cut_reply_names_the_field_and_offset_where_it_ran_out(kept: int, message: str) -> None:
+    from pylonbus import DecodeError
+    from pylonbus.protocol import encode_frame
+
+    bad = next(v for v in load_vectors() if not v["checksum_valid"])
+    info = bytes.fromhex(bad["frame"][13:-4])
+    frame = parse_frame(encode_frame(0x20, 0x02, 0, info[:kept]))
+    with pytest.raises(DecodeError, match=re.escape(message)):
+        decode_reply(Command.ANALOG, frame)

@@ -60,11 +60,9 @@ def decode_reply(command: Command, frame: Frame, *, fanout: bool = False, exact:
         raise ResponseError(frame.rtn, frame.adr)
     if command == Command.PROTOCOL_VERSION:
         return ProtocolVersion(frame.ver)
-    table = FANOUT_LAYOUTS if fanout else REPLY_LAYOUTS
-    try:
-        layout = table[Command(command)]
-    except (KeyError, ValueError):
-        raise DecodeError(f"no reply layout for CID2 0x{command:02X}{' fan-out' if fanout else ''}") from None
+    layout = (FANOUT_LAYOUTS if fanout else REPLY_LAYOUTS).get(command)
+    if layout is None:
+        raise DecodeError(f"no reply layout for CID2 0x{command:02X}{' fan-out' if fanout else ''}")
     return layout.decode(frame.info, exact=exact)
 
 

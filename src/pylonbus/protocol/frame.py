@@ -16,7 +16,7 @@ MAX_FRAME = MIN_FRAME + MAX_LENID
 _HEX_DIGITS = b"0123456789ABCDEFabcdef"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Frame:
     """One decoded frame. In a response `cid2` holds the return code (RTN)."""
 
@@ -81,7 +81,11 @@ def parse_frame(data: bytes) -> Frame:
     if data.translate(None, _HEX_DIGITS) != b"~\r":
         pos = _bad_hex_offset(data, 1, size - 1)
         raise FrameError(f"non-hex character {bytes(data[pos : pos + 1])!r} at offset {pos}")
-    ver, adr, cid1, cid2, length = _unpack_header(data)
+    # Header, INFO and CHKSUM in one conversion; an odd digit count is not whole bytes, so only the header
+    # is converted and the LENGTH checks below are bound to reject the frame.
+    raw = bytes.fromhex((data[1:13] if size & 1 else data[1:-1]).decode("ascii"))
+    ver, adr, cid1, cid2 = raw[0], raw[1], raw[2], raw[3]
+    length = raw[4] << 8 | raw[5]
     lenid = length & MAX_LENID
     if length >> 12 != length_checksum(lenid):
         raise LengthChecksumError(
@@ -95,16 +99,11 @@ def parse_frame(data: bytes) -> Frame:
             f"LENGTH says {lenid} INFO digits ({MIN_FRAME + lenid} bytes in all), "
             f"but the frame has {size} bytes: truncated or run together with another frame"
         )
-    given = int(data[-5:-1], 16)
+    given = raw[-2] << 8 | raw[-1]
     expected = checksum(data[1:-5])
     if given != expected:
         raise ChecksumError(f"CHKSUM is {given:04X} at offset {size - 5}, contents need {expected:04X}")
-    return Frame(ver, adr, cid1, cid2, bytes.fromhex(data[13:-5].decode("ascii")))
-
-
-def _unpack_header(data: bytes) -> tuple[int, int, int, int, int]:
-    head = bytes.fromhex(data[1:13].decode("ascii"))
-    return head[0], head[1], head[2], head[3], head[4] << 8 | head[5]
+    return Frame(ver, adr, cid1, cid2, raw[6:-2])
 
 
 class FrameReader:
