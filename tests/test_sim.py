@@ -19,6 +19,7 @@ from pylonbus.protocol import (
 )
 from pylonbus.protocol.layouts import REPLY_LAYOUTS
 from pylonbus.sim import Faults, Responder, Stack, register_url_handler
+from pylonbus.sim.bus import Bus
 
 
 def responder(spec: str = "US3000C*2;UP2500", **faults: float) -> Responder:
@@ -145,6 +146,18 @@ def test_faults_are_injected_at_their_rates() -> None:
 
 def test_layouts_reproduce_every_reply_layout() -> None:
     assert set(REPLY_LAYOUTS) >= {Command.ANALOG, Command.ALARM, Command.FIRMWARE, Command.SYSTEM_ANALOG}
+
+
+def test_a_reply_starts_once_the_request_has_crossed_the_wire() -> None:
+    bus = Bus(responder(), baud=9600)
+    frame = request(Command.ANALOG)
+    wire = len(frame) * 10 / 9600
+    [(start, reply)] = bus.receive(frame[:10], 100.0) + bus.receive(frame[10:], 100.001)
+    assert start == pytest.approx(100.0 + wire)  # a pty delivers it at once: the wire time is added
+    assert parse_frame(reply).adr == 0x02
+    assert bus.receive(frame[:1], 200.0) == []
+    [(start, _)] = bus.receive(frame[1:], 200.0 + wire)  # it came at the baud rate: nothing is added
+    assert start == pytest.approx(200.0 + wire)
 
 
 def test_sim_url_paces_replies_at_the_baud_rate() -> None:

@@ -103,6 +103,7 @@ class Link:
         self.tries = tries
         self._serial: serial.SerialBase | None = None
         self._reader = FrameReader()
+        self._settings: list[Any] | None = None  # termios of a local device, as opened
         self.errors = 0  # failed attempts since creation
 
     # -- port ---------------------------------------------------------------------------------------------
@@ -134,8 +135,20 @@ class Link:
             raise PortError(f"cannot open {self.port}: {error}") from None
         self._serial = port
         self._reader.clear()
+        self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, serial.Serial) else None
         log.debug("opened %s at %d Bd", self.port, self.baud)
         return port
+
+    def _restore_settings(self, port: serial.SerialBase) -> None:
+        """Put back the line settings if another program changed them (seen on Victron GX devices, whose
+        services probe serial ports): a changed baud rate or line discipline would garble every reply."""
+        if self._settings is None:
+            return
+        if termios.tcgetattr(port.fileno()) != self._settings:
+            log.warning(
+                "settings of %s were altered externally (is another program using it?); restoring them", self.port
+            )
+            termios.tcsetattr(port.fileno(), termios.TCSANOW, self._settings)
 
     def close(self) -> None:
         if self._serial is not None:
@@ -155,26 +168,30 @@ class Link:
         One attempt: raises NoReplyError, a ProtocolError (the last broken frame seen) or PortError."""
         port = self.open()
         try:
+            self._restore_settings(port)
             port.reset_input_buffer()
             self._reader.clear()
             log.log(5, "TX %s", frame)
             port.write(frame)
-            return self._read_reply(port, adr, time.monotonic() + timeout)
+            return self._read_reply(port, adr, timeout)
         except (serial.SerialException, OSError, termios.error) as error:
             self.close()  # the adapter went away: the next attempt reopens it
             raise PortError(f"{self.port} failed: {error}; is the adapter still connected?") from None
 
-    def _read_reply(self, port: serial.SerialBase, adr: int, deadline: float) -> Frame:
+    def _read_reply(self, port: serial.SerialBase, adr: int, timeout: float) -> Frame:
         reader = self._reader
         broken: ProtocolError | None = None
+        # Setting pyserial's timeout reconfigures the port (tcsetattr), so it is set once per timeout, not per
+        # read; a reply cut short may then be waited for up to one timeout past the deadline.
+        if port.timeout != timeout:
+            port.timeout = timeout
+        deadline = time.monotonic() + timeout
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 if broken is not None:
                     raise broken
                 raise NoReplyError("no reply")
-            port.timeout = remaining
-            data = port.read(max(1, port.in_waiting))
+            data = port.read(max(reader.missing(), port.in_waiting))
             if not data:
                 continue
             reader.feed(data)

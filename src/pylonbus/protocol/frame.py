@@ -147,6 +147,22 @@ class FrameReader:
         del buf[: end + 1]
         return raw
 
+    def missing(self) -> int:
+        """How many more bytes the frame being received needs at least (1 if that is unclear), so that a
+        reader can wait for a whole frame in one call rather than wake for every chunk."""
+        buf = self._buffer
+        start = buf.rfind(SOI)  # an earlier '~' without CR was cut short by this one
+        if start < 0:
+            return MIN_FRAME
+        have = len(buf) - start
+        if have < 1 + HEADER_CHARS:
+            return MIN_FRAME - have
+        try:
+            lenid = int(buf[start + 9 : start + 13], 16) & MAX_LENID
+        except ValueError:
+            return 1
+        return max(1, MIN_FRAME + lenid - have)
+
     def next_frame(self) -> Frame | None:
         """The next complete frame, None if more bytes are needed; a broken frame raises and is consumed."""
         raw = self.next_raw()

@@ -19,19 +19,26 @@ class Bus:
         self.baud = baud
         self.pace = pace
         self._reader = FrameReader()
+        self._first_byte = 0.0  # when the first byte of the request being received arrived
 
     @property
     def byte_time(self) -> float:
         return BITS_PER_BYTE / self.baud if self.pace else 0.0
 
     def receive(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
-        """Feed received bytes; returns (start time, reply bytes) for each complete request."""
+        """Feed received bytes; returns (start time, reply bytes) for each complete request.
+
+        A pty or socket delivers a request at once, but on RS485 its last byte arrives len × byte time after
+        its first: replies start no earlier than that, so a client's timings include the request's wire time."""
+        if not self._reader.pending:
+            self._first_byte = now
         self._reader.feed(data)
         replies = []
         while (raw := self._reader.next_raw()) is not None:
+            self._first_byte = arrived = max(now, self._first_byte + len(raw) * self.byte_time)
             reply = self.responder.handle(raw, now)
             if reply is not None:
-                replies.append((now + self.responder.faults.delay, reply))
+                replies.append((arrived + self.responder.faults.delay, reply))
         return replies
 
 

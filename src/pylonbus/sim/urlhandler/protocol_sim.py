@@ -119,10 +119,7 @@ class Serial(serial.SerialBase):
         if not self.is_open:
             raise serial.PortNotOpenError()
         data = bytes(data)
-        now = time.monotonic()
-        sent = now + len(data) * self._bus.byte_time  # the request must cross the wire first
-        for start, reply in self._bus.receive(data, sent):
-            self._schedule.append((max(start, sent), reply))
+        self._schedule += self._bus.receive(data, time.monotonic())
         return len(data)
 
     def reset_input_buffer(self) -> None:
