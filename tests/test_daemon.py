@@ -253,7 +253,7 @@ def test_victoria_metrics_receives_v1_v2_and_custom_writes(
 class ScriptedDatabase(http.server.ThreadingHTTPServer):
     """Answers writes with scripted statuses, for answers the real databases cannot be made to give."""
 
-    def __init__(self, script: list[tuple[int, dict]]) -> None:
+    def __init__(self, script: list[tuple[int, dict]], max_body: int | None = None) -> None:
         self.script = script
         self.bodies: list[bytes] = []
         server = self
@@ -262,6 +262,8 @@ class ScriptedDatabase(http.server.ThreadingHTTPServer):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status, headers = server.script.pop(0) if server.script else (204, {})
+                if max_body is not None and len(body) > max_body:
+                    status = 413
                 if status == 400 and b"bad" not in body:
                     status = 204
                 if status == 204:
@@ -292,6 +294,22 @@ def test_malformed_batch_is_quarantined_and_the_rest_goes_through(tmp_path: Path
         assert shipper.send_pending() is None
     assert spool.counter("rejected") == 1
     assert sorted(b"\n".join(db.bodies).split(b"\n")) == [b"a 1", b"b 2", b"c 3"]
+    db.shutdown()
+
+
+def test_too_large_requests_are_split_down_to_the_servers_limit(tmp_path: Path) -> None:
+    db = ScriptedDatabase([], max_body=30)
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    sent = [b"m%d v=%d" % (n, n) for n in range(12)]  # 7 bytes a line: 3 lines fit in 30 bytes, 4 do not
+    for start in range(0, 12, 6):
+        spool.add(b"\n".join(sent[start : start + 6]), 6)
+    spool.add(b"huge v=" + b"9" * 40, 1)
+    shipper = Shipper(spool, db.sink())
+    while spool.pending():
+        assert shipper.send_pending() is None
+    assert sorted(b"\n".join(db.bodies).split(b"\n")) == sorted(sent)
+    assert shipper.batch_lines <= 3
+    assert spool.counter("rejected") == 1  # one line alone over the limit cannot be split
     db.shutdown()
 
 

@@ -49,11 +49,18 @@ class Shipper:
                 log.warning("database reachable again; %d batch(es) still spooled", self.spool.pending())
             self._failures_in_a_row = 0
             return None
+        if outcome.too_large:
+            lines = sum(lines for _, lines, _ in batches)
+            if lines > 1 and lines // 2 < self.batch_lines:
+                self.batch_lines = lines // 2  # the server's limit is below this: stay under it from now on
+                log.warning("database refused %d lines as too large (HTTP 413); sending %d at most", lines, lines // 2)
         if outcome.malformed or outcome.too_large:
             if len(batches) > 1:  # halve until the culprit (or the size limit) is found
                 middle = len(batches) // 2
                 return self._send(batches[:middle]) or self._send(batches[middle:])
             batch_id = batches[0][0]
+            if outcome.too_large and self.spool.split(batch_id):
+                return None  # its halves are sent next
             self.spool.reject(batch_id, outcome.status, outcome.message)
             self.stats.rejected += 1
             log.error(

@@ -113,6 +113,26 @@ class Spool:
             self._bump("rejected", 1)
 
     @_locked
+    def split(self, batch_id: int) -> bool:
+        """Cut a batch into two halves by lines, for a server whose size limit refuses it whole; the second
+        half is queued as a new batch. False if the batch is a single line (or gone)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT created, body FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            lines = bytes(row[1]).split(b"\n") if row else []
+            if len(lines) < 2:
+                return False
+            middle = len(lines) // 2
+            self._db.execute(
+                "UPDATE batches SET lines = ?, body = ? WHERE id = ?", (middle, b"\n".join(lines[:middle]), batch_id)
+            )
+            self._db.execute(
+                "INSERT INTO batches (created, lines, body) VALUES (?, ?, ?)",
+                (row[0], len(lines) - middle, b"\n".join(lines[middle:])),
+            )
+        return True
+
+    @_locked
     def pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
 

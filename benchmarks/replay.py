@@ -1,0 +1,136 @@
+"""A day of backlog drained into a real influxd, and the daemon's footprint while it polls.
+
+1. A spool holding 24 h of cycles at 5 s from 16 modules in two groups (17,280 batches, 276,480 lines, the
+   values of the simulator's model) is shipped by the daemon's own Shipper and InfluxSink into influxd (Debian
+   package `influxdb`): the time until the spool is empty, then a count query that every point arrived.
+2. `pylon2influx --all` polls 8 modules of `pylontech-sim --pty` every 5 s into the same influxd: its peak
+   resident memory and its CPU time per second of wall time, read from /proc, over a minute after start-up.
+
+Run: python benchmarks/replay.py  (needs influxd; uses port 18086 like the tests)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd  # noqa: E402
+
+from pylonbus.lineproto import battery_line  # noqa: E402
+from pylonbus.shipper import Shipper  # noqa: E402
+from pylonbus.sim import Stack  # noqa: E402
+from pylonbus.sinks.influx import InfluxSink, InfluxTarget  # noqa: E402
+from pylonbus.spool import Spool  # noqa: E402
+
+PERIOD = 5
+CYCLES = 24 * 3600 // PERIOD
+STACK = "US3000C*8;US3000C*8"
+WATCH = 60.0  # seconds the polling daemon is watched
+SETTLE = 10.0  # seconds of start-up not counted
+
+
+def fill_spool(path: Path) -> int:
+    """The batches a daemon would have spooled during a day-long outage; returns the number of lines."""
+    stack = Stack.parse(STACK, seed=3)
+    spool = Spool(path, CYCLES)
+    start_ns = (time.time_ns() // 10**9 - CYCLES * PERIOD) * 10**9
+    lines = 0
+    for cycle in range(CYCLES):
+        stack.advance(cycle * PERIOD)
+        stamp = start_ns + cycle * PERIOD * 10**9
+        batch = [battery_line(m.number, m.pack(), stamp, m.group) for m in stack.modules.values()]
+        spool.add("\n".join(batch).encode(), len(batch))
+        lines += len(batch)
+    spool.close()
+    return lines
+
+
+def count_points(db: str) -> int:
+    series = influx_query("SELECT count(u) FROM Battery", db)["results"][0].get("series", [])
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def drain(path: Path) -> tuple[float, int]:
+    influx_query("CREATE DATABASE replay")
+    spool = Spool(path, CYCLES)
+    target = InfluxTarget("127.0.0.1", INFLUX_PORT, db="replay", user=INFLUX_USER, password=INFLUX_PASSWORD)
+    shipper = Shipper(spool, InfluxSink(target))
+    start = time.perf_counter()
+    while spool.pending():
+        outcome = shipper.send_pending()
+        if outcome is not None:
+            raise RuntimeError(f"influxd refused a batch: HTTP {outcome.status} {outcome.message}")
+    return time.perf_counter() - start, count_points("replay")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def footprint(tmp: Path) -> tuple[float, float]:
+    """Peak RSS in MB and CPU in % of one core of a polling daemon."""
+    influx_query("CREATE DATABASE poll")
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", "--stack", "US3000C*8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert sim.stdout is not None
+    port = sim.stdout.readline().strip()
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "-s", "127.0.0.1", "-o", str(INFLUX_PORT)]
+        + ["-n", "poll", "-u", INFLUX_USER, "--all", "-q", str(PERIOD), "--spool", str(tmp / "poll.sqlite")],
+        env=os.environ | {"INFLUX_PASSWORD": INFLUX_PASSWORD},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(SETTLE)
+        wall, cpu = time.monotonic(), proc_cpu(daemon.pid)
+        peak = 0.0
+        while time.monotonic() - wall < WATCH:
+            peak = max(peak, proc_rss_mb(daemon.pid))
+            time.sleep(0.5)
+        used = (proc_cpu(daemon.pid) - cpu) / (time.monotonic() - wall)
+    finally:
+        for proc in (daemon, sim):
+            proc.terminate()
+            proc.wait()
+    if count_points("poll") == 0:
+        raise RuntimeError("the polling daemon wrote nothing")
+    return peak, 100 * used
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        lines = fill_spool(tmp / "backlog.sqlite")
+        server = start_influxd(tmp)
+        try:
+            seconds, points = drain(tmp / "backlog.sqlite")
+            rss, cpu = footprint(tmp)
+        finally:
+            server.stop()
+    print(
+        f"drain: {CYCLES:,} batches, {lines:,} lines into influxd in {seconds:.1f} s ({lines / seconds:,.0f} lines/s)"
+    )
+    print(f"       points in the database afterwards: {points:,}{'' if points == lines else '  MISSING POINTS'}")
+    print(f"daemon polling 8 modules every {PERIOD} s: peak RSS {rss:.1f} MB, CPU {cpu:.2f} % of a core")
+    return 0 if points == lines else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
