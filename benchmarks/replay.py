@@ -19,13 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd  # noqa: E402
-
-from pylonbus.lineproto import battery_line  # noqa: E402
-from pylonbus.shipper import Shipper  # noqa: E402
-from pylonbus.sim import Stack  # noqa: E402
-from pylonbus.sinks.influx import InfluxSink, InfluxTarget  # noqa: E402
-from pylonbus.spool import Spool  # noqa: E402
+from pylonbus.lineproto import battery_line
+from pylonbus.shipper import Shipper
+from pylonbus.sim import Stack
+from pylonbus.sinks.influx import InfluxSink, InfluxTarget
+from pylonbus.spool import Spool
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd
 
 PERIOD = 5
 CYCLES = 24 * 3600 // PERIOD
@@ -91,9 +90,10 @@ def footprint(tmp: Path) -> tuple[float, float]:
     )
     assert sim.stdout is not None
     port = sim.stdout.readline().strip()
+    command = [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "--all", "-q", str(PERIOD)]
+    command += ["-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", "poll", "-u", INFLUX_USER]
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "-s", "127.0.0.1", "-o", str(INFLUX_PORT)]
-        + ["-n", "poll", "-u", INFLUX_USER, "--all", "-q", str(PERIOD), "--spool", str(tmp / "poll.sqlite")],
+        [*command, "--spool", str(tmp / "poll.sqlite")],
         env=os.environ | {"INFLUX_PASSWORD": INFLUX_PASSWORD},
         stderr=subprocess.DEVNULL,
     )
