@@ -104,7 +104,7 @@ def _short(name: str, pos: int, need: int, have: int) -> DecodeError:
 class _Reader:
     """Writes the source of one function that reads a layout: every element becomes straight-line code
     with its sizes, scales and checks as constants, so a frame costs a few C calls and no dispatch.
-    The layout stays the single description; this is only how it is executed (measured: 2.5x faster
+    The layout stays the single description; this is only how it is executed (measured: 1.7x faster
     than walking the elements)."""
 
     def __init__(self, layout: Layout[Any]) -> None:
@@ -192,20 +192,22 @@ class _Reader:
                 self.emit(f"{var} = bytes(buf[pos:])", "pos = size")
                 self.values.append((name, var))
             case Capacities():
+                remaining, udi, total, cycles = (f"{var}{part}" for part in ("r", "u", "t", "c"))
                 self.check("7", repr(element.remaining))
                 head = self.const(_CAPACITY_HEAD)
-                self.emit(f"remaining, udi, total, cycles = {head}.unpack_from(buf, pos)", "pos += 7")
-                self.emit("if udi >= 4:")
+                self.emit(f"{remaining}, {udi}, {total}, {cycles} = {head}.unpack_from(buf, pos)", "pos += 7")
+                self.emit(f"if {udi} >= 4:")
                 self.emit("    if pos + 6 > size:")
-                self.emit("        raise _short(f'3-byte capacities (user-defined items {udi})', pos, 6, size - pos)")
-                self.emit("    remaining = int.from_bytes(buf[pos : pos + 3], 'big')")
-                self.emit("    total = int.from_bytes(buf[pos + 3 : pos + 6], 'big')")
+                what = f"f'3-byte capacities (user-defined items {{{udi}}})'"
+                self.emit(f"        raise _short({what}, pos, 6, size - pos)")
+                self.emit(f"    {remaining} = int.from_bytes(buf[pos : pos + 3], 'big')")
+                self.emit(f"    {total} = int.from_bytes(buf[pos + 3 : pos + 6], 'big')")
                 self.emit("    pos += 6")
                 self.values += [
-                    (element.remaining, "remaining / 1000"),
-                    (element.udi, "udi"),
-                    (element.total, "total / 1000"),
-                    (element.cycles, "cycles"),
+                    (element.remaining, f"{remaining} / 1000"),
+                    (element.udi, udi),
+                    (element.total, f"{total} / 1000"),
+                    (element.cycles, cycles),
                 ]
             case _:
                 raise TypeError(f"not a layout element: {element!r}")
