@@ -41,19 +41,18 @@ class Shipper:
 
     def _send(self, batches: list[tuple[int, int, bytes]]) -> Outcome | None:
         outcome = self.sink.write(b"\n".join(body for _, _, body in batches))
+        lines = sum(count for _, count, _ in batches)
         if outcome.ok:
             self.spool.remove([batch_id for batch_id, _, _ in batches])
             self.stats.sent_batches += len(batches)
-            self.stats.sent_lines += sum(lines for _, lines, _ in batches)
+            self.stats.sent_lines += lines
             if self._failures_in_a_row:
                 log.warning("database reachable again; %d batch(es) still spooled", self.spool.pending())
             self._failures_in_a_row = 0
             return None
-        if outcome.too_large:
-            lines = sum(lines for _, lines, _ in batches)
-            if lines > 1 and lines // 2 < self.batch_lines:
-                self.batch_lines = lines // 2  # the server's limit is below this: stay under it from now on
-                log.warning("database refused %d lines as too large (HTTP 413); sending %d at most", lines, lines // 2)
+        if outcome.too_large and lines > 1 and lines // 2 < self.batch_lines:
+            self.batch_lines = lines // 2  # the server's limit is below this: stay under it from now on
+            log.warning("database refused %d lines as too large (HTTP 413); sending %d at most", lines, lines // 2)
         if outcome.malformed or outcome.too_large:
             if len(batches) > 1:  # halve until the culprit (or the size limit) is found
                 middle = len(batches) // 2
