@@ -16,11 +16,17 @@ import pytest
 
 from conftest import IN_CI, stop_process
 
+DEBIAN_PACKAGE = {"influxd": "influxdb", "victoria-metrics": "victoria-metrics", "mosquitto": "mosquitto"}
+
 
 def need(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        message = f"{binary} is not installed (Debian package: see .ci/run)"
+        package = DEBIAN_PACKAGE.get(binary, binary)
+        message = (
+            f"{binary} is not installed; install it with "
+            f"`sudo apt-get install --no-install-recommends {package}` to run these tests"
+        )
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)

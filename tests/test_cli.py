@@ -50,10 +50,13 @@ def test_every_command_flag_matches_the_simulator(sim_port: str, flag: str) -> N
         assert document["result"] == as_dict(expected), (flag, group, module)
 
 
-def test_long_flags_and_last_command_wins(sim_port: str) -> None:
+def test_long_flags_and_several_commands_run_in_turn(sim_port: str) -> None:
     document = run_json("--device", sim_port, "--group", "1", "--adr", "1", "--serial", "--packdata")
-    assert document["command"] == "packdata"
-    assert len(document["result"]["cell_voltages"]) == 8  # UP2500
+    assert list(document["results"]) == ["serial", "packdata"]
+    assert len(document["results"]["packdata"]["result"]["cell_voltages"]) == 8  # UP2500
+    assert document["results"]["serial"]["result"]["serial"] == MODEL.modules[0x12].serial
+    text = run("-d", sim_port, "-g", "1", "-P", "-l", "-S").stdout
+    assert "analog data:" in text and "alarms:" in text and "serial number:" in text
 
 
 def test_summary_lists_every_module_with_totals(sim_port: str) -> None:
@@ -75,7 +78,7 @@ def test_summary_lists_every_module_with_totals(sim_port: str) -> None:
 def test_scan_lists_modules_with_name_firmware_and_serial(sim_port: str) -> None:
     document = run_json("-d", sim_port, "-g", "1", "-s")
     assert [m["module"] for m in document["modules"]] == [1, 2]
-    assert document["modules"][0]["device_name"] == "UP2500"
+    assert document["modules"][0]["model"] == "UP2500"
     assert document["modules"][1]["serial"] == MODEL.modules[0x13].serial
     text = run("-d", sim_port, "--scan").stdout
     assert "4 module(s) found in group 0" in text and "US5000 V1.6" in text
@@ -133,11 +136,13 @@ def test_decode_infers_commands_and_keeps_going_after_a_bad_frame() -> None:
     ]
     done = run("--decode", "-", "--json", stdin="\n".join(frames) + "\n")
     assert done.returncode == 1
-    out = [json.loads(line) for line in done.stdout.splitlines()]
+    out = json.loads(done.stdout)
+    lines = run("--decode", "--jsonl", stdin="\n".join(frames) + "\n").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == out
     assert out[1]["direction"] == "request" and out[1]["command"] == "CHARGE_DISCHARGE"
     assert out[2]["command"] == "CHARGE_DISCHARGE" and out[2]["result"]["discharge_current_limit"] == -25.0
     assert out[3]["error"].startswith("ChecksumError")
-    assert out[4]["command"] == "MANUFACTURER" and out[4]["result"]["device_name"] == "US2KBPL"
+    assert out[4]["command"] == "MANUFACTURER" and out[4]["result"]["model"] == "US2KBPL"
 
 
 def test_decode_with_explicit_command() -> None:

@@ -95,7 +95,7 @@ def test_stdout_mode_writes_one_batch_per_cycle() -> None:
     [
         (["-s", "x"], "needs --db"),
         (["-s", "x", "-O", "o", "-T", "t"], "--bucket is missing"),
-        (["-I", "2"], "0 or 1"),
+        (["-I", "2"], "out of range (0-1)"),
         (["-q", "0"], "at least 1"),
         (["-g", "16"], "out of range"),
         (["--bogus"], "error"),

@@ -7,6 +7,7 @@ import time
 import pytest
 import serial
 
+from pylonbus.client import register_url_handler
 from pylonbus.protocol import (
     AlarmInfo,
     AnalogData,
@@ -18,7 +19,7 @@ from pylonbus.protocol import (
     request,
 )
 from pylonbus.protocol.layouts import REPLY_LAYOUTS
-from pylonbus.sim import Faults, Responder, Stack, register_url_handler
+from pylonbus.sim import Faults, Responder, Stack
 from pylonbus.sim.bus import Bus
 
 

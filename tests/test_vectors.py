@@ -82,9 +82,9 @@ def test_reply_decodes_to_the_stated_values(vector: dict) -> None:
         assert result.charge_enabled is expected["charge_enable"]
         assert result.discharge_enabled is expected["discharge_enable"]
     elif isinstance(result, ManufacturerInfo):
-        assert result.device_name == expected["device_name"]
+        assert result.model == expected["device_name"]
         assert list(result.software_version) == expected["software_version"]
-        assert result.manufacturer == expected["manufacturer"]
+        assert result.manufacturer == expected["manufacturer"].rstrip("-") == "Pylon"
     elif isinstance(result, SystemParameters):
         assert result.cell_high_voltage_limit == expected["cell_high_mV"] / 1000
         assert result.cell_under_voltage_limit == expected["cell_under_mV"] / 1000

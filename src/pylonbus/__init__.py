@@ -1,9 +1,17 @@
-"""pylonbus: Pylontech low-voltage batteries on their RS485 bus."""
+"""pylonbus: Pylontech low-voltage batteries on their RS485 bus.
+
+The client (`Link`, `Stack`, `connect`, `read_analog`) is imported on first use, so that programs which only
+decode frames or print their version do not load pyserial."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ChecksumError,
     DecodeError,
     FrameError,
+    ImplausibleValue,
     LengthChecksumError,
     LinkError,
     NoReplyError,
@@ -14,13 +22,18 @@ from .errors import (
     ResponseError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_CLIENT = ("DEFAULT_PORT", "Link", "Stack", "connect", "read_analog")
 
 __all__ = [
+    "DEFAULT_PORT",
     "ChecksumError",
     "DecodeError",
     "FrameError",
+    "ImplausibleValue",
     "LengthChecksumError",
+    "Link",
     "LinkError",
     "NoReplyError",
     "PortBusyError",
@@ -28,9 +41,19 @@ __all__ = [
     "ProtocolError",
     "PylonbusError",
     "ResponseError",
+    "Stack",
     "__version__",
+    "connect",
+    "read_analog",
 ]
 
-from .client import DEFAULT_PORT, Link, Stack, connect, read_analog
+if TYPE_CHECKING:
+    from .client import DEFAULT_PORT, Link, Stack, connect, read_analog
 
-__all__ += ["DEFAULT_PORT", "Link", "Stack", "connect", "read_analog"]
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT:
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'pylonbus' has no attribute {name!r}")

@@ -3,9 +3,12 @@ group of modules with one method per command."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import termios
+import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -13,7 +16,9 @@ from typing import Any, TypeVar, cast
 
 import serial
 
-from .errors import LinkError, NoReplyError, PortBusyError, PortError, ProtocolError, ResponseError
+from .errors import ImplausibleValue, LinkError, NoReplyError, PortBusyError, PortError, ProtocolError, ResponseError
+from .logs import FRAME
+from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from .protocol import (
     WRITES,
     AlarmInfo,
@@ -34,18 +39,19 @@ from .protocol import (
     SystemParameters,
     address,
     decode_reply,
+    parse_frame,
     request,
 )
 from .protocol.codes import MAX_MODULE
 from .protocol.layouts import CHARGE_DISCHARGE_SETTING
-from .sim import register_url_handler
 
 log = logging.getLogger(__name__)
+# pyserial imports `pylonbus.sim.urlhandler.protocol_sim` on the first sim:// URL: the simulator is loaded
+# only by the programs that use it.
+SIM_URL_HANDLERS = "pylonbus.sim.urlhandler"
+NETWORK_SCHEMES = {"socket": "socket://HOST:PORT", "rfc2217": "rfc2217://HOST:PORT"}
 R = TypeVar("R")
 
-DEFAULT_PORT = "/dev/ttyUSB_pylontech"
-DEFAULT_BAUD = 115200
-BAUD_RANGE = (1200, 500000)
 DEFAULT_LATENCY = 0.05  # s a module may take before its reply starts (seen: well under 20 ms)
 TRIES = 3
 BITS_PER_BYTE = 10
@@ -65,6 +71,12 @@ _REPLY_BYTES = {
     Command.SERIAL_NUMBER: _FRAME + 34,
     Command.FIRMWARE: _FRAME + 12,
 }
+
+
+def register_url_handler() -> None:
+    """Make `serial.serial_for_url("sim://…")` open an in-process simulator."""
+    if SIM_URL_HANDLERS not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(SIM_URL_HANDLERS)
 
 
 def reply_timeout(command: Command, baud: int, latency: float = DEFAULT_LATENCY, modules: int = 1) -> float:
@@ -123,16 +135,11 @@ class Link:
             return port
         try:
             if port is None:
-                kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": 0.1, "write_timeout": 2.0}
-                if "://" not in self.port:
-                    kwargs["exclusive"] = True
-                port = serial.serial_for_url(self.port, **kwargs)
+                port = serial.serial_for_url(self.port, **_open_settings(self.port, self.baud))
             else:
                 port.open()
-        except serial.SerialException as error:
-            raise _port_error(self.port, error) from None
         except (OSError, ValueError) as error:
-            raise PortError(f"cannot open {self.port}: {error}") from None
+            raise _port_error(self.port, error) from None
         self._serial = port
         self._reader.clear()
         self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, serial.Serial) else None
@@ -171,7 +178,7 @@ class Link:
             self._restore_settings(port)
             port.reset_input_buffer()
             self._reader.clear()
-            log.log(5, "TX %s", frame)
+            log.log(FRAME, "TX %s", frame.decode("ascii").strip())
             port.write(frame)
             return self._read_reply(port, adr, timeout)
         except (serial.SerialException, OSError, termios.error) as error:
@@ -195,16 +202,14 @@ class Link:
             if not data:
                 continue
             reader.feed(data)
-            while True:
+            while (raw := reader.next_raw()) is not None:
+                log.log(FRAME, "RX %s", raw.decode("latin-1").strip())
                 try:
-                    reply = reader.next_frame()
+                    reply = parse_frame(raw)
                 except ProtocolError as error:
                     log.debug("discarding broken frame: %s", error)
                     broken = error
                     continue
-                if reply is None:
-                    break
-                log.log(5, "RX ADR 0x%02X RTN 0x%02X INFO %s", reply.adr, reply.cid2, reply.info.hex().upper())
                 if reply.adr == adr:
                     return reply
                 log.debug("ignoring a frame from ADR 0x%02X while waiting for 0x%02X", reply.adr, adr)
@@ -221,10 +226,12 @@ class Link:
         latency: float | None = None,
         allow_write: bool = False,
         modules: int = MAX_MODULE,
+        reopen: bool = True,
     ) -> Result:
         """Send `command` to a module and decode its reply, retrying like the C program: up to three tries,
-        the port closed and reopened after the second failure. Commands that change the battery (0x94,
-        0x95) are refused unless `allow_write` is true."""
+        the port closed and reopened after the second failure (unless `reopen` is false: a probe of an
+        address that may be empty). Commands that change the battery (0x94, 0x95) are refused unless
+        `allow_write` is true."""
         command = Command(command)
         if command in WRITES and not allow_write:
             raise PermissionError(f"{command.name} (0x{command:02X}) changes the battery; pass allow_write=True")
@@ -246,7 +253,7 @@ class Link:
                 last = error
                 self.errors += 1
                 log.debug("%s: attempt %d/%d failed: %s", where, attempt, tries, error)
-                if attempt == 2 and tries > 2:
+                if attempt == 2 and tries > 2 and reopen:
                     self.close()
                     time.sleep(0.5)
         if isinstance(last, NoReplyError):
@@ -254,22 +261,58 @@ class Link:
                 f"no reply from {where} to {command.name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
                 "check the group DIP switches, the baud rate and the A/B wiring"
             )
-        if isinstance(last, ProtocolError):
-            raise type(last)(f"{where}: {last}")
         assert last is not None
+        if isinstance(last, ImplausibleValue):
+            last.locate(where)
+        elif isinstance(last, ProtocolError):
+            last.args = (f"{where}: {last}",)  # the same error, with the module and port it came from
         raise last
 
 
-def _port_error(port: str, error: serial.SerialException) -> PortError:
+def _open_settings(port: str, baud: int) -> dict[str, Any]:
+    """pyserial settings for `port`. A network URL must name host and port (pyserial's own message for a
+    missing port is a TypeError's); a local device is opened exclusively, with a write timeout, which
+    pyserial's RFC 2217 class refuses."""
+    scheme, sep, _ = port.partition("://")
+    if not sep:
+        return {"baudrate": baud, "timeout": 0.1, "write_timeout": 2.0, "exclusive": True}
+    if scheme in NETWORK_SCHEMES:
+        parts = urllib.parse.urlsplit(port)
+        try:
+            number = parts.port
+        except ValueError:
+            number = None
+        if not parts.hostname or not number:
+            raise ValueError(f"the URL names no host and port; expected {NETWORK_SCHEMES[scheme]}")
+    return {"baudrate": baud, "timeout": 0.1}
+
+
+def _port_error(port: str, error: Exception) -> PortError:
+    """A PortError whose message says what to do about `error`."""
     text = str(error)
-    if "exclusively lock" in text or "Resource temporarily unavailable" in text or "Device or resource busy" in text:
+    code = getattr(error, "errno", None)
+    if code == errno.EACCES or "Permission denied" in text:
+        return PortError(
+            f"cannot open {port}: permission denied — add your user to the 'dialout' group "
+            "(sudo usermod -aG dialout $USER, then log in again) or install contrib/99-pylontech.rules"
+        )
+    if "exclusively lock" in text or "Resource temporarily unavailable" in text or code == errno.EBUSY:
         return PortBusyError(
             f"{port} is in use by another process (find it with: fuser -v {port}); stop it or use another adapter"
         )
-    if "No such file" in text or "could not open port" in text:
-        return PortError(f"cannot open {port}: {text}. Is the USB-RS485 adapter plugged in? Check `ls /dev/tty*`")
-    if "Permission denied" in text:
-        return PortError(f"cannot open {port}: permission denied; add your user to the 'dialout' group")
+    if code == errno.ENOENT or "No such file" in text:
+        return PortError(f"cannot open {port}: no such device. Is the USB-RS485 adapter plugged in? (ls /dev/tty*)")
+    if "Inappropriate ioctl" in text or code == errno.ENOTTY:
+        return PortError(f"cannot open {port}: not a serial port; give the adapter's device, e.g. /dev/ttyUSB0")
+    if "Connection refused" in text:
+        return PortError(f"cannot open {port}: connection refused — is the gateway on and is this its TCP port?")
+    if "Name or service not known" in text or "name resolution" in text:
+        return PortError(f"cannot open {port}: {text.rpartition(': ')[2]}; check the host name of the URL")
+    if isinstance(error, ValueError):
+        return PortError(
+            f"cannot open {port}: {text}; a port is a device path, socket://HOST:PORT, rfc2217://HOST:PORT "
+            "or sim://?stack=US3000C*3"
+        )
     return PortError(f"cannot open {port}: {text}")
 
 
@@ -288,25 +331,31 @@ class Stack:
         self.group = group
         self.modules: list[int] = []
 
-    def scan(self, progress: Callable[[ScanProgress], None] | None = None, probe_latency: float = 0.04) -> list[int]:
-        """Find the modules 1–14 that answer, gaps included. Each address is probed once; addresses in a gap
-        below the last module found get a second chance, so one lost reply does not hide a module."""
+    def scan(
+        self,
+        progress: Callable[[ScanProgress], None] | None = None,
+        probe_latency: float = 0.04,
+        stop: threading.Event | None = None,
+    ) -> list[int]:
+        """Find the modules 1–14 that answer, gaps included. Every address gets the tries of a read, so a
+        reply lost on a noisy line does not hide a module; a silent address costs only its timeouts.
+        `stop` ends the scan early (a signal during start-up)."""
         found: list[int] = []
         for module in range(1, MAX_MODULE + 1):
-            present = self._probe(module, probe_latency)
+            if stop is not None and stop.is_set():
+                break
+            present = self.probe(module, probe_latency)
             if present:
                 found.append(module)
             if progress:
                 progress(ScanProgress(module, present))
-        if found:
-            gaps = [m for m in range(1, found[-1]) if m not in found]
-            found += [m for m in gaps if self._probe(m, probe_latency * 2)]
-        self.modules = sorted(found)
+        self.modules = found
         return self.modules
 
-    def _probe(self, module: int, latency: float) -> bool:
+    def probe(self, module: int, latency: float = 0.04) -> bool:
+        """True if `module` answers 0x4F (with any return code) within the link's tries."""
         try:
-            self.link.query(Command.PROTOCOL_VERSION, self.group, module, tries=1, latency=latency)
+            self.link.query(Command.PROTOCOL_VERSION, self.group, module, latency=latency, reopen=False)
         except ResponseError:
             return True  # it answered, even if with an error code
         except (NoReplyError, ProtocolError):

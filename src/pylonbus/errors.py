@@ -27,6 +27,33 @@ class DecodeError(ProtocolError):
     """The INFO of a valid frame is too short or inconsistent for the command's layout."""
 
 
+class ImplausibleValue(ProtocolError):
+    """A well-formed reply carries a value no battery can have (a cell at 0 V, 300 °C, no cells): it is
+    refused rather than passed on. `pack` is the block of a fan-out reply (from 1); `where` names the
+    module once the caller knows it."""
+
+    def __init__(self, field: str, value: float, plausible: tuple[float, float] | None, unit: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.plausible = plausible
+        self.unit = unit
+        self.pack: int | None = None
+        self.where = ""
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        valid = f" (plausible: {self.plausible[0]:g}…{self.plausible[1]:g}{unit})" if self.plausible else ""
+        pack = f" in pack {self.pack} of the fan-out reply" if self.pack else ""
+        where = f" from {self.where}" if self.where else ""
+        return f"implausible {self.field} = {self.value:g}{unit}{pack}{where}{valid}"
+
+    def locate(self, where: str) -> None:
+        """Name the module (and port) the value came from in the message."""
+        self.where = where
+        self.args = (self.describe(),)
+
+
 class ResponseError(ProtocolError):
     """The battery answered with a non-zero return code (RTN)."""
 

@@ -10,13 +10,24 @@ from .protocol.results import flag_names
 
 _UNITS = (("voltage", "V"), ("current", "A"), ("temperature", "°C"), ("capacity", "Ah"), ("power", "W"))
 _PERCENT = ("soc", "average_soh", "min_soh")
+#: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
+INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})
+#: Fields that a derived property shows better in text: each temperature as BMS and cell temperatures.
+SHOWN_BY_PROPERTIES = frozenset({"temperatures"})
+TEXT_SUFFIX = "_text"
+ACRONYMS = {
+    "soc": "SOC",
+    "soh": "SOH",
+    "bms": "BMS",
+    "mosfet": "MOSFET",
+}  # a property `x_text` is how field `x` reads, and takes its place in text
 
 
 def unit_of(name: str) -> str:
     if name in _PERCENT:
         return "%"
     for part, unit in _UNITS:
-        if part in name and not name.endswith("_module") and not name.endswith("_state"):
+        if part in name and not name.endswith(("_module", "_state", "_states")):
             return unit
     return ""
 
@@ -24,7 +35,7 @@ def unit_of(name: str) -> str:
 def _properties(cls: type) -> list[str]:
     return [
         name
-        for klass in cls.__mro__
+        for klass in reversed(cls.__mro__)
         for name, member in vars(klass).items()
         if isinstance(member, property) and not name.startswith("_")
     ]
@@ -50,11 +61,13 @@ def as_dict(value: Any) -> Any:
 
 
 def _value(unit: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, enum.IntFlag):
         names = flag_names(value)
         return f"0x{int(value):02X} " + (", ".join(names) if names else "(none)")
     if isinstance(value, enum.IntEnum):
-        return value.name if value == 0 else f"!! {value.name}"
+        return value.name.lower().replace("_", " ") if value == 0 else f"!! {value.name}"
     if isinstance(value, bytes):
         return value.hex().upper() or "-"
     if isinstance(value, float):
@@ -65,34 +78,49 @@ def _value(unit: str, value: Any) -> str:
 
 
 def _text(name: str, value: Any) -> str:
-    unit = "" if name.endswith("_states") else unit_of(name)
+    unit = unit_of(name)
     if isinstance(value, tuple | list):
         if value and dataclasses.is_dataclass(value[0]):
             return f"{len(value)} entries"
-        text = " ".join(_value(unit, v) for v in value) or "none"
+        if value and isinstance(value[0], str):
+            text = ", ".join(value)
+        elif len(value) > 1 and isinstance(value[0], enum.IntEnum) and len(set(value)) == 1:
+            text = f"all {len(value)} {_value(unit, value[0])}"
+        else:
+            text = " ".join(_value(unit, v) for v in value) or "none"
     else:
         text = _value(unit, value)
     return f"{text} {unit}" if unit and text not in ("-", "none") else text
 
 
-def render_text(result: Any, indent: str = "") -> list[str]:
-    """`name: value unit` lines, names right-aligned; nested packs (fan-out replies) follow, numbered."""
+def text_fields(result: Any, verbose: bool = False) -> list[tuple[str, str]]:
+    """(label, field or property name) of what a person reads, in order: fields, then derived values."""
     names = [f.name for f in dataclasses.fields(result)] + _properties(type(result))
+    shown = []
+    for name in names:
+        if name in SHOWN_BY_PROPERTIES or name + TEXT_SUFFIX in names:
+            continue
+        if name in INTERNAL and not verbose:
+            continue
+        words = name.removesuffix(TEXT_SUFFIX).split("_")
+        shown.append((" ".join(ACRONYMS.get(word, word) for word in words), name))
+    return shown
+
+
+def render_text(result: Any, indent: str = "", verbose: bool = False) -> list[str]:
+    """`label: value unit` lines, labels right-aligned; nested packs (fan-out replies) follow, numbered."""
+    shown = text_fields(result, verbose)
     nested = [
-        n
-        for n in names
-        if isinstance(getattr(result, n), tuple)
-        and getattr(result, n)
-        and dataclasses.is_dataclass(getattr(result, n)[0])
+        name
+        for _, name in shown
+        if isinstance(value := getattr(result, name), tuple) and value and dataclasses.is_dataclass(value[0])
     ]
-    width = max((len(n) for n in names), default=0)
+    width = max((len(label) for label, _ in shown), default=0)
     lines = [
-        f"{indent}{name.replace('_', ' '):>{width}}: {_text(name, getattr(result, name))}"
-        for name in names
-        if name not in nested
+        f"{indent}{label:>{width}}: {_text(name, getattr(result, name))}" for label, name in shown if name not in nested
     ]
     for name in nested:
         for number, item in enumerate(getattr(result, name), 1):
-            lines.append(f"{indent}{name[:-1] if name.endswith('s') else name} {number}:")
-            lines += render_text(item, indent + "    ")
+            lines.append(f"{indent}{name.removesuffix('s')} {number}:")
+            lines += render_text(item, indent + "    ", verbose)
     return lines

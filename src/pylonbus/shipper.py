@@ -8,12 +8,13 @@ import threading
 from dataclasses import dataclass
 
 from .sinks import Outcome, Sink
-from .spool import Spool
+from .spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0
 MISCONFIGURED_RETRY = 60.0
+SPOOL_RETRY = 10.0
 
 
 @dataclass
@@ -81,30 +82,50 @@ class Shipper:
         return min(2.0 ** (self._failures_in_a_row - 1), MAX_BACKOFF)
 
     def run(self, stop: threading.Event) -> None:
-        """Ship until `stop` is set: right away while a backlog remains, on `wake` when it is empty."""
+        """Ship until `stop` is set: right away while a backlog remains, on `wake` when it is empty. A failing
+        spool (disk full, I/O error) is logged and retried; it never ends the thread."""
+        spool_failing = False
         while not stop.is_set():
-            outcome = self.send_pending()
-            if outcome is None:
-                if self.spool.pending() == 0:
-                    self.wake.wait(1.0)
-                    self.wake.clear()
+            try:
+                delay = self._step()
+            except SpoolError as error:
+                if not spool_failing:
+                    log.error(
+                        "%s; sending waits until the spool works again (retrying every %.0f s)", error, SPOOL_RETRY
+                    )
+                spool_failing = True
+                stop.wait(SPOOL_RETRY)
                 continue
-            delay = self.delay_after(outcome)
-            if outcome.misconfigured:
-                log.error(
-                    "database answered HTTP %d: %s — check the token, org, bucket or database name "
-                    "(data is kept; retrying in %.0f s)",
-                    outcome.status,
-                    outcome.message,
-                    delay,
-                )
-            else:
-                what = f"HTTP {outcome.status}" if outcome.status else "no connection"
-                log.warning(
-                    "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s",
-                    what,
-                    outcome.message,
-                    self.spool.pending(),
-                    delay,
-                )
-            stop.wait(delay)
+            if spool_failing:
+                log.warning("spool %s works again; sending resumes", self.spool.path)
+                spool_failing = False
+            if delay:
+                stop.wait(delay)
+
+    def _step(self) -> float:
+        """Send once, or wait for a batch while the spool is empty; the time to wait before the next try."""
+        outcome = self.send_pending()
+        if outcome is None:
+            if self.spool.pending() == 0:
+                self.wake.wait(1.0)
+                self.wake.clear()
+            return 0.0
+        delay = self.delay_after(outcome)
+        if outcome.misconfigured:
+            log.error(
+                "database answered HTTP %d: %s — check the token, org, bucket or database name "
+                "(data is kept; retrying in %.0f s)",
+                outcome.status,
+                outcome.message,
+                delay,
+            )
+        else:
+            what = f"HTTP {outcome.status}" if outcome.status else "no connection"
+            log.warning(
+                "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s",
+                what,
+                outcome.message,
+                self.spool.pending(),
+                delay,
+            )
+        return delay

@@ -3,12 +3,17 @@ server has accepted them, so a crash, kill -9 or power cut loses nothing that wa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import PylonbusError
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +23,16 @@ CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, create
 CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, created REAL NOT NULL, rejected REAL NOT NULL,
                                      status INTEGER NOT NULL, message TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS batches_by_time ON batches (created, id);
 """
+# Batches leave in the order they were taken: by time, then id (the second half of a split batch is a newer
+# row with its original time).
+IN_ORDER = "ORDER BY created, id"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SpoolError(PylonbusError):
+    """The spool's database cannot be used: a directory, not a database, no permission, disk full or failing."""
 
 
 def default_path() -> Path:
@@ -32,13 +46,18 @@ def default_path() -> Path:
     return base / "spool.sqlite"
 
 
-def _locked(method):  # type: ignore[no-untyped-def]
-    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with self._lock:
-            return method(self, *args, **kwargs)
+def _locked(method: F) -> F:
+    """One caller at a time on the shared connection; a database failure becomes a SpoolError naming the file."""
 
-    run.__doc__ = method.__doc__
-    return run
+    @functools.wraps(method)
+    def run(self: Spool, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as error:
+                raise SpoolError(f"spool {self.path}: {error}") from None
+
+    return run  # type: ignore[return-value]
 
 
 class Spool:
@@ -47,11 +66,17 @@ class Spool:
     def __init__(self, path: Path | str, limit: int) -> None:
         self.path = Path(path)
         self.limit = limit
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not just a crash
-        self._db.executescript(SCHEMA)
+        try:
+            if self.path.is_dir():
+                raise SpoolError(f"{self.path} is a directory")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not just a crash
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error, SpoolError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise SpoolError(f"cannot use the spool {self.path}: {reason}; give a writable file with --spool") from None
         self._lock = threading.Lock()  # the poller adds while the shipper sends, on one connection
 
     def close(self) -> None:
@@ -67,7 +92,7 @@ class Spool:
             excess = self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0] - self.limit
             if excess > 0:
                 self._db.execute(
-                    "DELETE FROM batches WHERE id IN (SELECT id FROM batches ORDER BY id LIMIT ?)", (excess,)
+                    f"DELETE FROM batches WHERE id IN (SELECT id FROM batches {IN_ORDER} LIMIT ?)", (excess,)
                 )
                 self._bump("dropped", excess)
                 log.warning(
@@ -85,7 +110,7 @@ class Spool:
     @_locked
     def oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
         """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch)."""
-        rows = self._db.execute("SELECT id, lines, body FROM batches ORDER BY id LIMIT 10000")
+        rows = self._db.execute(f"SELECT id, lines, body FROM batches {IN_ORDER} LIMIT 10000")
         out: list[tuple[int, int, bytes]] = []
         total = 0
         for row in rows:

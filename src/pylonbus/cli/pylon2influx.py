@@ -4,6 +4,7 @@ durable spool; without --server, to standard output."""
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import logging.handlers
 import os
@@ -12,22 +13,33 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..client import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, Link, Stack
-from ..errors import LinkError, ProtocolError
+from ..errors import LinkError, ProtocolError, PylonbusError
 from ..lineproto import ZERO, Snapshot, battery_line, changed
-from ..protocol.codes import MAX_GROUP
-from ..shipper import Shipper
-from ..sinks import Outcome
-from ..sinks.influx import InfluxSink, InfluxTarget
-from ..sinks.stdout import StdoutSink
-from ..spool import Spool, default_path
-from .common import Parser, add_verbose, log_level
+from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from .common import (
+    EXIT_ERROR,
+    EXIT_NO_MODULE,
+    EXIT_OK,
+    Parser,
+    add_verbose,
+    guarded,
+    log_level,
+    ranged,
+    seconds,
+    version,
+    whole,
+)
+
+if TYPE_CHECKING:
+    from ..client import Stack
+    from ..shipper import Shipper
+    from ..sinks.stdout import StdoutSink
 
 log = logging.getLogger("pylon2influx")
-EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
+DEFAULT_RESCAN = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,28 +47,38 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pylon2influx",
         description="Write Pylontech battery data to InfluxDB (v1, v2 or any line-protocol endpoint). "
         "Without --server the line protocol goes to standard output.",
-        epilog="Secrets can also come from INFLUX_TOKEN / INFLUX_PASSWORD or --token-file / --password-file.",
+        epilog="Secrets can also come from INFLUX_TOKEN / INFLUX_PASSWORD or --token-file / --password-file. "
+        "Exit status: 0 stopped by a signal or --once succeeded, 1 error, 2 no module answered at start-up.",
     )
     p.add_argument("-d", "--device", default=DEFAULT_PORT, help=f"serial port or URL (default {DEFAULT_PORT})")
-    p.add_argument("-b", "--baud", type=int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})")
-    p.add_argument("-g", "--group", type=int, default=0, help="group 0-15 (default 0)")
-    p.add_argument("-s", "--server", help="InfluxDB server name or URL (https:// for TLS)")
-    p.add_argument("-o", "--port", type=int, default=8086, help="InfluxDB port (default 8086)")
+    p.add_argument("-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help=f"baud rate ({DEFAULT_BAUD})")
+    p.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, help="group 0-15 (default 0)")
+    p.add_argument(
+        "-s", "--server", help="InfluxDB server: a name, HOST:PORT or a URL such as https://influx.lan:8086/path"
+    )
+    p.add_argument("-o", "--port", type=whole(1, 65535), default=8086, help="port when --server names none (8086)")
     p.add_argument("-n", "--db", help="InfluxDB v1 database")
     p.add_argument("-u", "--user", help="InfluxDB v1 user")
     p.add_argument("-p", "--password", help="InfluxDB v1 password (prefer INFLUX_PASSWORD or --password-file)")
     p.add_argument("-B", "--bucket", help="InfluxDB v2 bucket")
     p.add_argument("-O", "--org", help="InfluxDB v2 organisation")
     p.add_argument("-T", "--token", help="InfluxDB v2 token (prefer INFLUX_TOKEN or --token-file)")
-    p.add_argument("-A", "--influxapi", metavar="PATH", help="write path appended to server:port, replaces db..token")
-    p.add_argument("-I", "--isslverifypeer", type=int, default=1, help="0: do not check the TLS certificate")
+    p.add_argument("-A", "--influxapi", metavar="PATH", help="write path appended to the server, replaces db..token")
+    p.add_argument("-I", "--isslverifypeer", type=whole(0, 1), default=1, help="0: do not check TLS")
     p.add_argument(
         "-c",
         "--cache",
-        type=int,
+        type=whole(1, None),
         help="batches kept while the database is unreachable (default: two days at the query interval)",
     )
-    p.add_argument("-q", "--query", type=float, default=5.0, help="query interval in seconds (default 5)")
+    p.add_argument("-q", "--query", type=ranged(float, 1, None), default=5.0, help="query interval in s (5)")
+    p.add_argument(
+        "--rescan",
+        type=ranged(float, 1, None),
+        default=DEFAULT_RESCAN,
+        metavar="S",
+        help=f"probe the addresses without a module every S seconds; one that answers is polled ({DEFAULT_RESCAN:g})",
+    )
     p.add_argument("-t", "--try", dest="try_", action="store_true", help="exit 0 if a battery answers, else 2")
     p.add_argument("-y", "--syslog", action="store_true", help="log to syslog instead of stderr")
     p.add_argument("-Y", "--syslogtest", action="store_true", help="send a test message to syslog and exit")
@@ -65,42 +87,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="write every cycle (no change filter)")
     p.add_argument("--token-file", type=Path, help="read the v2 token from this file")
     p.add_argument("--password-file", type=Path, help="read the v1 password from this file")
-    p.add_argument("--spool", type=Path, help=f"spool database (default {default_path()})")
-    p.add_argument("--timeout", type=float, help="serial reply timeout in seconds (default: computed)")
+    p.add_argument("--spool", type=Path, help="spool database, used with --server (default: see README)")
+    p.add_argument("--timeout", type=seconds(), help="serial reply timeout in seconds (default: computed)")
     add_verbose(p)
     return p
 
 
-def secret(value: str | None, path: Path | None, env: str) -> str | None:
+def secret(value: str | None, path: Path | None, env: str, option: str) -> str | None:
     if path is not None:
-        return path.read_text().strip()
+        try:
+            return path.read_text().strip()
+        except OSError as error:
+            raise PylonbusError(f"{option} {path}: {error.strerror or error}") from None
     return value or os.environ.get(env) or None
 
 
 def validate(args: argparse.Namespace) -> str | None:
     """The first problem with the options, worded as what to change; None if all is well."""
-    if not 0 <= args.group <= MAX_GROUP:
-        return f"--group {args.group} is out of range 0-{MAX_GROUP}"
-    if not BAUD_RANGE[0] <= args.baud <= BAUD_RANGE[1]:
-        return f"--baud {args.baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}"
-    if args.isslverifypeer not in (0, 1):
-        return "--isslverifypeer must be 0 or 1"
-    if args.query < 1:
-        return "--query must be at least 1 second"
-    if not 0 < args.port <= 65535:
-        return f"--port {args.port} is out of range 1-65535"
-    if args.cache is not None and args.cache < 1:
-        return "--cache must be at least 1"
-    if not args.server or args.influxapi or args.try_:
+    if not args.server or args.try_:
         return None
-    if args.org or args.bucket or args.token:
-        for name in ("org", "bucket", "token"):
+    from ..sinks.influx import InfluxTarget
+
+    try:
+        InfluxTarget(args.server, args.port).base  # noqa: B018 - parses the server URL
+    except ValueError as error:
+        return f"--server {args.server}: {error}; give a name, HOST:PORT or a URL"
+    if args.influxapi:
+        return None
+    if args.org or args.bucket or args.token or args.token_file:
+        for name in ("org", "bucket"):
             if not getattr(args, name):
                 return f"InfluxDB v2 needs --org, --bucket and --token; --{name} is missing"
         if args.db or args.user or args.password:
             log.warning("--db, --user and --password are ignored for InfluxDB v2")
     elif not args.db:
         return "InfluxDB v1 needs --db (or give --org, --bucket and --token for v2, or --influxapi)"
+    if args.password and args.password.isdigit() and not args.user:
+        log.warning("-p/--password is the database password, and it looks like a port number: did you mean -o/--port?")
     return None
 
 
@@ -124,34 +147,50 @@ class Daemon:
         self.stack = stack
         self.last: dict[int, Snapshot] = {}
         self.poll_errors = 0
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # set by SIGTERM/SIGINT; the shipper watches it too
+        self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
+        self.report = False  # SIGHUP asked for the statistics
+        self.next_rescan = time.monotonic() + args.rescan
+        self.limit = args.cache or max(1, int(2 * 86400 / args.query))  # batches kept while the database is away
         self.shipper: Shipper | None = None
         self.stdout: StdoutSink | None = None
+        # Batches the spool could not take (disk full or failing), oldest first; kept until it works again.
+        self.unspooled: collections.deque[tuple[bytes, int]] = collections.deque()
         if args.server:
-            target = InfluxTarget(
-                args.server,
-                args.port,
-                args.db,
-                args.user,
-                secret(args.password, args.password_file, "INFLUX_PASSWORD"),
-                args.org,
-                args.bucket,
-                secret(args.token, args.token_file, "INFLUX_TOKEN"),
-                args.influxapi,
-                bool(args.isslverifypeer),
-            )
-            limit = args.cache or max(1, int(2 * 86400 / args.query))
-            spool = Spool(args.spool or default_path(), limit)
-            self.shipper = Shipper(spool, InfluxSink(target))
-            log.info(
-                "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
-                target.kind,
-                target.redacted_url(),
-                spool.path,
-                limit,
-            )
+            self._influx(args)
         else:
+            from ..sinks.stdout import StdoutSink
+
             self.stdout = StdoutSink()
+
+    def _influx(self, args: argparse.Namespace) -> None:
+        from ..shipper import Shipper
+        from ..sinks.influx import InfluxSink, InfluxTarget
+        from ..spool import Spool, default_path
+
+        target = InfluxTarget(
+            args.server,
+            args.port,
+            args.db,
+            args.user,
+            secret(args.password, args.password_file, "INFLUX_PASSWORD", "--password-file"),
+            args.org,
+            args.bucket,
+            secret(args.token, args.token_file, "INFLUX_TOKEN", "--token-file"),
+            args.influxapi,
+            bool(args.isslverifypeer),
+        )
+        if target.kind == "v2" and not target.token:
+            raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
+        spool = Spool(args.spool or default_path(), self.limit)
+        self.shipper = Shipper(spool, InfluxSink(target))
+        log.info(
+            "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
+            target.kind,
+            target.url(),
+            spool.path,
+            self.limit,
+        )
 
     def cycle(self) -> bool:
         """Poll every module once and hand the changed ones on; True when every module answered."""
@@ -174,21 +213,61 @@ class Daemon:
         if lines:
             body = "\n".join(lines).encode()
             if self.shipper is not None:
-                self.shipper.spool.add(body, len(lines))
-                self.shipper.wake.set()
+                self._spool(body, len(lines))
             elif self.stdout is not None and not self.stdout.write(body).ok:
                 self.stop.set()  # the reader of our output is gone
             self.last.update(snapshots)
         return ok
 
+    def _spool(self, body: bytes, lines: int) -> None:
+        """Commit the batch, and any the spool refused before, in the order they were taken."""
+        from ..spool import SpoolError
+
+        assert self.shipper is not None
+        failing = bool(self.unspooled)
+        self.unspooled.append((body, lines))
+        while len(self.unspooled) > self.limit:
+            self.unspooled.popleft()
+            log.warning("spool unusable and %d batches held in memory: dropped the oldest", self.limit)
+        try:
+            while self.unspooled:
+                self.shipper.spool.add(*self.unspooled[0])
+                self.unspooled.popleft()
+        except SpoolError as error:
+            if not failing:
+                log.error("%s; batches are held in memory until the spool works again", error)
+            return
+        if failing:
+            log.warning("spool %s works again; the batches held in memory are committed", self.shipper.spool.path)
+        self.shipper.wake.set()
+
+    def rescan(self) -> None:
+        """Probe the addresses without a known module; one that answers joins the poll."""
+        self.next_rescan = time.monotonic() + self.args.rescan
+        for module in range(1, MAX_MODULE + 1):
+            if module in self.stack.modules or self.stop.is_set():
+                continue
+            if self.stack.probe(module):
+                self.stack.modules = sorted([*self.stack.modules, module])
+                log.warning(
+                    "module %d of group %d answers now and is polled from this cycle on", module, self.stack.group
+                )
+
     def statistics(self) -> str:
+        from ..spool import SpoolError
+
         if self.shipper is None:
-            return f"poll errors: {self.poll_errors}"
+            return f"modules: {self.stack.modules}, poll errors: {self.poll_errors}"
         s, spool = self.shipper.stats, self.shipper.spool
+        try:
+            stored = f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
+            stored += f"rejected: {spool.counter('rejected')}"
+        except SpoolError as error:
+            stored = f"spool unusable ({error})"
         return (
-            f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, "
-            f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
-            f"rejected: {spool.counter('rejected')}, poll errors: {self.poll_errors}"
+            f"modules: {self.stack.modules}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
+            f"failed posts: {s.failures}, {stored}, held in memory: {len(self.unspooled)}, "
+            f"poll errors: {self.poll_errors}"
         )
 
     def run(self) -> int:
@@ -199,22 +278,38 @@ class Daemon:
         status = EXIT_OK
         while not self.stop.is_set():
             started = time.monotonic()
+            if started >= self.next_rescan:
+                self.rescan()
             ok = self.cycle()
             if self.args.once:
                 status = EXIT_OK if ok and self._flush() else EXIT_ERROR
                 break
             # A fixed period: neither slow polls nor the database stretch the interval.
-            self.stop.wait(max(0.0, started + self.args.query - time.monotonic()))
+            self._sleep_until(started + self.args.query)
         if shipper_thread is not None:
             shipper_thread.join(10)
         return status
+
+    def _sleep_until(self, deadline: float) -> None:
+        """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler."""
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.wake.wait(remaining)
+            self.wake.clear()
+            if self.report:
+                self.report = False
+                log.warning("%s", self.statistics())
 
     def _flush(self) -> bool:
         """--once: send what is spooled now; True when nothing is left."""
         if self.shipper is None:
             return True
+        if self.unspooled:
+            return False
         while self.shipper.spool.pending():
-            outcome: Outcome | None = self.shipper.send_pending()
+            outcome = self.shipper.send_pending()
             if outcome is not None:
                 log.error(
                     "database write failed (HTTP %s): %s; the batch stays spooled", outcome.status, outcome.message
@@ -226,52 +321,67 @@ class Daemon:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
-        print(f"pylon2influx (pylonbus) {__version__}")
+        print(version("pylon2influx"))
         return EXIT_OK
     setup_logging(args)
     if args.syslogtest:
         log.info("testtext via syslog by pylon2influx")
         return EXIT_OK
-    try:
-        problem = validate(args)
-    except OSError as error:
-        problem = str(error)
+    problem = validate(args)
     if problem:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
+    from ..client import Link, Stack
+
     link = Link(args.device, args.baud, timeout=args.timeout)
     stack = Stack(link, args.group)
+    daemon = None
+    if not args.try_:
+        # Secrets, spool and database settings are checked before a scan that can take seconds.
+        try:
+            daemon = Daemon(args, stack)
+        except PylonbusError as error:
+            log.error("%s", error)
+            return EXIT_ERROR
+        install_signals(daemon)
     try:
-        modules = stack.scan()
+        modules = stack.scan(stop=daemon.stop if daemon else None)
+        if daemon is not None and daemon.stop.is_set():
+            log.info("stopped during the start-up scan")
+            return EXIT_OK
+        if not modules:
+            log.error(
+                "no pylontech devices found on %s in group %d at %d Bd — check the group DIP switches, "
+                "the baud rate and the A/B wiring",
+                args.device,
+                args.group,
+                args.baud,
+            )
+            return EXIT_NO_MODULE
+        log.info("%d module(s) found in group %d: %s", len(modules), args.group, modules)
+        if daemon is None:
+            return EXIT_OK
+        return daemon.run()
     except LinkError as error:
         log.error("%s", error)
         return EXIT_ERROR
-    if not modules:
-        log.error(
-            "no pylontech devices found on %s in group %d at %d Bd — check the group DIP switches, "
-            "the baud rate and the A/B wiring",
-            args.device,
-            args.group,
-            args.baud,
-        )
-        return EXIT_NO_MODULE
-    log.info("%d module(s) found in group %d: %s", len(modules), args.group, modules)
-    if args.try_:
-        return EXIT_OK
-    try:
-        daemon = Daemon(args, stack)
-    except (OSError, ValueError) as error:
-        log.error("%s", error)
-        return EXIT_ERROR
-    install_signals(daemon)
-    try:
-        return daemon.run()
     finally:
-        log.info("%s; terminated", daemon.statistics())
+        if daemon is not None:
+            log.info("%s; terminated", daemon.statistics())
         link.close()
 
 
 def install_signals(daemon: Daemon) -> None:
+    """Handlers only set flags: the work (statistics, which read the spool) happens in the main loop."""
+
+    def stop(*_: object) -> None:
+        daemon.stop.set()
+        daemon.wake.set()
+
+    def report(*_: object) -> None:
+        daemon.report = True
+        daemon.wake.set()
+
     def verbosity(step: int) -> Any:
         def handler(*_: object) -> None:
             root = logging.getLogger()
@@ -279,12 +389,14 @@ def install_signals(daemon: Daemon) -> None:
 
         return handler
 
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: daemon.stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: log.warning("%s", daemon.statistics()))
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, report)
     signal.signal(signal.SIGUSR1, verbosity(-1))
     signal.signal(signal.SIGUSR2, verbosity(+1))
 
+
+main = guarded("pylon2influx", main)
 
 if __name__ == "__main__":
     sys.exit(main())

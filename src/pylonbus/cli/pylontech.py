@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..client import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, Link, ScanProgress, Stack
-from ..errors import LinkError, NoReplyError, PortError, ProtocolError
+from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
-from ..render import as_dict, render_text
-from .common import Parser, add_verbose, setup_logging
-from .decode import decode_frames
+from .common import (
+    EXIT_NO_MODULE,
+    EXIT_OK,
+    Parser,
+    add_verbose,
+    guarded,
+    seconds,
+    setup_logging,
+    version,
+    whole,
+)
 
-EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
+if TYPE_CHECKING:
+    from ..client import ScanProgress, Stack
 
-# The C CLI's command letters; like there, the last one given wins.
+# The C CLI's command letters. Several run one after the other (the C program keeps only the last).
 COMMANDS = (
     ("-s", "--scan", "scan", "scan the group for modules 1-14 and list each with model, firmware and serial"),
     ("-y", "--systemparam", "systemparam", "show system parameters (protection limits)"),
@@ -28,27 +35,30 @@ COMMANDS = (
     ("-m", "--manufact", "manufact", "show manufacturer information"),
     ("-F", "--firmware", "firmware", "show firmware version (0x96)"),
 )
-
-
-def _ranged(low: int, high: int, what: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what} {value} is out of range {low}-{high}")
-        return value
-
-    return parse
+READERS = {  # command: (Stack method, title)
+    "systemparam": ("system_parameters", "system parameters"),
+    "alarm": ("alarm", "alarms"),
+    "serial": ("serial_number", "serial number"),
+    "packdata": ("analog", "analog data"),
+    "charge": ("charge_discharge", "charge/discharge management"),
+    "manufact": ("manufacturer", "manufacturer"),
+    "firmware": ("firmware", "firmware"),
+}
+EPILOG = f"""\
+PORT is a device path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://?stack=US3000C*3.
+Exit status: 0 success — also when some modules of the summary did not answer (each is marked with the
+reason and listed on standard error); 1 error (port, options); 2 no module answered.
+--decode reads frames from the arguments or, with none or '-', from standard input; each line of a log
+may hold one frame anywhere in it. Commands for --command: 0x42 ANALOG, 0x44 ALARM, 0x47, 0x4F, 0x51,
+0x61, 0x92, 0x93, 0x96 (in hex, e.g. 42). Modules: 1-{MAX_MODULE}; groups: 0-{MAX_GROUP}."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="pylontech",
         description="Query Pylontech low-voltage batteries on RS485. Without a command: a summary of all modules.",
-        epilog="PORT is a device path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://?stack=US3000C*3. "
-        "Exit status: 0 success, 1 error, 2 no module answered.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "-d", "--device", default=DEFAULT_PORT, metavar="PORT", help=f"serial port or URL (default {DEFAULT_PORT})"
@@ -56,69 +66,89 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-b",
         "--baud",
-        type=_ranged(*BAUD_RANGE, "baud rate"),
+        type=whole(*BAUD_RANGE),
         default=DEFAULT_BAUD,
         help=f"baud rate (default {DEFAULT_BAUD}; the battery's DIP switch sets 9600 or 115200)",
     )
     parser.add_argument(
         "-a",
         "--adr",
-        type=_ranged(1, MAX_MODULE, "module"),
+        type=whole(1, MAX_MODULE),
         default=1,
         metavar="N",
         help=f"module number 1-{MAX_MODULE} in the group (default 1)",
     )
-    parser.add_argument(
-        "-g",
-        "--group",
-        type=_ranged(0, MAX_GROUP, "group"),
-        default=0,
-        metavar="N",
-        help=f"group 0-{MAX_GROUP} (default 0)",
-    )
+    parser.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, metavar="N", help=f"group 0-{MAX_GROUP}")
     for short, long, name, text in COMMANDS:
-        parser.add_argument(short, long, dest="command", action="store_const", const=name, help=text)
+        parser.add_argument(short, long, dest="commands", action="append_const", const=name, help=text)
     parser.add_argument("--json", action="store_true", help="print one JSON document (units V, A, °C, Ah, %%)")
+    parser.add_argument("--jsonl", action="store_true", help="with --decode: one JSON document per frame and line")
     parser.add_argument(
-        "--timeout", type=float, metavar="S", help="reply timeout in seconds (default: from baud rate and reply size)"
+        "--timeout",
+        type=seconds(),
+        metavar="S",
+        help="reply timeout in seconds (default: from baud rate and reply size)",
     )
     parser.add_argument(
-        "--decode",
-        nargs="+",
-        metavar="FRAME",
-        help="decode captured frames instead of querying ('-' reads them from stdin)",
+        "--decode", action="store_true", help="decode captured frames (FRAME arguments or standard input)"
     )
     parser.add_argument(
         "--command",
-        type=lambda t: int(t, 16),
+        dest="reply_to",
         metavar="CID2",
-        help="with --decode: the command replies answer, in hex (e.g. 42)",
+        help="with --decode: the command the replies answer, in hex (e.g. 42)",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s (pylonbus) {__version__}")
+    parser.add_argument("frames", nargs="*", metavar="FRAME", help="with --decode: frames to decode, '-' for stdin")
+    parser.add_argument("--version", action="version", version=version("pylontech"))
     add_verbose(parser)
     return parser
 
 
+def check(args: argparse.Namespace) -> str | None:
+    """The first combination of options that cannot work, worded as what to change."""
+    if args.decode:
+        if args.commands:
+            return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
+        return None
+    if args.frames:
+        return f"unexpected argument {args.frames[0]!r}; to decode frames, add --decode"
+    if args.reply_to is not None:
+        return "--command names the command of the frames given to --decode; add --decode"
+    if args.jsonl:
+        return "--jsonl applies to --decode; use --json for a query"
+    return None
+
+
+def flag_of(command: str) -> str:
+    return next(short for short, _, name, _ in COMMANDS if name == command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check(args)
+    if problem:
+        parser.error(problem)
     setup_logging(args.verbose)
     if args.decode:
-        return decode_frames(args.decode, args.command, args.json)
-    link = Link(args.device, args.baud, timeout=args.timeout)
+        from .decode import decode_frames, parse_command
+
+        try:
+            reply_to = None if args.reply_to is None else parse_command(args.reply_to)
+        except ValueError as error:
+            parser.error(f"--command: {error}")
+        as_json = "lines" if args.jsonl else "array" if args.json else ""
+        return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2)
+
+    from ..client import Link, Stack
+    from ..errors import NoReplyError
+
     try:
-        with link:
+        with Link(args.device, args.baud, timeout=args.timeout) as link:
             return run(Stack(link, args.group), args)
-    except PortError as error:
-        print(f"pylontech: {error}", file=sys.stderr)
-        return EXIT_ERROR
     except NoReplyError as error:
         print(f"pylontech: {error}", file=sys.stderr)
         return EXIT_NO_MODULE
-    except (LinkError, ProtocolError) as error:
-        print(f"pylontech: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_ERROR
 
 
 def emit(args: argparse.Namespace, document: Any, lines: list[str]) -> None:
@@ -129,107 +159,155 @@ def emit(args: argparse.Namespace, document: Any, lines: list[str]) -> None:
 
 
 def run(stack: Stack, args: argparse.Namespace) -> int:
-    command = args.command
-    if command == "scan":
-        return scan(stack, args)
-    if command is None:
-        return summary(stack, args)
-    reader = {
-        "systemparam": stack.system_parameters,
-        "alarm": stack.alarm,
-        "serial": stack.serial_number,
-        "packdata": stack.analog,
-        "charge": stack.charge_discharge,
-        "manufact": stack.manufacturer,
-        "firmware": stack.firmware,
-    }[command]
-    result = reader(args.adr)
-    title = f"group {stack.group} module {args.adr}"
-    lines = [f"{title}:", *render_text(result, "  ")]
-    if command == "alarm":
-        alarms = getattr(result, "alarms", [])
-        lines.append("  ALARMS: " + "; ".join(alarms) if alarms else "  no alarms")
-    emit(args, {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}, lines)
-    return EXIT_OK
+    commands = args.commands or ["summary"]
+    status = EXIT_OK
+    documents: dict[str, Any] = {}
+    lines: list[str] = []
+    for command in commands:
+        if command == "summary":
+            code, document, text = summary(stack, args)
+        elif command == "scan":
+            code, document, text = scan(stack, args)
+        else:
+            code, document, text = read(stack, args, command)
+        status = max(status, code)
+        documents[command] = document
+        lines += [*text, ""] if len(commands) > 1 else text
+    if len(commands) == 1:
+        if lines or args.json:
+            emit(args, documents[commands[0]], lines)
+    else:
+        emit(args, {"group": stack.group, "module": args.adr, "results": documents}, lines[:-1])
+    return status
 
 
-def scan(stack: Stack, args: argparse.Namespace) -> int:
-    interactive = sys.stderr.isatty() and not args.json
+def read(stack: Stack, args: argparse.Namespace, command: str) -> tuple[int, Any, list[str]]:
+    from ..render import as_dict, render_text
+
+    method, title = READERS[command]
+    result = getattr(stack, method)(args.adr)
+    lines = [f"group {stack.group} module {args.adr}, {title}:", *render_text(result, "  ", args.verbose >= 2)]
+    document = {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}
+    return EXIT_OK, document, lines
+
+
+def scan_modules(stack: Stack, args: argparse.Namespace) -> list[int]:
+    """The modules of the group, with a progress line on a terminal: a slow line is not a silent one."""
+    interactive = sys.stderr.isatty()
 
     def progress(step: ScanProgress) -> None:
-        if interactive:
-            mark = "found" if step.found else "-"
-            print(f"\rchecking module {step.module:2d}/{MAX_MODULE} {mark:6}", end="", file=sys.stderr, flush=True)
+        mark = "found" if step.found else "-"
+        print(f"\rchecking module {step.module:2d}/{MAX_MODULE} {mark:6}", end="", file=sys.stderr, flush=True)
 
-    modules = stack.scan(progress)
+    modules = stack.scan(progress if interactive else None)
     if interactive:
-        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+    return modules
+
+
+def _nobody(stack: Stack) -> str:
+    return (
+        f"no module answered in group {stack.group} on {stack.link.port} at {stack.link.baud} Bd "
+        "— check the group DIP switches, the baud rate and the A/B wiring"
+    )
+
+
+def scan(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]]:
+    from ..errors import LinkError, ProtocolError
+    from ..protocol.codes import address
+
     found = []
-    for module in modules:
-        entry: dict[str, Any] = {"module": module}
+    for module in scan_modules(stack, args):
+        entry: dict[str, Any] = {"module": module, "adr": address(stack.group, module)}
         try:
             info = stack.manufacturer(module)
-            entry |= {"device_name": info.device_name, "software_version": info.software_version_text}
+            entry |= {"model": info.model, "software_version": info.software_version_text}
             entry["serial"] = stack.serial_number(module).serial
-        except (NoReplyError, ProtocolError) as error:
+        except (LinkError, ProtocolError) as error:
             entry["error"] = str(error)
         found.append(entry)
     lines = [
-        f"module {e['module']:2d} (ADR 0x{(stack.group << 4) + e['module'] + 1:02X}): "
+        f"module {e['module']:2d} (ADR 0x{e['adr']:02X}): "
         + (
-            f"{e.get('device_name', '?')} V{e.get('software_version', '?')} S/N {e.get('serial', '?')}"
+            f"{e.get('model', '?')} V{e.get('software_version', '?')} S/N {e.get('serial', '?')}"
             if "error" not in e
             else f"answers, but: {e['error']}"
         )
         for e in found
     ]
     lines.append(
-        f"{len(found)} module(s) found in group {stack.group} on {stack.link.port}"
-        if found
-        else f"no module answered in group {stack.group} on {stack.link.port} at {stack.link.baud} Bd"
+        f"{len(found)} module(s) found in group {stack.group} on {stack.link.port}" if found else _nobody(stack)
     )
-    emit(args, {"group": stack.group, "modules": found}, lines)
-    return EXIT_OK if found else EXIT_NO_MODULE
+    return (EXIT_OK if found else EXIT_NO_MODULE), {"group": stack.group, "modules": found}, lines
 
 
-def summary(stack: Stack, args: argparse.Namespace) -> int:
-    modules = stack.scan()
+SUMMARY_COLUMNS = (  # (key, header, width, format)
+    ("module", "#", 2, "d"),
+    ("manufacturer", "manufacturer", 12, ""),
+    ("model", "model", 10, ""),
+    ("serial", "serial", 17, ""),
+    ("soc", "SOC %", 6, ".1f"),
+    ("voltage", "voltage V", 9, ".3f"),
+    ("current", "current A", 9, ".1f"),
+    ("min_cell_voltage", "cell min V", 10, ".3f"),
+    ("max_cell_voltage", "cell max V", 10, ".3f"),
+    ("min_temperature", "min °C", 6, ".1f"),
+    ("max_temperature", "max °C", 6, ".1f"),
+)
+
+
+def _row(stack: Stack, module: int) -> dict[str, Any]:
+    info = stack.manufacturer(module)
+    analog = stack.analog(module)
+    return {
+        "module": module,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "serial": stack.serial_number(module).serial,
+        "soc": analog.soc,
+        "voltage": analog.voltage,
+        "current": analog.current,
+        "min_cell_voltage": min(analog.cell_voltages),
+        "max_cell_voltage": max(analog.cell_voltages),
+        "min_temperature": min(analog.temperatures, default=None),
+        "max_temperature": max(analog.temperatures, default=None),
+        "remaining_capacity": analog.remaining_capacity,
+        "total_capacity": analog.total_capacity,
+        "power": analog.power,
+    }
+
+
+def _cell(value: Any, width: int, form: str) -> str:
+    if value is None:
+        return f"{'-':>{width}}"
+    return f"{value:>{width}{form}}" if form else f"{value:<{width}}"
+
+
+def summary(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]]:
+    from ..errors import LinkError, ProtocolError
+
+    modules = scan_modules(stack, args)
     if not modules:
-        print(
-            f"pylontech: no module answered in group {stack.group} on {stack.link.port} at {stack.link.baud} Bd "
-            "— check the group DIP switches, the baud rate and the A/B wiring",
-            file=sys.stderr,
-        )
-        return EXIT_NO_MODULE
-    rows = []
+        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
+        return EXIT_NO_MODULE, {"group": stack.group, "modules": [], "total": None}, []
+    rows: list[dict[str, Any]] = []
     for module in modules:
-        info = stack.manufacturer(module)
-        analog = stack.analog(module)
-        rows.append(
-            {
-                "module": module,
-                "manufacturer": info.manufacturer.rstrip("-"),
-                "model": info.device_name,
-                "serial": stack.serial_number(module).serial,
-                "soc": analog.soc,
-                "voltage": analog.voltage,
-                "current": analog.current,
-                "min_cell_voltage": min(analog.cell_voltages),
-                "max_cell_voltage": max(analog.cell_voltages),
-                "min_temperature": min(analog.temperatures),
-                "max_temperature": max(analog.temperatures),
-                "remaining_capacity": analog.remaining_capacity,
-                "total_capacity": analog.total_capacity,
-                "power": analog.power,
-            }
-        )
-    total = sum(r["total_capacity"] for r in rows)
-    remaining = sum(r["remaining_capacity"] for r in rows)
-    current = sum(r["current"] for r in rows)
-    power = sum(r["power"] for r in rows)
-    voltage = sum(r["voltage"] for r in rows) / len(rows)
+        try:
+            rows.append(_row(stack, module))
+        except (LinkError, ProtocolError) as error:
+            print(f"pylontech: module {module} left out of the summary: {error}", file=sys.stderr)
+            rows.append({"module": module, "error": str(error)})
+    good = [r for r in rows if "error" not in r]
+    if not good:
+        return EXIT_NO_MODULE, {"group": stack.group, "modules": rows, "total": None}, []
+    total = sum(r["total_capacity"] for r in good)
+    remaining = sum(r["remaining_capacity"] for r in good)
+    current = sum(r["current"] for r in good)
+    power = sum(r["power"] for r in good)
+    voltage = sum(r["voltage"] for r in good) / len(good)
     totals = {
-        "modules": len(rows),
+        "modules": len(good),
+        "missing": len(rows) - len(good),
         "total_capacity": round(total, 3),
         "remaining_capacity": round(remaining, 3),
         "soc": round(100 * remaining / total, 1) if total else None,
@@ -237,25 +315,22 @@ def summary(stack: Stack, args: argparse.Namespace) -> int:
         "current": round(current, 1),
         "power": round(power, 1),
     }
-    header = (
-        f"{'#':>2} {'manufacturer':<12} {'model':<10} {'serial':<17} {'SOC %':>6} {'voltage':>8} "
-        f"{'current':>8} {'cell min':>8} {'cell max':>8} {'°C min':>6} {'°C max':>6}"
-    )
+    header = " ".join(f"{title:>{width}}" if form else f"{title:<{width}}" for _, title, width, form in SUMMARY_COLUMNS)
     lines = [header]
     for r in rows:
-        lines.append(
-            f"{r['module']:>2} {r['manufacturer']:<12} {r['model']:<10} {r['serial']:<17} "
-            f"{r['soc'] if r['soc'] is not None else '-':>6} {r['voltage']:>8.3f} {r['current']:>8.1f} "
-            f"{r['min_cell_voltage']:>8.3f} {r['max_cell_voltage']:>8.3f} "
-            f"{r['min_temperature']:>6.1f} {r['max_temperature']:>6.1f}"
-        )
+        if "error" in r:
+            lines.append(f"{r['module']:>2} !! no data: {r['error']}")
+            continue
+        lines.append(" ".join(_cell(r[key], width, form) for key, _, width, form in SUMMARY_COLUMNS))
+    missing = f" ({totals['missing']} module(s) missing)" if totals["missing"] else ""
     lines.append(
         f"total capacity {total:.1f} Ah (~{totals['energy']:.2f} kWh), remaining {remaining:.1f} Ah "
-        f"(SOC {totals['soc']} %), current {current:.1f} A, power {power / 1000:.2f} kW"
+        f"(SOC {totals['soc']} %), current {current:.1f} A, power {power / 1000:.2f} kW{missing}"
     )
-    emit(args, {"group": stack.group, "modules": rows, "total": totals}, lines)
-    return EXIT_OK
+    return EXIT_OK, {"group": stack.group, "modules": rows, "total": totals}, lines
 
+
+main = guarded("pylontech", main)
 
 if __name__ == "__main__":
     sys.exit(main())

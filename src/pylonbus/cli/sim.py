@@ -8,15 +8,24 @@ import sys
 import threading
 import time
 
-from .. import __version__
+from ..ports import BAUD_RANGE, DEFAULT_BAUD
+from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from ..sim import Bus, Faults, Responder, Stack
-from ..sim.model import PRESETS
+from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp
-from .common import add_verbose, setup_logging
+from .common import Parser, add_verbose, fraction, guarded, ranged, setup_logging, version, whole
+
+
+def tcp_address(text: str) -> tuple[str, int]:
+    """HOST:PORT (port 0: any free port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8899 (port 0: any), got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pylontech-sim",
         description="Simulate a Pylontech battery stack on a pseudo-terminal or a TCP port.",
         epilog="Stack syntax: groups separated by ';' (group 0 first), modules by ',', 'MODEL*N' for N alike, "
@@ -24,21 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal; prints its path")
-    where.add_argument("--tcp", metavar="HOST:PORT", help="serve on TCP like an RS485 gateway (port 0: any)")
+    where.add_argument(
+        "--tcp", type=tcp_address, metavar="HOST:PORT", help="serve on TCP like an RS485 gateway (port 0: any)"
+    )
     parser.add_argument("--link", metavar="PATH", help="with --pty: also make PATH a symlink to the terminal")
     parser.add_argument("--stack", help="the whole stack, see below (overrides --modules/--model/--group)")
-    parser.add_argument("--modules", type=int, default=3, help="modules in the group (default 3)")
+    parser.add_argument("--modules", type=whole(1, MAX_MODULE), default=3, help="modules in the group (default 3)")
     parser.add_argument("--model", default="US3000C", help="model of every module (default US3000C)")
-    parser.add_argument("--group", type=int, default=0, help="group number 0-15 (default 0)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same battery")
+    parser.add_argument("--group", type=whole(0, MAX_GROUP), default=0, help=f"group number 0-{MAX_GROUP} (default 0)")
+    parser.add_argument("--seed", type=whole(0, None), default=0, help="random seed: same seed, same battery")
     parser.add_argument("--frozen", action="store_true", help="values do not change over time")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    parser.add_argument("-b", "--baud", type=int, default=115200, help="pace replies at this baud rate")
+    parser.add_argument("--speed", type=ranged(float, 0, None), default=1.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help="pace replies at this baud rate"
+    )
     parser.add_argument("--no-pace", action="store_true", help="send replies at once, not at wire speed")
     for name in Faults.names():
-        unit = "seconds before each reply" if name == "delay" else "probability per reply, 0-1"
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0, metavar="X", help=unit)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+        option = f"--{name.replace('_', '-')}"
+        if name == "delay":
+            kind, text = ranged(float, 0, 60), "seconds before each reply, 0-60"
+        else:
+            kind, text = fraction(), "probability per reply, 0-1"
+        parser.add_argument(option, type=kind, default=0.0, metavar="X", help=text)
+    parser.add_argument("--version", action="version", version=version("pylontech-sim"))
     add_verbose(parser)
     return parser
 
@@ -46,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    spec = args.stack or ";" * args.group + f"{args.model}*{args.modules}"
     try:
+        spec = args.stack or group_spec(args.model, args.modules, args.group)
         stack = Stack.parse(spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic())
     except ValueError as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
@@ -70,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.pty:
             serve_pty(make_bus, args.link, ready, stop)
         else:
-            host, _, port = args.tcp.rpartition(":")
-            serve_tcp(make_bus, host or "127.0.0.1", int(port), ready, stop)
+            serve_tcp(make_bus, *args.tcp, ready, stop)
     except (OSError, ValueError) as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     return 0
 
+
+main = guarded("pylontech-sim", main)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
-from ..errors import DecodeError, ProtocolError, ResponseError
-from .codes import FANOUT, Command, address
+from ..errors import DecodeError, ImplausibleValue, ProtocolError, ResponseError
+from .codes import CID1_BATTERY, FANOUT, Command, address
 from .frame import Frame, encode_frame
 from .layouts import CHARGE_DISCHARGE_SETTING, FANOUT_LAYOUTS, REPLY_LAYOUTS
 from .results import ChargeDischargeSetting, ProtocolVersion, Result
@@ -54,21 +54,61 @@ def set_charge_discharge_request(setting: ChargeDischargeSetting, group: int = 0
     return request(Command.SET_CHARGE_DISCHARGE, group, module, info=CHARGE_DISCHARGE_SETTING.encode(setting))
 
 
-def decode_reply(command: Command, frame: Frame, *, fanout: bool = False, exact: bool = False) -> Result:
-    """The typed result of a response frame to `command`; a non-zero RTN raises `ResponseError`."""
+def _where(frame: Frame) -> str:
+    return f"module {frame.module} (ADR 0x{frame.adr:02X})"
+
+
+def _read(command: Command, frame: Frame, fanout: bool) -> Result:
+    layout = (FANOUT_LAYOUTS if fanout else REPLY_LAYOUTS).get(command)
+    if layout is None:
+        raise DecodeError(f"no {'fan-out ' if fanout else ''}reply layout for CID2 0x{command:02X}")
+    try:
+        result: Result = layout.decode(frame.info)
+    except ImplausibleValue as error:
+        error.locate(f"the master {_where(frame)}" if fanout else _where(frame))
+        raise
+    if not fanout and command in ADDRESSED:
+        # A module echoes the address it was asked for: the full ADR (spec V3.3), or without the group
+        # nibble as the C program asks. Anything else is another module's reply or a misread frame.
+        echo = getattr(result, "command_value", None)
+        if echo is not None and echo not in (frame.adr, frame.adr & 0x0F):
+            raise DecodeError(
+                f"{Command(command).name} reply from ADR 0x{frame.adr:02X} names address 0x{echo:02X} in its INFO: "
+                "it answers another request"
+            )
+    return result
+
+
+def decode_reply(command: Command, frame: Frame, *, fanout: bool | None = None) -> Result:
+    """The typed result of a response frame to `command`, its INFO consumed exactly.
+
+    `fanout` says whether the request asked for the whole group (INFO 0xFF); None chooses the reading that
+    consumes the INFO exactly, the single-module one first. Raises `ResponseError` for a non-zero RTN,
+    `ImplausibleValue` for values no battery has and `DecodeError` for everything else that does not fit."""
+    if frame.cid1 != CID1_BATTERY:
+        raise DecodeError(f"CID1 is 0x{frame.cid1:02X}: not a reply of a Pylontech battery (0x{CID1_BATTERY:02X})")
     if frame.rtn:
         raise ResponseError(frame.rtn, frame.adr)
     if command == Command.PROTOCOL_VERSION:
+        if frame.info:
+            raise DecodeError(f"a PROTOCOL_VERSION reply carries no INFO, this one has {len(frame.info)} byte(s)")
         return ProtocolVersion(frame.ver)
-    layout = (FANOUT_LAYOUTS if fanout else REPLY_LAYOUTS).get(command)
-    if layout is None:
-        raise DecodeError(f"no reply layout for CID2 0x{command:02X}{' fan-out' if fanout else ''}")
-    return layout.decode(frame.info, exact=exact)
-
-
-def _leftover(result: Any, info: bytes, end: int) -> int:
-    extra = getattr(result, "extra", b"")
-    return len(info) - end + (len(extra) if isinstance(extra, bytes) else 0)
+    if fanout is not None or command not in FANOUT_LAYOUTS:
+        return _read(command, frame, bool(fanout))
+    try:
+        return _read(command, frame, False)
+    except ProtocolError as single:
+        try:
+            return _read(command, frame, True)
+        except ImplausibleValue:
+            raise
+        except ProtocolError as group:
+            if isinstance(single, ImplausibleValue):
+                raise single from None
+            raise DecodeError(
+                f"{Command(command).name} reply of {len(frame.info)} INFO bytes fits neither the single-module reading "
+                f"({single}) nor the fan-out one ({group})"
+            ) from None
 
 
 def _plausible(result: Any) -> bool:
@@ -76,21 +116,24 @@ def _plausible(result: Any) -> bool:
 
 
 def infer_command(frame: Frame) -> tuple[Command, bool] | None:
-    """The (command, fanout) whose layout reads a response's INFO best, or None when that is not clear:
-    printable text, then fewest bytes left over; a tie between different commands is not guessed."""
+    """The (command, fanout) whose layout reads a response's INFO exactly, or None when that is not clear:
+    printable text, then the shortest firmware tail; a tie between different commands is not guessed."""
+    if frame.rtn or frame.cid1 != CID1_BATTERY:
+        return None
     if not frame.info:
         return Command.PROTOCOL_VERSION, False  # the only read whose reply carries no INFO
     scored: list[tuple[int, Command, bool]] = []
     for fanout, table in ((False, REPLY_LAYOUTS), (True, FANOUT_LAYOUTS)):
-        for command, layout in table.items():
+        for command in table:
             if command in WRITES:
                 continue
             try:
-                result, end = layout.read(frame.info)
+                result = _read(command, frame, fanout)
             except ProtocolError:
                 continue
             if _plausible(result):
-                scored.append((_leftover(result, frame.info, end), command, fanout))
+                extra = getattr(result, "extra", b"")
+                scored.append((len(extra) if isinstance(extra, bytes) else 0, command, fanout))
     if not scored:
         return None
     best = min(score for score, _, _ in scored)

@@ -5,13 +5,14 @@ its own reading function for the decoder and, in reverse, walked to encode repli
 from __future__ import annotations
 
 import linecache
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from ..errors import DecodeError
+from ..errors import DecodeError, ImplausibleValue
 
 T = TypeVar("T")
 _STRUCT_CODE = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h"}
@@ -19,7 +20,8 @@ _STRUCT_CODE = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h"
 
 @dataclass(frozen=True)
 class Int:
-    """An integer of 1–3 bytes; its value is `(raw - offset) / div`, or `convert(raw)` for enums and flags."""
+    """An integer of 1–3 bytes; its value is `(raw - offset) / div`, or `convert(raw)` for enums and flags.
+    `plausible` bounds the value a real battery can send; outside it the reply raises `ImplausibleValue`."""
 
     name: str
     size: int = 1
@@ -27,6 +29,15 @@ class Int:
     div: int = 1
     offset: int = 0
     convert: Callable[[int], Any] | None = None
+    unit: str = ""
+    plausible: tuple[float, float] | None = None
+
+    def raw_bounds(self) -> tuple[int, int] | None:
+        """`plausible` in wire units, so that a check costs no scaling."""
+        if self.plausible is None:
+            return None
+        low, high = self.plausible
+        return math.ceil(low * self.div + self.offset), math.floor(high * self.div + self.offset)
 
     def raw(self, value: Any) -> int:
         raw = int(value) if self.convert is not None else round(value * self.div + self.offset)
@@ -42,16 +53,19 @@ class Int:
 
 @dataclass(frozen=True)
 class Array:
-    """Items of one kind, preceded by a 1-byte count unless `count` fixes it."""
+    """Items of one kind, preceded by a 1-byte count unless `count` fixes it; a count outside `counts` is
+    implausible."""
 
     name: str
     item: Int
     count: int | None = None
+    counts: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Text:
-    """Fixed-size ASCII, padded with `pad`; the padding is dropped on decode."""
+    """Fixed-size ASCII, padded with `pad`; the padding (and NUL, which some firmwares pad with) is dropped
+    on decode."""
 
     name: str
     size: int
@@ -60,7 +74,7 @@ class Text:
 
 @dataclass(frozen=True)
 class Repeat:
-    """A 1-byte count followed by that many blocks of a nested layout (fan-out replies)."""
+    """A 1-byte count (at least 1) followed by that many blocks of a nested layout (fan-out replies)."""
 
     name: str
     layout: Layout[Any]
@@ -68,9 +82,11 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Rest:
-    """Whatever bytes follow, kept verbatim (some firmwares append bytes the spec does not have)."""
+    """The bytes that end the INFO, kept verbatim: a tail some firmwares append to what the spec has
+    (the 33-byte 0x44 of US2000C/US3000C). More than `at_most` bytes is an error, not a longer tail."""
 
     name: str
+    at_most: int | None
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,21 @@ def _array_structs(code: str) -> tuple[struct.Struct, ...]:
     return tuple(struct.Struct(f">{count}{code}") for count in range(256))
 
 
+def _implausible(element: Int | Array, value: Any) -> ImplausibleValue:
+    """The error for a value outside what the element allows; for an array, its first offending item."""
+    if isinstance(element, Array):
+        item = element.item
+        if element.counts is not None and not element.counts[0] <= len(value) <= element.counts[1]:
+            return ImplausibleValue(f"{element.name} count", len(value), element.counts)
+        bounds = item.raw_bounds()
+        assert bounds is not None
+        index, raw = next((i, raw) for i, raw in enumerate(value) if not bounds[0] <= raw <= bounds[1])
+        return ImplausibleValue(
+            f"{element.name}[{index + 1}]", (raw - item.offset) / item.div, item.plausible, item.unit
+        )
+    return ImplausibleValue(element.name, (value - element.offset) / element.div, element.plausible, element.unit)
+
+
 def _short(name: str, pos: int, need: int, have: int) -> DecodeError:
     return DecodeError(
         f"INFO too short for field '{name}' at byte offset {pos}: needs {need} byte(s), {max(have, 0)} left"
@@ -108,7 +139,13 @@ class _Reader:
     than walking the elements)."""
 
     def __init__(self, layout: Layout[Any]) -> None:
-        self.namespace: dict[str, Any] = {"_short": _short, "cls": layout.cls}
+        self.namespace: dict[str, Any] = {
+            "_short": _short,
+            "_implausible": _implausible,
+            "ImplausibleValue": ImplausibleValue,
+            "DecodeError": DecodeError,
+            "cls": layout.cls,
+        }
         self.lines = ["def read(buf, pos=0):", "    size = len(buf)"]
         self.values: list[tuple[str, str]] = []  # (field name, expression) for the constructor call
         run: list[Int] = []
@@ -136,6 +173,11 @@ class _Reader:
     def check(self, need: str, what: str) -> None:
         self.emit(f"if pos + {need} > size: raise _short({what}, pos, {need}, size - pos)")
 
+    def bounded(self, item: Int, raw: str) -> None:
+        bounds = item.raw_bounds()
+        if bounds is not None:
+            self.emit(f"if not {bounds[0]} <= {raw} <= {bounds[1]}: raise _implausible({self.const(item)}, {raw})")
+
     def scaled(self, item: Int, raw: str) -> str:
         if item.convert is not None:
             return f"{self.const(item.convert)}({raw})"
@@ -150,6 +192,8 @@ class _Reader:
         raws = [f"r{len(self.values) + i}" for i in range(len(fields))]
         self.check(str(unpack.size), repr(fields[0].name))
         self.emit(f"{', '.join(raws)}, = {self.const(unpack)}.unpack_from(buf, pos)", f"pos += {unpack.size}")
+        for f, raw in zip(fields, raws, strict=True):
+            self.bounded(f, raw)
         self.values += [(f.name, self.scaled(f, raw)) for f, raw in zip(fields, raws, strict=True)]
 
     def element(self, element: Element) -> None:
@@ -159,8 +203,9 @@ class _Reader:
                 self.check(str(width), repr(name))
                 self.emit(f"{var} = int.from_bytes(buf[pos : pos + {width}], 'big', signed={signed})")
                 self.emit(f"pos += {width}")
+                self.bounded(element, var)
                 self.values.append((name, self.scaled(element, var)))
-            case Array(name=name, item=item, count=count):
+            case Array(name=name, item=item, count=count, counts=counts):
                 structs = self.const(_array_structs(_STRUCT_CODE[item.size, item.signed]))
                 if count is None:
                     self.check("1", repr(name + " count"))
@@ -170,6 +215,14 @@ class _Reader:
                 self.emit(f"unpack = {structs}[count]")
                 self.check("unpack.size", f"f'{name} ({{count}} items)'")
                 raws = "unpack.unpack_from(buf, pos)"
+                bounds = item.raw_bounds()
+                if bounds is not None or counts is not None:
+                    self.emit(f"raws = {raws}")
+                    raws = "raws"
+                    tests = [f"not {counts[0]} <= count <= {counts[1]}"] if counts is not None else []
+                    if bounds is not None:  # an empty array is only implausible by its count
+                        tests.append(f"raws and (min(raws) < {bounds[0]} or max(raws) > {bounds[1]})")
+                    self.emit(f"if {' or '.join(tests)}: raise _implausible({self.const(element)}, raws)")
                 if item.convert is not None:
                     self.emit(f"{var} = tuple(map({self.const(item.convert)}, {raws}))")
                 elif item.div == 1 and item.offset == 0:
@@ -180,15 +233,25 @@ class _Reader:
                 self.values.append((name, var))
             case Text(name=name, size=width, pad=pad):
                 self.check(str(width), repr(name))
-                self.emit(f"{var} = buf[pos : pos + {width}].rstrip({pad!r}).decode('latin-1')", f"pos += {width}")
+                strip = pad + b"\0" if pad != b"\0" else pad
+                self.emit(f"{var} = buf[pos : pos + {width}].rstrip({strip!r}).decode('latin-1')", f"pos += {width}")
                 self.values.append((name, var))
             case Repeat(name=name, layout=layout):
                 self.check("1", repr(name + " count"))
                 block = self.const(layout.read)
-                self.emit("blocks = []", "pos += 1", "for _ in range(buf[pos - 1]):")
-                self.emit(f"    block, pos = {block}(buf, pos)", "    blocks.append(block)", f"{var} = tuple(blocks)")
+                self.emit(f"if not buf[pos]: raise ImplausibleValue({name + ' count'!r}, 0, (1, 255))")
+                self.emit("blocks = []", "pos += 1", "for index in range(buf[pos - 1]):")
+                self.emit("    try:", f"        block, pos = {block}(buf, pos)")
+                self.emit("    except ImplausibleValue as error:", "        error.pack = index + 1", "        raise")
+                self.emit("    blocks.append(block)", f"{var} = tuple(blocks)")
                 self.values.append((name, var))
-            case Rest(name=name):
+            case Rest(name=name, at_most=at_most):
+                if at_most is not None:
+                    self.emit(f"if size - pos > {at_most}:")
+                    self.emit(
+                        f"    raise DecodeError(f'{{size - pos}} byte(s) after the last field at offset {{pos}}; "
+                        f"the {name} tail of this reply has at most {at_most}')"
+                    )
                 self.emit(f"{var} = bytes(buf[pos:])", "pos = size")
                 self.values.append((name, var))
             case Capacities():
@@ -269,10 +332,11 @@ class Layout(Generic[T]):
         self.read: Callable[[bytes, int], tuple[T, int]] = _Reader(self).function(getattr(cls, "__name__", "?"))
         """Decode starting at an offset; returns the result and the offset after it."""
 
-    def decode(self, info: bytes, exact: bool = False) -> T:
-        """Decode a whole INFO. With `exact`, bytes left over are an error rather than ignored."""
+    def decode(self, info: bytes) -> T:
+        """Decode a whole INFO: bytes left over after the last field are an error (a layout that allows a
+        tail names it with `Rest`)."""
         result, end = self.read(info, 0)
-        if exact and end != len(info):
+        if end != len(info):
             raise DecodeError(f"{len(info) - end} byte(s) left over after the last field at offset {end}")
         return result
 

@@ -28,19 +28,24 @@ from .results import (
     SystemParameters,
 )
 
+#: What a real pack can report; outside these a reply is refused (ImplausibleValue), never passed on.
+CELL_VOLTAGE_RANGE = (0.5, 5.0)
+TEMPERATURE_RANGE = (-40.0, 100.0)
+CELL_COUNT_RANGE = (1, 32)
 
-def millivolts(name: str) -> Int:
-    return Int(name, 2, div=1000)
+
+def millivolts(name: str, plausible: tuple[float, float] | None = None) -> Int:
+    return Int(name, 2, div=1000, unit="V", plausible=plausible)
 
 
-def kelvin_tenths(name: str) -> Int:
+def kelvin_tenths(name: str, plausible: tuple[float, float] | None = None) -> Int:
     """0.1 K on the wire; °C = (raw - 2731) / 10."""
-    return Int(name, 2, signed=True, div=10, offset=2731)
+    return Int(name, 2, signed=True, div=10, offset=2731, unit="°C", plausible=plausible)
 
 
 def deciamps(name: str) -> Int:
     """Signed 0.1 A (100 mA) on the wire, charge positive."""
-    return Int(name, 2, signed=True, div=10)
+    return Int(name, 2, signed=True, div=10, unit="A")
 
 
 def state(name: str) -> Int:
@@ -48,14 +53,14 @@ def state(name: str) -> Int:
 
 
 _PACK_ANALOG = (
-    Array("cell_voltages", millivolts("cell")),
-    Array("temperatures", kelvin_tenths("temperature")),
+    Array("cell_voltages", millivolts("cell", CELL_VOLTAGE_RANGE), counts=CELL_COUNT_RANGE),
+    Array("temperatures", kelvin_tenths("temperature", TEMPERATURE_RANGE)),
     deciamps("current"),
     millivolts("voltage"),
     Capacities(),
 )
 _PACK_ALARM = (
-    Array("cell_states", state("cell")),
+    Array("cell_states", state("cell"), counts=CELL_COUNT_RANGE),
     Array("temperature_states", state("temperature")),
     state("charge_current_state"),
     state("module_voltage_state"),
@@ -88,7 +93,8 @@ def _extremes(part: str, unit: Any) -> tuple[Int, ...]:
 
 ANALOG = Layout(AnalogData, Int("info_flag"), Int("command_value"), *_PACK_ANALOG)
 SYSTEM_ANALOG_DATA = Layout(SystemAnalogData, Int("info_flag"), Repeat("modules", Layout(PackAnalog, *_PACK_ANALOG)))
-ALARM = Layout(AlarmInfo, Int("data_flag"), Int("command_value"), *_PACK_ALARM, Rest("extra"))
+# US2000C/US3000C append one byte to the spec's 0x44 reply; the fan-out blocks have none.
+ALARM = Layout(AlarmInfo, Int("data_flag"), Int("command_value"), *_PACK_ALARM, Rest("extra", at_most=1))
 SYSTEM_ALARM = Layout(SystemAlarmInfo, Int("data_flag"), Repeat("modules", Layout(PackAlarm, *_PACK_ALARM)))
 SYSTEM_PARAMETERS = Layout(
     SystemParameters,
@@ -108,9 +114,9 @@ SYSTEM_PARAMETERS = Layout(
 )
 MANUFACTURER = Layout(
     ManufacturerInfo,
-    Text("device_name", 10),
+    Text("model", 10),
     Array("software_version", Int("part"), count=2),
-    Text("manufacturer", 20),
+    Text("manufacturer", 20, pad=b"-"),
 )
 CHARGE_DISCHARGE = Layout(ChargeDischargeInfo, *_CHARGE_LIMITS, Int("status", convert=ChargeStatus))
 CHARGE_DISCHARGE_SETTING = Layout(ChargeDischargeSetting, *_CHARGE_LIMITS)
@@ -138,7 +144,8 @@ SYSTEM_ANALOG = Layout(
     *_extremes("mosfet_temperature", kelvin_tenths),
     *_extremes("bms_temperature", kelvin_tenths),
 )
-ACKNOWLEDGEMENT = Layout(Acknowledgement, Rest("info"))
+# What a module sends back to 0x94/0x95 is not specified: it is kept whole for the caller to see.
+ACKNOWLEDGEMENT = Layout(Acknowledgement, Rest("info", at_most=None))
 
 #: Reply layout of each command addressed to one module.
 REPLY_LAYOUTS: dict[Command, Layout[Any]] = {

@@ -83,7 +83,7 @@ class ProtocolVersion:
     version: int
 
     @property
-    def text(self) -> str:
+    def version_text(self) -> str:
         return f"{self.version >> 4}.{self.version & 0xF}"
 
 
@@ -212,7 +212,7 @@ class SystemParameters:
 class ManufacturerInfo:
     """0x51: model name, software version and manufacturer."""
 
-    device_name: str
+    model: str
     software_version: tuple[int, ...]
     manufacturer: str
 
@@ -269,8 +269,12 @@ class FirmwareInfo:
     mainline_version: tuple[int, ...]
 
     @property
-    def text(self) -> str:
-        return ".".join(map(str, self.manufacture_version)) + " / " + ".".join(map(str, self.mainline_version))
+    def manufacture_version_text(self) -> str:
+        return ".".join(map(str, self.manufacture_version))
+
+    @property
+    def mainline_version_text(self) -> str:
+        return ".".join(map(str, self.mainline_version))
 
 
 @dataclass(slots=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+from ..logs import FRAME
 from ..protocol.frame import FrameReader
 from .responder import Responder
+
+log = logging.getLogger(__name__)
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 
@@ -36,7 +40,9 @@ class Bus:
         replies = []
         while (raw := self._reader.next_raw()) is not None:
             self._first_byte = arrived = max(now, self._first_byte + len(raw) * self.byte_time)
+            log.log(FRAME, "RX %s", raw.decode("latin-1").strip())
             reply = self.responder.handle(raw, now)
+            log.log(FRAME, "TX %s", "(silent)" if reply is None else reply.decode("latin-1").strip())
             if reply is not None:
                 replies.append((arrived + self.responder.faults.delay, reply))
         return replies

@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass, field, fields
 
+from ..protocol.codes import MAX_GROUP, MAX_MODULE, address
 from ..protocol.results import (
     AlarmInfo,
     AlarmState,
@@ -96,7 +97,7 @@ class Module:
 
     @property
     def address(self) -> int:
-        return (self.group << 4) + self.number + 1
+        return address(self.group, self.number)
 
     def cell_voltages(self) -> tuple[float, ...]:
         base = open_circuit_voltage(self.soc) + self.current * CELL_RESISTANCE * 100 / self.preset.capacity
@@ -203,7 +204,7 @@ class Module:
         )
 
     def manufacturer(self) -> ManufacturerInfo:
-        return ManufacturerInfo(self.preset.device_name, self.preset.software_version, "Pylon" + "-" * 15)
+        return ManufacturerInfo(self.preset.device_name, self.preset.software_version, "Pylon")
 
     def serial_number(self) -> SerialNumber:
         return SerialNumber(self.address, self.serial)
@@ -250,6 +251,8 @@ class Stack:
         speed: float = 1.0,
         start: float = 0.0,
     ) -> None:
+        if speed < 0:
+            raise ValueError(f"speed {speed} is negative; 0 holds the values, 1 is real time, 60 a minute a second")
         self.seed = seed
         self.frozen = frozen
         self.speed = speed
@@ -271,14 +274,22 @@ class Stack:
         """From `US3000C*3;US2000B,-,US2000C`: groups separated by `;` (group 0 first), modules by `,`,
         `-` for an address left empty."""
         groups: dict[int, list[str | None]] = {}
-        for group, part in enumerate(spec.split(";")):
+        parts = spec.split(";")
+        if len(parts) > MAX_GROUP + 1:
+            raise ValueError(
+                f"stack '{spec}' has {len(parts)} groups; a bus holds at most {MAX_GROUP + 1} (0-{MAX_GROUP})"
+            )
+        for group, part in enumerate(parts):
             models: list[str | None] = []
             for item in filter(None, (s.strip() for s in part.split(","))):
                 name, _, count = item.partition("*")
-                preset = None if name == "-" else _preset_name(name)
-                models += [preset] * (int(count) if count else 1)
-            if len(models) > 14:
-                raise ValueError(f"group {group} has {len(models)} modules; a group holds at most 14")
+                preset = None if name.strip() == "-" else _preset_name(name.strip())
+                try:
+                    models += [preset] * (int(count) if count else 1)
+                except ValueError:
+                    raise ValueError(f"'{item}' in stack '{spec}': the count after '*' is not a number") from None
+            if len(models) > MAX_MODULE:
+                raise ValueError(f"group {group} has {len(models)} modules; a group holds at most {MAX_MODULE}")
             if any(models):
                 groups[group] = models
         if not groups:
@@ -308,6 +319,14 @@ class Stack:
             dt_total -= dt
             if dt_total <= 0:
                 break
+
+
+def group_spec(model: str, modules: int, group: int) -> str:
+    """The stack string of `modules` alike in one group, for --model/--modules/--group."""
+    address(group, max(modules, 1))  # validates both
+    if modules < 1:
+        raise ValueError(f"modules {modules} is out of range 1..{MAX_MODULE}")
+    return ";" * group + f"{model}*{modules}"
 
 
 def _preset_name(name: str) -> str:

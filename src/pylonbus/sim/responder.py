@@ -29,6 +29,15 @@ class Faults:
     truncate: float = 0.0
     delay: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in self.names():
+            value = getattr(self, name)
+            if name == "delay":
+                if not 0 <= value <= 60:
+                    raise ValueError(f"delay {value} is out of range 0-60 seconds")
+            elif not 0 <= value <= 1:
+                raise ValueError(f"{name} {value} is out of range 0-1 (a probability per reply)")
+
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
@@ -115,7 +124,7 @@ class Responder:
                 result = SystemAlarmInfo(0, tuple(m.pack_alarm() for m in group))
             return FANOUT_LAYOUTS[command].encode(result)
         if command == Command.SET_CHARGE_DISCHARGE:
-            setting = CHARGE_DISCHARGE_SETTING.decode(request_info, exact=True)
+            setting = CHARGE_DISCHARGE_SETTING.decode(request_info)
             module.limits = ChargeDischargeInfo(**field_values(setting), status=module.charge_discharge().status)
             return b""
         if command == Command.TURN_OFF:

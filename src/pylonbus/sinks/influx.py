@@ -12,6 +12,9 @@ from . import Outcome
 
 @dataclass(frozen=True)
 class InfluxTarget:
+    """Where and how to write. `server` is a host name, `host:port` or a URL (scheme, port, path); `port`
+    applies when the server names none."""
+
     server: str
     port: int = 8086
     db: str | None = None
@@ -20,18 +23,21 @@ class InfluxTarget:
     org: str | None = None
     bucket: str | None = None
     token: str | None = None
-    api: str | None = None  # --influxapi: appended to host:port as given
+    api: str | None = None  # --influxapi: a write path appended to the server's URL as given
     verify_tls: bool = True
 
     @property
     def base(self) -> str:
-        scheme, sep, rest = self.server.partition("://")
-        if not sep:
-            scheme, rest = "http", self.server
-        elif scheme not in ("http", "https"):
-            scheme = "http"  # like the C program: an unknown scheme is replaced by http
-        host = rest.rstrip("/")
-        return f"{scheme}://{host}:{self.port}"
+        """scheme://host:port[/path] of the server, without a trailing slash. Raises ValueError for a port
+        that is not a number."""
+        scheme, sep, _ = self.server.partition("://")
+        parts = urllib.parse.urlsplit(self.server if sep else f"http://{self.server}")
+        if scheme not in ("http", "https"):
+            scheme = "http"  # like the C program: no scheme, or an unknown one, means http
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        return f"{scheme}://{host}:{parts.port or self.port}{parts.path.rstrip('/')}"
 
     @property
     def kind(self) -> str:
@@ -41,28 +47,19 @@ class InfluxTarget:
 
     def url(self) -> str:
         if self.api:
-            return self.base + self.api
+            return self.base + ("" if self.api.startswith("/") else "/") + self.api
         if self.kind == "v2":
             return f"{self.base}/api/v2/write?" + urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
-        query = {"db": self.db}
-        if self.user:
-            query["u"] = self.user
-        if self.password:
-            query["p"] = self.password
-        return f"{self.base}/write?" + urllib.parse.urlencode(query)
+        return f"{self.base}/write?" + urllib.parse.urlencode({"db": self.db})
 
     def headers(self) -> dict[str, str]:
+        """Credentials travel in the Authorization header, never in the URL that proxies and logs record."""
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.kind == "v2":
             headers["Authorization"] = f"Token {self.token}"
+        elif self.user or self.password:
+            headers |= urllib3.util.make_headers(basic_auth=f"{self.user or ''}:{self.password or ''}")
         return headers
-
-    def redacted_url(self) -> str:
-        url = self.url()
-        for secret in (self.password, self.token):
-            if secret:
-                url = url.replace(urllib.parse.quote_plus(secret), "***")
-        return url
 
 
 class InfluxSink:

@@ -12,18 +12,23 @@ from typing import Any
 import serial
 
 from ..bus import Bus
-from ..model import Stack
+from ..model import Stack, group_spec
 from ..responder import Faults, Responder
+
+PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", *Faults.names())
 
 
 def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
+    unknown = sorted(set(query) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(PARAMETERS)}")
+
     def one(name: str, default: str) -> str:
         return query.get(name, [default])[-1]
 
     spec = one("stack", "")
     if not spec:
-        group = int(one("group", "0"))
-        spec = ";" * group + f"{one('model', 'US3000C')}*{int(one('modules', '3'))}"
+        spec = group_spec(one("model", "US3000C"), int(one("modules", "3")), int(one("group", "0")))
     stack = Stack.parse(
         spec,
         seed=int(one("seed", "0")),
