@@ -338,3 +338,114 @@ def test_slow_server_times_out_and_keeps_the_batch(tmp_path: Path) -> None:
     outcome = Shipper(spool, sink).send_pending()
     assert outcome is not None and outcome.status == 0 and spool.pending() == 1
     listener.close()
+
+
+@pytest.mark.parametrize(
+    ("server", "port", "api", "url"),
+    [
+        ("influx.lan", 8086, None, "http://influx.lan:8086/write?db=battery"),
+        ("127.0.0.1:28086", 8086, None, "http://127.0.0.1:28086/write?db=battery"),
+        ("http://127.0.0.1:28086", 9999, None, "http://127.0.0.1:28086/write?db=battery"),
+        ("https://db.example/influx/", 8086, None, "https://db.example:8086/influx/write?db=battery"),
+        ("[::1]:8087", 8086, None, "http://[::1]:8087/write?db=battery"),
+        ("tcp://host", 8086, None, "http://host:8086/write?db=battery"),
+        ("host", 8428, "write?db=x", "http://host:8428/write?db=x"),
+        ("host", 8428, "/api/v1/import", "http://host:8428/api/v1/import"),
+    ],
+)
+def test_server_is_a_name_host_port_or_url(server: str, port: int, api: str | None, url: str) -> None:
+    assert InfluxTarget(server, port, db="battery", api=api).url() == url
+
+
+def test_credentials_go_in_a_header_not_in_the_url() -> None:
+    target = InfluxTarget("host", db="battery", user="me", password="s3cret")
+    assert "s3cret" not in target.url()
+    assert target.headers()["authorization"].startswith("Basic ")
+    assert InfluxTarget("host", org="o", bucket="b", token="t0k").headers()["Authorization"] == "Token t0k"
+
+
+@pytest.mark.server
+def test_secrets_never_reach_the_debug_log(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE secrets")
+    done = daemon(
+        "-d", SIM, "--once", "-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", "secrets", "-u", INFLUX_USER,
+        "--spool", str(tmp_path / "s.sqlite"), "-vvv", env={"INFLUX_PASSWORD": INFLUX_PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "POST /write?db=secrets" in done.stderr  # urllib3's request line is there, without credentials
+    assert INFLUX_PASSWORD not in done.stderr
+    assert urllib.parse.quote_plus(INFLUX_PASSWORD) not in done.stderr
+
+
+def test_a_password_that_looks_like_a_port_gets_a_hint(tmp_path: Path) -> None:
+    done = daemon("-d", SIM, "-s", "127.0.0.1", "-n", "x", "-p", "28086", "--once", "--spool", str(tmp_path / "s"))
+    warning = next(line for line in done.stderr.splitlines() if "did you mean -o/--port?" in line)
+    assert "28086" not in warning  # the hint does not repeat the password
+
+
+def test_spool_keeps_the_order_readings_were_taken_when_a_batch_is_split(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    for name in (b"a", b"b", b"c"):
+        spool.add(name + b"1\n" + name + b"2", 2)
+        time.sleep(0.01)
+    first = spool.oldest(2)[0][0]
+    assert spool.split(first)
+    assert [body for _, _, body in spool.oldest(100)] == [b"a1", b"a2", b"b1\nb2", b"c1\nc2"]
+
+
+def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_again(tmp_path: Path) -> None:
+    from pylonbus.cli import pylon2influx
+
+    args = pylon2influx.build_parser().parse_args(
+        ["-d", SIM, "-s", "127.0.0.1", "-o", "1", "-n", "x", "--all", "--spool", str(tmp_path / "s.sqlite")]
+    )
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+
+    stack = Client(Link(SIM))
+    stack.scan()
+    runner = pylon2influx.Daemon(args, stack)
+    assert runner.shipper is not None
+    runner.shipper.spool.close()  # the database is gone: every write fails as on a dead disk
+    runner.cycle()
+    runner.cycle()
+    assert len(runner.unspooled) == 2
+    assert "spool unusable" in runner.statistics()
+    runner.shipper.spool = Spool(tmp_path / "s.sqlite", 100)
+    runner.cycle()
+    assert not runner.unspooled and runner.shipper.spool.pending() == 3
+
+
+def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None:
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.cli import pylon2influx
+
+    args = pylon2influx.build_parser().parse_args(["-d", SIM, "--rescan", "1"])
+    stack = Client(Link(SIM))
+    stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
+    runner = pylon2influx.Daemon(args, stack)
+    runner.rescan()
+    assert stack.modules == [1, 2, 3]
+
+
+def test_sighup_logs_the_statistics_and_the_daemon_goes_on() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "-q", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the first cycle is out: the scan is over and the signals are ours
+        for _ in range(5):
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.1)
+        time.sleep(1.5)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert err.count("modules: [1, 2, 3]") >= 2 and "Traceback" not in err

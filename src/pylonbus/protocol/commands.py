@@ -100,11 +100,9 @@ def decode_reply(command: Command, frame: Frame, *, fanout: bool | None = None) 
     except ProtocolError as single:
         try:
             return _read(command, frame, True)
-        except ImplausibleValue:
-            raise
         except ProtocolError as group:
-            if isinstance(single, ImplausibleValue):
-                raise single from None
+            if isinstance(single, ImplausibleValue) and isinstance(group, ImplausibleValue):
+                raise single from None  # both readings reach the same impossible value
             raise DecodeError(
                 f"{Command(command).name} reply of {len(frame.info)} INFO bytes fits neither the single-module reading "
                 f"({single}) nor the fan-out one ({group})"

