@@ -247,3 +247,10 @@ def test_importing_pylonbus_loads_neither_pyserial_nor_the_simulator() -> None:
     code = "import sys, pylonbus.cli.pylontech; print(sorted(m for m in sys.modules if 'serial' in m or '.sim' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "[]"
+
+
+def test_try_says_whether_a_battery_answers_on_the_port() -> None:
+    done = run("pylontech", "-d", SIM, "-t")
+    assert done.returncode == 0 and "a Pylontech battery answers on sim://" in done.stdout
+    done = run("pylontech", "-d", SIM, "--try", "-g", "3")
+    assert done.returncode == 2 and "no module answered in group 3" in done.stderr

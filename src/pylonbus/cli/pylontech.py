@@ -47,7 +47,8 @@ READERS = {  # command: (Stack method, title)
 EPILOG = f"""\
 PORT is a device path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://?stack=US3000C*3.
 Exit status: 0 success — also when some modules of the summary did not answer (each is marked with the
-reason and listed on standard error); 1 error (port, options); 2 no module answered.
+reason and listed on standard error); 1 error (port, options); 2 no module answered (with --try: none on
+this port, baud rate and group).
 --decode reads frames from the arguments or, with none or '-', from standard input; each line of a log
 may hold one frame anywhere in it. Commands for --command: 0x42 ANALOG, 0x44 ALARM, 0x47, 0x4F, 0x51,
 0x61, 0x92, 0x93, 0x96 (in hex, e.g. 42). Modules: 1-{MAX_MODULE}; groups: 0-{MAX_GROUP}."""
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, metavar="N", help=f"group 0-{MAX_GROUP}")
     for short, long, name, text in COMMANDS:
         parser.add_argument(short, long, dest="commands", action="append_const", const=name, help=text)
+    parser.add_argument(
+        "-t", "--try", dest="try_", action="store_true", help="exit 0 if a battery answers on the port, else 2"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document (units V, A, °C, Ah, %%)")
     parser.add_argument("--jsonl", action="store_true", help="with --decode: one JSON document per frame and line")
     parser.add_argument(
@@ -110,6 +114,8 @@ def check(args: argparse.Namespace) -> str | None:
         if args.commands:
             return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
         return None
+    if args.try_ and args.commands:
+        return f"--try only checks that a battery answers; drop {', '.join(flag_of(c) for c in args.commands)}"
     if args.frames:
         return f"unexpected argument {args.frames[0]!r}; to decode frames, add --decode"
     if args.reply_to is not None:
@@ -145,10 +151,22 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with Link(args.device, args.baud, timeout=args.timeout) as link:
+            if args.try_:
+                return probe(Stack(link, args.group), args)
             return run(Stack(link, args.group), args)
     except NoReplyError as error:
         print(f"pylontech: {error}", file=sys.stderr)
         return EXIT_NO_MODULE
+
+
+def probe(stack: Stack, args: argparse.Namespace) -> int:
+    """--try: does a Pylontech module answer on this port, at this baud rate, in this group?"""
+    where = f"{stack.link.port} at {stack.link.baud} Bd"
+    if stack.probe(args.adr):
+        print(f"a Pylontech battery answers on {where} (group {stack.group}, module {args.adr})")
+        return EXIT_OK
+    print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
+    return EXIT_NO_MODULE
 
 
 def emit(args: argparse.Namespace, document: Any, lines: list[str]) -> None:
