@@ -74,11 +74,20 @@ STACK = "US3000C*2,US2000B,US5000;UP2500,US2000C"
 SEED = "7"
 
 
-@pytest.fixture(params=["pty", "tcp"])
-def sim_port(request: pytest.FixtureRequest, sim_process) -> str:
-    """A frozen two-group stack (8/15/16 cells, user-defined 2 and 4) over a real pty or TCP socket."""
+@pytest.fixture(params=["pty", "tcp", "rfc2217"])
+def sim_port(request: pytest.FixtureRequest, sim_process) -> Iterator[str]:
+    """A frozen two-group stack (8/15/16 cells, user-defined 2 and 4) over a real pty, a TCP socket, or an
+    RFC 2217 server in front of that socket."""
     where = ["--pty"] if request.param == "pty" else ["--tcp", "127.0.0.1:0"]
-    return sim_process(*where, "--stack", STACK, "--seed", SEED, "--frozen").port
+    port = sim_process(*where, "--stack", STACK, "--seed", SEED, "--frozen").port
+    if request.param != "rfc2217":
+        yield port
+        return
+    from rfc2217 import Rfc2217Server
+
+    server = Rfc2217Server(port)
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

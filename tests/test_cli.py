@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import SEED, STACK
+from pylonbus.protocol.codes import address
 from pylonbus.render import as_dict
 from pylonbus.sim import Stack
 
@@ -46,7 +47,7 @@ COMMANDS = {
 def test_every_command_flag_matches_the_simulator(sim_port: str, flag: str) -> None:
     for group, module in ((0, 1), (0, 3), (0, 4), (1, 1), (1, 2)):
         document = run_json("-d", sim_port, "-g", str(group), "-a", str(module), flag)
-        expected = COMMANDS[flag](MODEL.modules[(group << 4) + module + 1])
+        expected = COMMANDS[flag](MODEL.modules[address(group, module)])
         assert document["result"] == as_dict(expected), (flag, group, module)
 
 

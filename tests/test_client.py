@@ -142,3 +142,20 @@ def test_an_implausible_reply_names_the_module_and_the_port() -> None:
     frame = parse_frame(encode_frame(0x20, 0x02, 0, ANALOG.encode(analog)))
     with pytest.raises(ImplausibleValue, match=r"temperatures\[2\] = 250 °C from module 1 \(ADR 0x02\)"):
         decode_reply(Command.ANALOG, frame)
+
+
+def test_every_transport_reads_every_module(sim_port: str) -> None:
+    with connect(sim_port, group=1) as stack:
+        assert stack.modules == [1, 2]
+        assert [len(stack.analog(m).cell_voltages) for m in stack.modules] == [8, 15]
+
+
+def test_spy_url_logs_the_traffic_to_a_file(sim_process, tmp_path) -> None:
+    sim = sim_process("--pty", "--modules", "1", "--frozen")
+    trace = tmp_path / "trace.txt"
+    with connect(f"spy://{sim.port}?file={trace}", scan=False) as stack:
+        assert stack.analog(1).command_value == 2
+    lines = trace.read_text().splitlines()
+    sent = "".join(line[-16:] for line in lines if " TX " in line)
+    assert sent.startswith("~20024642E00202FD33.")  # pyserial's hex dump shows CR as '.'
+    assert any(" RX " in line and "~20024600" in line for line in lines)

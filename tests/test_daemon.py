@@ -449,3 +449,12 @@ def test_sighup_logs_the_statistics_and_the_daemon_goes_on() -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert err.count("modules: [1, 2, 3]") >= 2 and "Traceback" not in err
+
+
+def test_daemon_polls_over_every_transport(sim_port: str) -> None:
+    done = daemon("-d", sim_port, "-g", "1", "--once")
+    assert done.returncode == 0, done.stderr
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()] == [
+        "Battery,Group=1,Module=1",
+        "Battery,Group=1,Module=2",
+    ]
