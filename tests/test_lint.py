@@ -1,4 +1,4 @@
-"""The code stays ruff-clean and formatted."""
+"""The code stays ruff-clean and formatted, and `src/` passes `mypy --strict`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,26 @@ import pytest
 from conftest import IN_CI, ROOT
 
 
+def tool(name: str) -> str:
+    """A tool of the [test] extra: installed beside the interpreter running the tests, not always on PATH."""
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed; it is in the [test] extra")
+        pytest.skip(f"{name} is not installed; pip install -e '.[test]'")
+    return path
+
+
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff(command: list[str]) -> None:
-    # The [test] extra installs ruff beside the interpreter running the tests, which need not be on PATH.
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    if ruff is None:
-        if IN_CI:
-            pytest.fail("ruff is not installed; it is in the [test] extra")
-        pytest.skip("ruff is not installed")
-    done = subprocess.run([ruff, *command, "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("ruff"), *command, "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict() -> None:
+    done = subprocess.run(
+        [tool("mypy"), "--strict", "--no-error-summary", "src"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -21,10 +21,11 @@ from .errors import (
     PylonbusError,
     ResponseError,
 )
+from .ports import DEFAULT_PORT
 
 __version__ = "0.2.0"
 
-_CLIENT = ("DEFAULT_PORT", "Link", "Stack", "connect", "read_analog")
+_CLIENT = ("Link", "Stack", "connect", "read_analog")
 
 __all__ = [
     "DEFAULT_PORT",
@@ -48,7 +49,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .client import DEFAULT_PORT, Link, Stack, connect, read_analog
+    from .client import Link, Stack, connect, read_analog
+    from .ports import DEFAULT_PORT
 
 
 def __getattr__(name: str) -> Any:

@@ -12,9 +12,10 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import serial
+from serial import Serial
 
 from .errors import ImplausibleValue, LinkError, NoReplyError, PortBusyError, PortError, ProtocolError, ResponseError
 from .logs import FRAME
@@ -113,7 +114,7 @@ class Link:
         self.latency = latency
         self.timeout = timeout  # fixed reply timeout, replacing the computed one
         self.tries = tries
-        self._serial: serial.SerialBase | None = None
+        self._serial: Serial | None = None
         self._reader = FrameReader()
         self._settings: list[Any] | None = None  # termios of a local device, as opened
         self.errors = 0  # failed attempts since creation
@@ -124,11 +125,11 @@ class Link:
         return self._serial is not None and self._serial.is_open
 
     @property
-    def serial(self) -> serial.SerialBase:
+    def serial(self) -> Serial:
         """The pyserial object (opened on first use)."""
         return self.open()
 
-    def open(self) -> serial.SerialBase:
+    def open(self) -> Serial:
         """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
         port = self._serial
         if port is not None and port.is_open:
@@ -142,11 +143,11 @@ class Link:
             raise _port_error(self.port, error) from None
         self._serial = port
         self._reader.clear()
-        self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, serial.Serial) else None
+        self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
         log.debug("opened %s at %d Bd", self.port, self.baud)
         return port
 
-    def _restore_settings(self, port: serial.SerialBase) -> None:
+    def _restore_settings(self, port: Serial) -> None:
         """Put back the line settings if another program changed them (seen on Victron GX devices, whose
         services probe serial ports): a changed baud rate or line discipline would garble every reply."""
         if self._settings is None:
@@ -185,7 +186,7 @@ class Link:
             self.close()  # the adapter went away: the next attempt reopens it
             raise PortError(f"{self.port} failed: {error}; is the adapter still connected?") from None
 
-    def _read_reply(self, port: serial.SerialBase, adr: int, timeout: float) -> Frame:
+    def _read_reply(self, port: Serial, adr: int, timeout: float) -> Frame:
         reader = self._reader
         broken: ProtocolError | None = None
         # Setting pyserial's timeout reconfigures the port (tcsetattr), so it is set once per timeout, not per
@@ -362,8 +363,11 @@ class Stack:
             return False
         return True
 
-    def _one(self, command: Command, module: int, cls: type[R]) -> R:
-        return cast(R, self.link.query(command, self.group, module))
+    def _one(self, command: Command, module: int, cls: type[R], **query: Any) -> R:
+        result = self.link.query(command, self.group, module, **query)
+        if not isinstance(result, cls):  # the layout tables and this class disagree: a bug, said plainly
+            raise TypeError(f"{command.name} decoded to {type(result).__name__}, expected {cls.__name__}")
+        return result
 
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
         return self._one(Command.PROTOCOL_VERSION, module, ProtocolVersion)
@@ -396,11 +400,11 @@ class Stack:
     def analog_all(self) -> SystemAnalogData:
         """0x42 fan-out: every pack of the group in one reply from the master (not all firmwares have it)."""
         count = len(self.modules) or MAX_MODULE
-        return cast(SystemAnalogData, self.link.query(Command.ANALOG, self.group, fanout=True, modules=count))
+        return self._one(Command.ANALOG, 1, SystemAnalogData, fanout=True, modules=count)
 
     def alarm_all(self) -> SystemAlarmInfo:
         count = len(self.modules) or MAX_MODULE
-        return cast(SystemAlarmInfo, self.link.query(Command.ALARM, self.group, fanout=True, modules=count))
+        return self._one(Command.ALARM, 1, SystemAlarmInfo, fanout=True, modules=count)
 
     def set_charge_discharge(self, module: int, setting: ChargeDischargeSetting, *, allow_write: bool = False) -> None:
         """0x94: impose limits (the module reverts unless repeated within 10 s). Changes the battery."""

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from .. import PylonbusError, __version__
 from ..logs import FRAME
@@ -96,7 +96,11 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def guarded(prog: str, main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+class Main(Protocol):
+    def __call__(self, argv: list[str] | None = None) -> int: ...
+
+
+def guarded(prog: str, main: Callable[[list[str] | None], int]) -> Main:
     """`main` as a user sees it: errors in one line, Ctrl-C and a closed pipe quiet, never a traceback
     (`-v 2` adds it to the log for a bug report)."""
 

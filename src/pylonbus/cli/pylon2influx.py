@@ -318,7 +318,7 @@ class Daemon:
         return True
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
         print(version("pylon2influx"))
@@ -396,7 +396,7 @@ def install_signals(daemon: Daemon) -> None:
     signal.signal(signal.SIGUSR2, verbosity(+1))
 
 
-main = guarded("pylon2influx", main)
+main = guarded("pylon2influx", _main)
 
 if __name__ == "__main__":
     sys.exit(main())

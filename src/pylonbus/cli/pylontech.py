@@ -129,7 +129,7 @@ def flag_of(command: str) -> str:
     return next(short for short, _, name, _ in COMMANDS if name == command)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     problem = check(args)
@@ -348,7 +348,7 @@ def summary(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]
     return EXIT_OK, {"group": stack.group, "modules": rows, "total": totals}, lines
 
 
-main = guarded("pylontech", main)
+main = guarded("pylontech", _main)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
@@ -87,14 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.pty:
             serve_pty(make_bus, args.link, ready, stop)
         else:
-            serve_tcp(make_bus, *args.tcp, ready, stop)
+            host, port = args.tcp
+            serve_tcp(make_bus, host, port, ready, stop)
     except (OSError, ValueError) as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-main = guarded("pylontech-sim", main)
+main = guarded("pylontech-sim", _main)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ import bisect
 import math
 import random
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from ..protocol.codes import MAX_GROUP, MAX_MODULE, address
 from ..protocol.results import (
@@ -65,9 +66,9 @@ TEMP_HIGH, TEMP_LOW = 50.0, 0.0
 CELL_RESISTANCE = 0.0006  # ohm per cell, for the voltage sag under load
 
 
-def field_values(obj: object) -> dict[str, object]:
+def field_values(obj: Any) -> dict[str, Any]:
     """The fields of a dataclass by name, not copied, to build a subclass or sibling from them."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}  # type: ignore[arg-type]
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def open_circuit_voltage(soc: float) -> float:

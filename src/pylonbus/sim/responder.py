@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
@@ -130,7 +131,7 @@ class Responder:
         if command == Command.TURN_OFF:
             module.off = True
             return b""
-        source = {
+        readers: dict[Command, Callable[[], object]] = {
             Command.ANALOG: module.analog,
             Command.ALARM: module.alarm,
             Command.SYSTEM_PARAMETERS: module.parameters,
@@ -138,7 +139,8 @@ class Responder:
             Command.CHARGE_DISCHARGE: module.charge_discharge,
             Command.SERIAL_NUMBER: module.serial_number,
             Command.FIRMWARE: module.firmware,
-        }.get(command)
+        }
+        source = readers.get(command)
         return None if source is None else REPLY_LAYOUTS[command].encode(source())
 
     @staticmethod

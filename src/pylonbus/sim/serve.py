@@ -92,7 +92,7 @@ def serve_tcp(
 ) -> None:
     """Serve on a TCP port like an RS485-to-Ethernet gateway; every client shares one stack."""
     with _TcpServer((host, port), make_bus, stop) as server:
-        bound_host, bound_port = server.server_address[:2]
+        bound_host, bound_port = server.socket.getsockname()[:2]
         on_ready(f"socket://{bound_host}:{bound_port}")
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         thread.start()

@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Any
 
 import serial
+from serial.serialutil import SerialBase
 
 from ..bus import Bus
 from ..model import Stack, group_spec
@@ -40,16 +41,16 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
     return stack, faults, one("pace", "1") not in ("0", "false", "no")
 
 
-class Serial(serial.SerialBase):
+class Serial(SerialBase):
     """An in-process simulated port: writes are requests, reads return the replies as they arrive."""
 
     def open(self) -> None:
-        if self._port is None:
+        if self.port is None:
             raise serial.SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         if getattr(self, "simulator", None) is None:  # reopening keeps the battery and its state
-            self.from_url(self.portstr)
+            self.from_url(self.port)
         self.is_open = True
         self._incoming = bytearray()
         self._schedule: list[tuple[float, bytes]] = []  # replies not yet fully on the wire
@@ -63,11 +64,11 @@ class Serial(serial.SerialBase):
         except (ValueError, KeyError, TypeError) as error:
             raise serial.SerialException(f"invalid simulator URL {url!r}: {error}") from None
         self.simulator = Responder(stack, faults, seed=stack.seed)
-        self._bus = Bus(self.simulator, self._baudrate, pace)
+        self._bus = Bus(self.simulator, self.baudrate, pace)
 
     def _reconfigure_port(self) -> None:
         if getattr(self, "_bus", None) is not None:
-            self._bus.baud = self._baudrate
+            self._bus.baud = self.baudrate
 
     def close(self) -> None:
         self.is_open = False
@@ -97,7 +98,7 @@ class Serial(serial.SerialBase):
     def read(self, size: int = 1) -> bytes:
         if not self.is_open:
             raise serial.PortNotOpenError()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             now = time.monotonic()
             self._arrived(now)
