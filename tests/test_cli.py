@@ -86,9 +86,9 @@ def test_scan_lists_modules_with_name_firmware_and_serial(sim_port: str) -> None
 
 
 def test_temperatures_have_tenths_and_current_limits_are_signed(sim_port: str) -> None:
-    params = run_json("-d", sim_port, "-y")["result"]
+    params = run_json("-d", sim_port, "-a", "1", "-y")["result"]
     assert params["discharge_current_limit"] == -102.0 and params["charge_current_limit"] == 102.0
-    text = run("-d", sim_port, "-P").stdout
+    text = run("-d", sim_port, "-a", "1", "-P").stdout
     assert any(f"{t:.1f}" in text for t in MODEL.modules[2].pack().temperatures)
 
 
@@ -118,7 +118,7 @@ def test_invalid_options_exit_1_with_the_reason(args: list[str]) -> None:
 
 def test_baud_rate_is_honoured(sim_process) -> None:
     sim = sim_process("--pty", "--modules", "1", "--frozen", "--baud", "9600")
-    document = run_json("-d", sim.port, "-b", "9600", "-P")
+    document = run_json("-d", sim.port, "-b", "9600", "-a", "1", "-P")
     assert document["result"]["command_value"] == 2
 
 
@@ -154,3 +154,52 @@ def test_decode_with_explicit_command() -> None:
         "0CCC0CCB050BEB0BCD0BCD0BCD0BC3FFD1BFE5FFFF04FFFF0292005FB400C350C4A7",
     )
     assert done.returncode == 0 and "ANALOG fan-out" in done.stdout and "module 2:" in done.stdout
+
+
+def test_a_command_without_a_module_reads_every_module_in_one_document(sim_port: str) -> None:
+    document = run_json("-d", sim_port, "-S")
+    assert document["command"] == "serial"
+    assert [(e["module"], e["result"]["serial"]) for e in document["modules"]] == [
+        (n, MODEL.modules[n + 1].serial) for n in (1, 2, 3, 4)
+    ]
+    assert run_json("-d", sim_port, "-a", "all", "-g", "1", "-F")["modules"][1]["module"] == 2
+    text = run("-d", sim_port, "-P").stdout.splitlines()
+    assert text[0] == "group 0, analog data:" and text[1].split() == ["module", "1", "2", "3", "4"]
+    sixteenth = next(line for line in text if "cell voltage 16 V" in line).split()
+    assert sixteenth[-4:-1] == ["-", "-", "-"]  # only the US5000 has a 16th cell
+    assert text.index(next(line for line in text if "cell voltage 16 V" in line)) == 17  # after the 15th
+
+
+def test_csv_has_a_header_with_units_and_a_row_a_module(sim_port: str) -> None:
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(run("-d", sim_port, "--csv").stdout)))
+    assert [row["module"] for row in rows] == ["1", "2", "3", "4"]
+    assert float(rows[3]["voltage V"]) == MODEL.modules[5].pack().voltage
+    assert rows[0]["total capacity Ah"] == "74.0"
+    analog = list(csv.DictReader(io.StringIO(run("-d", sim_port, "-P", "--csv").stdout)))
+    assert float(analog[0]["cell voltage 1 V"]) == MODEL.modules[2].pack().cell_voltages[0]
+    assert analog[0]["cell voltage 16 V"] == "" and analog[3]["cell voltage 16 V"] != ""
+    assert float(analog[1]["current A"]) == MODEL.modules[3].pack().current
+
+
+WATCHED = "sim://?stack=US2000B*2&frozen=1&pace=0"
+
+
+def test_watch_repeats_until_ctrl_c_and_exits_0() -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", WATCHED, "-a", "2", "-P", "--json", "--watch", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    documents = [json.loads(line) for line in out.splitlines()]
+    assert len(documents) >= 3 and all(d["module"] == 2 for d in documents)

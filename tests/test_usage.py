@@ -130,7 +130,7 @@ def test_permission_denied_names_the_dialout_group() -> None:
 @pytest.mark.parametrize("program", ["pylontech", "pylon2influx"])
 @pytest.mark.parametrize("flag", ["-v3", "-vvv", "--verbose=3"])
 def test_verbosity_3_logs_every_frame_with_a_time(program: str, flag: str) -> None:
-    args = ["-d", SIM, "-P"] if program == "pylontech" else ["-d", SIM, "--once"]
+    args = ["-d", SIM, "-a", "1", "-P"] if program == "pylontech" else ["-d", SIM, "--once"]
     done = run(program, *args, flag)
     assert done.returncode == 0, done.stderr
     tx = re.findall(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} FRAME .*TX (~[0-9A-F]+)$", done.stderr, re.M)
@@ -148,7 +148,7 @@ def test_the_simulator_logs_every_frame_at_verbosity_3() -> None:
     try:
         assert sim.stdout is not None
         port = sim.stdout.readline().strip()
-        assert run("pylontech", "-d", port, "-P").returncode == 0
+        assert run("pylontech", "-d", port, "-a", "1", "-P").returncode == 0
     finally:
         sim.terminate()
         _, err = sim.communicate(timeout=30)
@@ -193,18 +193,18 @@ def test_a_fanout_reply_with_an_explicit_command_lists_every_module() -> None:
 
 
 def test_text_output_is_for_people(pty_sim: str) -> None:
-    manufacturer = run("pylontech", "-d", pty_sim, "-m").stdout
+    manufacturer = run("pylontech", "-d", pty_sim, "-a", "1", "-m").stdout
     assert "manufacturer: Pylon\n" in manufacturer and "---" not in manufacturer
-    charge = run("pylontech", "-d", pty_sim, "-c").stdout
+    charge = run("pylontech", "-d", pty_sim, "-a", "1", "-c").stdout
     assert "charge enabled: yes" in charge and "True" not in charge
-    alarms = run("pylontech", "-d", pty_sim, "-l").stdout
+    alarms = run("pylontech", "-d", pty_sim, "-a", "1", "-l").stdout
     assert alarms.count("alarms: none") == 1 and "no alarms" not in alarms
-    analog = run("pylontech", "-d", pty_sim, "-P").stdout
+    analog = run("pylontech", "-d", pty_sim, "-a", "1", "-P").stdout
     for internal in ("info flag", "command value", "user defined items"):
         assert internal not in analog
     assert "BMS temperature:" in analog and "cell temperatures:" in analog
     assert not re.search(r"^\s+temperatures:", analog, re.M)
-    assert "info flag" in run("pylontech", "-d", pty_sim, "-P", "-v", "2").stdout
+    assert "info flag" in run("pylontech", "-d", pty_sim, "-a", "1", "-P", "-v", "2").stdout
     summary = run("pylontech", "-d", pty_sim).stdout
     assert "voltage V" in summary and "current A" in summary and "SOC %" in summary
     scan = json.loads(run("pylontech", "-d", pty_sim, "-s", "--json").stdout)

@@ -124,3 +124,59 @@ def render_text(result: Any, indent: str = "", verbose: bool = False) -> list[st
             lines.append(f"{indent}{name.removesuffix('s')} {number}:")
             lines += render_text(item, indent + "    ", verbose)
     return lines
+
+
+def _flat(result: Any, verbose: bool) -> list[tuple[str, str, Any]]:
+    """(name with unit, unit, value) of what a person reads of a result, one entry per value: a list of
+    values gives one each (`cell voltage 3 V`)."""
+    out = []
+    for label, name in text_fields(result, verbose):
+        value = getattr(result, name)
+        unit = unit_of(name)
+        if isinstance(value, tuple | list) and value and not isinstance(value[0], str):
+            singular = label.removesuffix("s")
+            out += [(" ".join(filter(None, (singular, str(n), unit))), unit, item) for n, item in enumerate(value, 1)]
+        elif isinstance(value, tuple | list):
+            out.append((label, "", "; ".join(value)))
+        else:
+            out.append((" ".join(filter(None, (label, unit))), unit, value))
+    return out
+
+
+def flat_fields(result: Any, verbose: bool = False) -> dict[str, Any]:
+    """A result as one flat row for CSV: names carry their unit, numbers stay numbers, the rest reads as text."""
+    return {
+        key: value
+        if isinstance(value, int | float) and not isinstance(value, bool | enum.Enum)
+        else _value(unit, value)
+        for key, unit, value in _flat(result, verbose)
+    }
+
+
+def columns_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key of the rows, each after the key that precedes it in its row (a 16th cell follows the 15th)."""
+    columns: list[str] = []
+    for row in rows:
+        previous = None
+        for key in row:
+            if key not in columns:
+                columns.insert(columns.index(previous) + 1 if previous is not None else len(columns), key)
+            previous = key
+    return columns
+
+
+def render_columns(results: dict[int, Any], indent: str = "", verbose: bool = False) -> list[str]:
+    """Results of several modules side by side: a row a value, a column a module."""
+    flat = {
+        module: {key: _value(unit, value) for key, unit, value in _flat(result, verbose)}
+        for module, result in results.items()
+    }
+    labels = columns_of(list(flat.values()))
+    width = max([len("module"), *map(len, labels)])
+    widths = {m: max([len(str(m)), *(len(row.get(label, "-")) for label in labels)]) for m, row in flat.items()}
+    lines = [f"{indent}{'module':>{width}}  " + "  ".join(f"{m:>{widths[m]}}" for m in flat)]
+    for label in labels:
+        lines.append(
+            f"{indent}{label:>{width}}  " + "  ".join(f"{row.get(label, '-'):>{widths[m]}}" for m, row in flat.items())
+        )
+    return lines

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
@@ -74,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-a",
         "--adr",
-        type=whole(1, MAX_MODULE),
-        default=1,
+        type=module_or_all,
         metavar="N",
-        help=f"module number 1-{MAX_MODULE} in the group (default 1)",
+        help=f"module number 1-{MAX_MODULE} in the group, or 'all' (the default of a command: every module found)",
     )
     parser.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, metavar="N", help=f"group 0-{MAX_GROUP}")
     for short, long, name, text in COMMANDS:
@@ -87,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document (units V, A, °C, Ah, %%)")
     parser.add_argument("--jsonl", action="store_true", help="with --decode: one JSON document per frame and line")
+    parser.add_argument("--csv", action="store_true", help="CSV with a header (units in the names), a row a module")
+    parser.add_argument(
+        "-w",
+        "--watch",
+        type=seconds(0.5),
+        metavar="S",
+        help="repeat every S seconds (redrawn on a terminal, else one block or JSON line a round); Ctrl-C ends",
+    )
     parser.add_argument(
         "--timeout",
         type=seconds(),
@@ -108,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def module_or_all(text: str) -> int | str:
+    return "all" if text.strip().lower() == "all" else whole(1, MAX_MODULE)(text)
+
+
 def check(args: argparse.Namespace) -> str | None:
     """The first combination of options that cannot work, worded as what to change."""
     if args.decode:
@@ -122,6 +136,10 @@ def check(args: argparse.Namespace) -> str | None:
         return "--command names the command of the frames given to --decode; add --decode"
     if args.jsonl:
         return "--jsonl applies to --decode; use --json for a query"
+    if args.json and args.csv:
+        return "--json and --csv exclude each other"
+    if args.try_ and args.adr == "all":
+        return "--try probes one module; give -a N or leave -a out"
     return None
 
 
@@ -151,9 +169,12 @@ def _main(argv: list[str] | None = None) -> int:
 
     try:
         with Link(args.device, args.baud, timeout=args.timeout) as link:
+            stack = Stack(link, args.group)
             if args.try_:
-                return probe(Stack(link, args.group), args)
-            return run(Stack(link, args.group), args)
+                return probe(stack, args)
+            if args.watch:
+                return watch(stack, args)
+            return show(run(stack, args), args)
     except NoReplyError as error:
         print(f"pylontech: {error}", file=sys.stderr)
         return EXIT_NO_MODULE
@@ -162,51 +183,113 @@ def _main(argv: list[str] | None = None) -> int:
 def probe(stack: Stack, args: argparse.Namespace) -> int:
     """--try: does a Pylontech module answer on this port, at this baud rate, in this group?"""
     where = f"{stack.link.port} at {stack.link.baud} Bd"
-    if stack.probe(args.adr):
-        print(f"a Pylontech battery answers on {where} (group {stack.group}, module {args.adr})")
+    module = args.adr or 1
+    if stack.probe(module):
+        print(f"a Pylontech battery answers on {where} (group {stack.group}, module {module})")
         return EXIT_OK
     print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
     return EXIT_NO_MODULE
 
 
-def emit(args: argparse.Namespace, document: Any, lines: list[str]) -> None:
+@dataclass
+class View:
+    """What one command shows: exit status, JSON document, text lines and CSV rows (keys with units)."""
+
+    status: int
+    document: Any
+    lines: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def show(view: View, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(lines))
+        print(json.dumps(view.document, ensure_ascii=False, indent=None if args.watch else 2))
+    elif args.csv:
+        write_csv(view.rows)
+    elif view.lines:
+        print("\n".join(view.lines))
+    sys.stdout.flush()
+    return view.status
 
 
-def run(stack: Stack, args: argparse.Namespace) -> int:
+def write_csv(rows: list[dict[str, Any]]) -> None:
+    from ..render import columns_of
+
+    writer = csv.DictWriter(sys.stdout, columns_of(rows), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def watch(stack: Stack, args: argparse.Namespace) -> int:
+    """Show the view every `--watch` seconds until Ctrl-C, which ends with status 0."""
+    redraw = sys.stdout.isatty() and not (args.json or args.csv)
+    try:
+        while True:
+            started = time.monotonic()
+            view = run(stack, args)
+            if redraw:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                print(f"\033[H\033[2Jevery {args.watch:g} s on {stack.link.port}, {stamp}\n")
+            elif not args.json and not args.csv:
+                print(f"-- {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            show(view, args)
+            time.sleep(max(0.0, started + args.watch - time.monotonic()))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def run(stack: Stack, args: argparse.Namespace) -> View:
+    """The views of every command given (the summary without one), one after the other."""
     commands = args.commands or ["summary"]
-    status = EXIT_OK
-    documents: dict[str, Any] = {}
-    lines: list[str] = []
+    views = {}
     for command in commands:
         if command == "summary":
-            code, document, text = summary(stack, args)
+            views[command] = summary(stack, args)
         elif command == "scan":
-            code, document, text = scan(stack, args)
+            views[command] = scan(stack, args)
         else:
-            code, document, text = read(stack, args, command)
-        status = max(status, code)
-        documents[command] = document
-        lines += [*text, ""] if len(commands) > 1 else text
-    if len(commands) == 1:
-        if lines or args.json:
-            emit(args, documents[commands[0]], lines)
-    else:
-        emit(args, {"group": stack.group, "module": args.adr, "results": documents}, lines[:-1])
-    return status
+            views[command] = read(stack, args, command)
+    if len(views) == 1:
+        return views[commands[0]]
+    lines = [line for view in views.values() for line in [*view.lines, ""]][:-1]
+    rows = [{"command": name} | row for name, view in views.items() for row in view.rows]
+    document = {"group": stack.group, "results": {name: view.document for name, view in views.items()}}
+    return View(max(view.status for view in views.values()), document, lines, rows)
 
 
-def read(stack: Stack, args: argparse.Namespace, command: str) -> tuple[int, Any, list[str]]:
-    from ..render import as_dict, render_text
+def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
+    """One read command for one module (-a N) or for every module of the group."""
+    from ..errors import LinkError, ProtocolError
+    from ..render import as_dict, flat_fields, render_columns, render_text
 
     method, title = READERS[command]
-    result = getattr(stack, method)(args.adr)
-    lines = [f"group {stack.group} module {args.adr}, {title}:", *render_text(result, "  ", args.verbose >= 2)]
-    document = {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}
-    return EXIT_OK, document, lines
+    verbose = args.verbose >= 2
+    if args.adr not in (None, "all"):
+        result = getattr(stack, method)(args.adr)
+        lines = [f"group {stack.group} module {args.adr}, {title}:", *render_text(result, "  ", verbose)]
+        document = {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}
+        return View(EXIT_OK, document, lines, [{"module": args.adr} | flat_fields(result, verbose)])
+    modules = stack.modules or scan_modules(stack, args)
+    if not modules:
+        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
+        return View(EXIT_NO_MODULE, {"group": stack.group, "command": command, "modules": []}, [])
+    results: dict[int, Any] = {}
+    entries: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for module in modules:
+        try:
+            results[module] = result = getattr(stack, method)(module)
+        except (LinkError, ProtocolError) as error:
+            print(f"pylontech: module {module}: {error}", file=sys.stderr)
+            entries.append({"module": module, "error": str(error)})
+            rows.append({"module": module, "error": str(error)})
+            continue
+        entries.append({"module": module, "result": as_dict(result)})
+        rows.append({"module": module} | flat_fields(result, verbose))
+    status = EXIT_OK if results else EXIT_NO_MODULE
+    lines = [f"group {stack.group}, {title}:", *render_columns(results, "  ", verbose)]
+    lines += [f"  module {e['module']}: !! {e['error']}" for e in entries if "error" in e]
+    return View(status, {"group": stack.group, "command": command, "modules": entries}, lines, rows)
 
 
 def scan_modules(stack: Stack, args: argparse.Namespace) -> list[int]:
@@ -230,7 +313,7 @@ def _nobody(stack: Stack) -> str:
     )
 
 
-def scan(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]]:
+def scan(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
     from ..protocol.codes import address
 
@@ -256,7 +339,7 @@ def scan(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]]:
     lines.append(
         f"{len(found)} module(s) found in group {stack.group} on {stack.link.port}" if found else _nobody(stack)
     )
-    return (EXIT_OK if found else EXIT_NO_MODULE), {"group": stack.group, "modules": found}, lines
+    return View(EXIT_OK if found else EXIT_NO_MODULE, {"group": stack.group, "modules": found}, lines, found)
 
 
 SUMMARY_COLUMNS = (  # (key, header, width, format)
@@ -301,13 +384,14 @@ def _cell(value: Any, width: int, form: str) -> str:
     return f"{value:>{width}{form}}" if form else f"{value:<{width}}"
 
 
-def summary(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]]:
+def summary(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
+    from ..render import unit_of
 
-    modules = scan_modules(stack, args)
+    modules = stack.modules or scan_modules(stack, args)
     if not modules:
         print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
-        return EXIT_NO_MODULE, {"group": stack.group, "modules": [], "total": None}, []
+        return View(EXIT_NO_MODULE, {"group": stack.group, "modules": [], "total": None}, [])
     rows: list[dict[str, Any]] = []
     for module in modules:
         try:
@@ -316,8 +400,11 @@ def summary(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]
             print(f"pylontech: module {module} left out of the summary: {error}", file=sys.stderr)
             rows.append({"module": module, "error": str(error)})
     good = [r for r in rows if "error" not in r]
+    csv_rows = [
+        {" ".join(filter(None, (key.replace("_", " "), unit_of(key)))): v for key, v in r.items()} for r in rows
+    ]
     if not good:
-        return EXIT_NO_MODULE, {"group": stack.group, "modules": rows, "total": None}, []
+        return View(EXIT_NO_MODULE, {"group": stack.group, "modules": rows, "total": None}, [], csv_rows)
     total = sum(r["total_capacity"] for r in good)
     remaining = sum(r["remaining_capacity"] for r in good)
     current = sum(r["current"] for r in good)
@@ -345,7 +432,7 @@ def summary(stack: Stack, args: argparse.Namespace) -> tuple[int, Any, list[str]
         f"total capacity {total:.1f} Ah (~{totals['energy']:.2f} kWh), remaining {remaining:.1f} Ah "
         f"(SOC {totals['soc']} %), current {current:.1f} A, power {power / 1000:.2f} kW{missing}"
     )
-    return EXIT_OK, {"group": stack.group, "modules": rows, "total": totals}, lines
+    return View(EXIT_OK, {"group": stack.group, "modules": rows, "total": totals}, lines, csv_rows)
 
 
 main = guarded("pylontech", _main)
