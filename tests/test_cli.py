@@ -184,15 +184,13 @@ def test_csv_has_a_header_with_units_and_a_row_a_module(sim_port: str) -> None:
     assert float(analog[1]["current A"]) == MODEL.modules[3].pack().current
 
 
-WATCHED = "sim://?stack=US2000B*2&frozen=1&pace=0"
-
-
-def test_watch_repeats_until_ctrl_c_and_exits_0() -> None:
+def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
     import signal
     import time
 
+    port = sim_process("--pty", "--stack", "US2000B*2", "--frozen").port
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", WATCHED, "-a", "2", "-P", "--json", "--watch", "0.5"],
+        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, "-a", "2", "-P", "--json", "--watch", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

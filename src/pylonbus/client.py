@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import serial
+import serial.rfc2217
 from serial import Serial
 
 from .errors import ImplausibleValue, LinkError, NoReplyError, PortBusyError, PortError, ProtocolError, ResponseError
@@ -55,6 +56,7 @@ R = TypeVar("R")
 
 DEFAULT_LATENCY = 0.05  # s a module may take before its reply starts (seen: well under 20 ms)
 TRIES = 3
+REMOTE_READ_SLICE = 0.01  # s, the fixed read timeout on an RFC 2217 port
 BITS_PER_BYTE = 10
 
 # Longest reply each command can produce, in bytes on the wire (16 cells, 6 temperatures, 3-byte capacities).
@@ -116,7 +118,8 @@ class Link:
         self.tries = tries
         self._serial: Serial | None = None
         self._reader = FrameReader()
-        self._settings: list[Any] | None = None  # termios of a local device, as opened
+        self._settings: list[Any] | None = None
+        self._remote = False  # the port's settings live on an RFC 2217 server  # termios of a local device, as opened
         self.errors = 0  # failed attempts since creation
 
     # -- port ---------------------------------------------------------------------------------------------
@@ -144,6 +147,12 @@ class Link:
         self._serial = port
         self._reader.clear()
         self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
+        # On RFC 2217 a new timeout renegotiates every line setting with the server and an input purge waits
+        # for its answer: 100 and 50 ms a request (measured). There the timeout stays a short fixed slice,
+        # the read loop keeps the deadline, and only what has already arrived is discarded.
+        self._remote = isinstance(port, serial.rfc2217.Serial)
+        if self._remote:
+            port.timeout = REMOTE_READ_SLICE
         log.debug("opened %s at %d Bd", self.port, self.baud)
         return port
 
@@ -177,7 +186,10 @@ class Link:
         port = self.open()
         try:
             self._restore_settings(port)
-            port.reset_input_buffer()
+            if self._remote:
+                port.read(port.in_waiting)
+            else:
+                port.reset_input_buffer()
             self._reader.clear()
             log.log(FRAME, "TX %s", frame.decode("ascii").strip())
             port.write(frame)
@@ -191,7 +203,7 @@ class Link:
         broken: ProtocolError | None = None
         # Setting pyserial's timeout reconfigures the port (tcsetattr), so it is set once per timeout, not per
         # read; a reply cut short may then be waited for up to one timeout past the deadline.
-        if port.timeout != timeout:
+        if port.timeout != timeout and not self._remote:
             port.timeout = timeout
         deadline = time.monotonic() + timeout
         while True:
