@@ -206,12 +206,19 @@ class Link:
         if port.timeout != timeout and not self._remote:
             port.timeout = timeout
         deadline = time.monotonic() + timeout
+        byte_time = BITS_PER_BYTE / self.baud
         while True:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 if broken is not None:
                     raise broken
                 raise NoReplyError("no reply")
-            data = port.read(max(reader.missing(), port.in_waiting))
+            missing, waiting = reader.missing(), port.in_waiting
+            if waiting and missing > waiting:
+                # The reply is coming in: sleep for the wire time of the rest and take it in one read, instead
+                # of waking for every chunk the driver passes on (about ten a reply).
+                time.sleep(min((missing - waiting) * byte_time, deadline - now))
+            data = port.read(max(missing, waiting))
             if not data:
                 continue
             reader.feed(data)

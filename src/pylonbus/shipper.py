@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from .sinks import Outcome, Sink
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0
 MISCONFIGURED_RETRY = 60.0
-SPOOL_RETRY = 10.0
+FAULT_RETRY = 10.0
 
 
 @dataclass
@@ -84,23 +85,34 @@ class Shipper:
     def run(self, stop: threading.Event) -> None:
         """Ship until `stop` is set: right away while a backlog remains, on `wake` when it is empty. A failing
         spool (disk full, I/O error) is logged and retried; it never ends the thread."""
-        spool_failing = False
+        failing: str | None = None  # the last error that stopped sending, logged once
         while not stop.is_set():
             try:
                 delay = self._step()
-            except SpoolError as error:
-                if not spool_failing:
-                    log.error(
-                        "%s; sending waits until the spool works again (retrying every %.0f s)", error, SPOOL_RETRY
-                    )
-                spool_failing = True
-                stop.wait(SPOOL_RETRY)
+            except Exception as error:  # the thread that empties the spool must outlive every fault
+                text = f"{error}" if isinstance(error, SpoolError) else f"{type(error).__name__}: {error}"
+                if text != failing:
+                    log.error("%s; sending waits and retries every %.0f s", text, FAULT_RETRY)
+                    log.debug("shipper fault", exc_info=True)
+                failing = text
+                stop.wait(FAULT_RETRY)
                 continue
-            if spool_failing:
-                log.warning("spool %s works again; sending resumes", self.spool.path)
-                spool_failing = False
+            if failing is not None:
+                log.warning("sending to the database resumes")
+                failing = None
             if delay:
                 stop.wait(delay)
+
+    def flush(self, seconds: float) -> int:
+        """Send what is spooled for at most `seconds` (on exit); the number of batches left behind."""
+        deadline = time.monotonic() + seconds
+        try:
+            while self.spool.pending() and time.monotonic() < deadline:
+                if self.send_pending() is not None:
+                    break
+        except Exception as error:  # exiting anyway: what is left stays in the spool
+            log.warning("sending on exit stopped: %s", error)
+        return self.spool.pending()
 
     def _step(self) -> float:
         """Send once, or wait for a batch while the spool is empty; the time to wait before the next try."""

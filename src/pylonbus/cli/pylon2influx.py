@@ -19,6 +19,7 @@ from ..errors import LinkError, ProtocolError, PylonbusError
 from ..lineproto import ZERO, Snapshot, battery_line, changed
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..systemd import notify
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pylon2influx")
 DEFAULT_RESCAN = 60.0
+EXIT_FLUSH = 5.0  # s to send what is spooled after SIGTERM
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-T", "--token", help="InfluxDB v2 token (prefer INFLUX_TOKEN or --token-file)")
     p.add_argument("-A", "--influxapi", metavar="PATH", help="write path appended to the server, replaces db..token")
     p.add_argument("-I", "--isslverifypeer", type=whole(0, 1), default=1, help="0: do not check TLS")
+    p.add_argument("--ca-file", type=Path, metavar="PATH", help="CA certificate(s) of the server, PEM (a private CA)")
     p.add_argument(
         "-c",
         "--cache",
@@ -165,7 +168,7 @@ class Daemon:
 
     def _influx(self, args: argparse.Namespace) -> None:
         from ..shipper import Shipper
-        from ..sinks.influx import InfluxSink, InfluxTarget
+        from ..sinks.influx import InfluxSink, InfluxTarget, redact
         from ..spool import Spool, default_path
 
         target = InfluxTarget(
@@ -179,7 +182,10 @@ class Daemon:
             secret(args.token, args.token_file, "INFLUX_TOKEN", "--token-file"),
             args.influxapi,
             bool(args.isslverifypeer),
+            None if args.ca_file is None else str(args.ca_file),
         )
+        if args.ca_file is not None and not args.ca_file.is_file():
+            raise PylonbusError(f"--ca-file {args.ca_file}: no such file")
         if target.kind == "v2" and not target.token:
             raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
         spool = Spool(args.spool or default_path(), self.limit)
@@ -187,7 +193,7 @@ class Daemon:
         log.info(
             "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
             target.kind,
-            target.url(),
+            redact(target.url()),
             spool.path,
             self.limit,
         )
@@ -276,18 +282,28 @@ class Daemon:
             shipper_thread = threading.Thread(target=self.shipper.run, args=(self.stop,), daemon=True)
             shipper_thread.start()
         status = EXIT_OK
+        cycles = 0
         while not self.stop.is_set():
             started = time.monotonic()
             if started >= self.next_rescan:
                 self.rescan()
             ok = self.cycle()
+            cycles += 1
+            # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
+            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling modules {self.stack.modules}")
             if self.args.once:
                 status = EXIT_OK if ok and self._flush() else EXIT_ERROR
                 break
             # A fixed period: neither slow polls nor the database stretch the interval.
             self._sleep_until(started + self.args.query)
+        notify("STOPPING=1")
         if shipper_thread is not None:
-            shipper_thread.join(10)
+            shipper_thread.join(EXIT_FLUSH)
+            if not shipper_thread.is_alive() and self.shipper is not None:
+                # A few seconds to send what is spooled; what is left waits in the spool for the next start.
+                left = self.shipper.flush(EXIT_FLUSH)
+                if left:
+                    log.info("%d batch(es) stay in the spool %s for the next start", left, self.shipper.spool.path)
         return status
 
     def _sleep_until(self, deadline: float) -> None:

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import urllib.parse
 from dataclasses import dataclass
 
 import urllib3
 
 from . import Outcome
+
+MAX_RETRY_AFTER = 3600.0  # s; a server asking for more (or for NaN) is not followed
+_SECRET_IN_QUERY = re.compile(r"([?&](?:p|password|token)=)[^&#\s\"']*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every p=, password= and token= query parameter replaced by ***: by position,
+    so a user name equal to the password stays readable."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
+
+
+class _RedactFilter(logging.Filter):
+    """urllib3 logs each request line at debug level; an --influxapi path may carry credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
 
 
 @dataclass(frozen=True)
@@ -25,6 +49,7 @@ class InfluxTarget:
     token: str | None = None
     api: str | None = None  # --influxapi: a write path appended to the server's URL as given
     verify_tls: bool = True
+    ca_file: str | None = None  # a private CA's certificate(s), PEM
 
     @property
     def base(self) -> str:
@@ -57,9 +82,19 @@ class InfluxTarget:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.kind == "v2":
             headers["Authorization"] = f"Token {self.token}"
-        elif self.user or self.password:
-            headers |= urllib3.util.make_headers(basic_auth=f"{self.user or ''}:{self.password or ''}")
+        else:
+            user, password = self.credentials
+            if user or password:
+                headers |= urllib3.util.make_headers(basic_auth=f"{user or ''}:{password or ''}")
         return headers
+
+    @property
+    def credentials(self) -> tuple[str | None, str | None]:
+        """User and password: the options, else the user-info of a `--server` URL (never logged: `base` drops it)."""
+        parts = urllib.parse.urlsplit(self.server if "://" in self.server else f"http://{self.server}")
+        user = urllib.parse.unquote(parts.username) if parts.username else None
+        password = urllib.parse.unquote(parts.password) if parts.password else None
+        return self.user or user, self.password or password
 
 
 class InfluxSink:
@@ -75,6 +110,7 @@ class InfluxSink:
             retries=False,
             timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
             cert_reqs="CERT_REQUIRED" if target.verify_tls else "CERT_NONE",
+            ca_certs=target.ca_file,
         )
         if not target.verify_tls:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -86,9 +122,9 @@ class InfluxSink:
             return Outcome(0, f"{self.target.base}: {error}")
         retry_after = None
         if value := response.headers.get("Retry-After"):
-            try:
+            with contextlib.suppress(ValueError):
                 retry_after = float(value)
-            except ValueError:
+            if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:  # also NaN and inf
                 retry_after = None
         return Outcome(response.status, response.data.decode("utf-8", "replace")[:500].strip(), retry_after)
 
