@@ -3,8 +3,10 @@
 1. A spool holding 24 h of cycles at 5 s from 16 modules in two groups (17,280 batches, 276,480 lines, the
    values of the simulator's model) is shipped by the daemon's own Shipper and InfluxSink into influxd (Debian
    package `influxdb`): the time until the spool is empty, then a count query that every point arrived.
-2. `pylon2influx --all` polls 8 modules of `pylontech-sim --pty` every 5 s into the same influxd: its peak
-   resident memory and its CPU time per second of wall time, read from /proc, over a minute after start-up.
+2. The same request bodies posted straight to influxd with urllib3, the floor a drain is compared with.
+3. `pylon2influx --all` polls 8 modules of `pylontech-sim --pty` every 5 s, then 14 modules every second,
+   into the same influxd: its peak resident memory and its CPU time per second of wall time, read from
+   /proc, over a minute after start-up.
 
 Run: python benchmarks/replay.py  (needs influxd; uses port 18086 like the tests)"""
 
@@ -31,6 +33,7 @@ CYCLES = 24 * 3600 // PERIOD
 STACK = "US3000C*8;US3000C*8"
 WATCH = 60.0  # seconds the polling daemon is watched
 SETTLE = 10.0  # seconds of start-up not counted
+BATCH_LINES = 5000  # lines per request, as the shipper sends them
 
 
 def fill_spool(path: Path) -> int:
@@ -67,6 +70,33 @@ def drain(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count_points("replay")
 
 
+def raw_upload(path: Path, db: str) -> float:
+    """The same bodies posted straight to influxd, grouped as the shipper groups them: the floor for a drain."""
+    import sqlite3
+
+    import urllib3
+
+    rows = sqlite3.connect(path).execute("SELECT lines, body FROM batches ORDER BY created, id").fetchall()
+    requests, body, count = [], [], 0
+    for lines, batch in rows:
+        if body and count + lines > BATCH_LINES:
+            requests.append(b"\n".join(body))
+            body, count = [], 0
+        body.append(bytes(batch))
+        count += lines
+    requests.append(b"\n".join(body))
+    influx_query(f"CREATE DATABASE {db}")
+    target = InfluxTarget("127.0.0.1", INFLUX_PORT, db=db, user=INFLUX_USER, password=INFLUX_PASSWORD)
+    pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
+    url, headers = target.url(), target.headers()
+    start = time.perf_counter()
+    for request in requests:
+        response = pool.request("POST", url, body=request, headers=headers)
+        if response.status != 204:
+            raise RuntimeError(f"influxd refused a raw upload: HTTP {response.status}")
+    return time.perf_counter() - start
+
+
 def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -79,21 +109,21 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def footprint(tmp: Path) -> tuple[float, float]:
-    """Peak RSS in MB and CPU in % of one core of a polling daemon."""
+def footprint(tmp: Path, modules: int, period: float) -> tuple[float, float]:
+    """Peak RSS in MB and CPU in % of one core of a daemon polling `modules` every `period` seconds."""
     influx_query("CREATE DATABASE poll")
     sim = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", "--stack", "US3000C*8"],
+        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", "--stack", f"US3000C*{modules}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     assert sim.stdout is not None
     port = sim.stdout.readline().strip()
-    command = [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "--all", "-q", str(PERIOD)]
+    command = [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "--all", "-q", str(period)]
     command += ["-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", "poll", "-u", INFLUX_USER]
     daemon = subprocess.Popen(
-        [*command, "--spool", str(tmp / "poll.sqlite")],
+        [*command, "--spool", str(tmp / f"poll{modules}.sqlite")],
         env=os.environ | {"INFLUX_PASSWORD": INFLUX_PASSWORD},
         stderr=subprocess.DEVNULL,
     )
@@ -120,15 +150,20 @@ def main() -> int:
         lines = fill_spool(tmp / "backlog.sqlite")
         server = start_influxd(tmp)
         try:
+            # Raw uploads before and after the drain, the faster counted: influxd warms up as it is written to.
+            before = raw_upload(tmp / "backlog.sqlite", "raw_before")
             seconds, points = drain(tmp / "backlog.sqlite")
-            rss, cpu = footprint(tmp)
+            raw = min(before, raw_upload(tmp / "backlog.sqlite", "raw_after"))
+            usage = {(modules, period): footprint(tmp, modules, period) for modules, period in ((8, PERIOD), (14, 1))}
         finally:
             server.stop()
     print(
         f"drain: {CYCLES:,} batches, {lines:,} lines into influxd in {seconds:.1f} s ({lines / seconds:,.0f} lines/s)"
     )
     print(f"       points in the database afterwards: {points:,}{'' if points == lines else '  MISSING POINTS'}")
-    print(f"daemon polling 8 modules every {PERIOD} s: peak RSS {rss:.1f} MB, CPU {cpu:.2f} % of a core")
+    print(f"       the same request bodies posted straight to influxd: {raw:.1f} s (drain {seconds / raw:.2f}x)")
+    for (modules, period), (rss, cpu) in usage.items():
+        print(f"daemon polling {modules} modules every {period} s: peak RSS {rss:.1f} MB, CPU {cpu:.2f} % of a core")
     return 0 if points == lines else 1
 
 

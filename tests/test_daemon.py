@@ -458,3 +458,34 @@ def test_daemon_polls_over_every_transport(sim_port: str) -> None:
         "Battery,Group=1,Module=1",
         "Battery,Group=1,Module=2",
     ]
+
+
+def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
+    import logging
+
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.cli import pylon2influx
+
+    stack = Client(Link("sim://?stack=US3000C*3&frozen=1&pace=0", tries=1))
+    stack.scan()
+    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), stack)
+    stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
+    with caplog.at_level(logging.INFO):
+        assert not runner.cycle() and not runner.cycle() and not runner.cycle()
+    assert caplog.text.count("module 2 gives no data and is skipped until it does") == 1
+    assert runner.silent == {2} and stack.modules == [1, 2, 3]  # still known
+
+
+def test_with_no_module_at_start_the_daemon_keeps_probing() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", "sim://?modules=1&group=1", "--rescan", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "probing again every 1 s" in err

@@ -50,6 +50,7 @@ BAD_INPUTS = [
     ("pylontech", ["-d", "sim://?stak=US2000B", "-P"], "unknown parameter 'stak'"),
     ("pylontech", ["-d", "sim://?no_reply=2", "-P"], "no_reply 2.0 is out of range 0-1"),
     ("pylontech", ["-d", "sim://?group=16", "-P"], "group 16 is out of range"),
+    ("pylontech", ["-d", "sim://?stack=US2000B&group=1", "-P"], "give either stack=… or modules/model/group"),
     ("pylontech", ["-v", "x"], "verbosity is a number"),
     ("pylontech", ["stray"], "unexpected argument 'stray'; to decode frames, add --decode"),
     ("pylon2influx", ["-d", SIM, "--timeout", "-1"], "argument --timeout: -1 is out of range"),
@@ -102,7 +103,7 @@ def test_ctrl_c_during_the_daemon_start_up_scan_stops_it_cleanly(tmp_path: Path)
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", "sim://?stack=US3000C&group=1", "-v", "1"],
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", "sim://?modules=1&group=1", "-v", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

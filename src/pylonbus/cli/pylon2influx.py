@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write Pylontech battery data to InfluxDB (v1, v2 or any line-protocol endpoint). "
         "Without --server the line protocol goes to standard output.",
         epilog="Secrets can also come from INFLUX_TOKEN / INFLUX_PASSWORD or --token-file / --password-file. "
-        "Exit status: 0 stopped by a signal or --once succeeded, 1 error, 2 no module answered at start-up.",
+        "Exit status: 0 stopped by a signal or --once succeeded, 1 error, 2 no module answered (--try, --once; "
+        "otherwise the daemon keeps probing).",
     )
     p.add_argument("-d", "--device", default=DEFAULT_PORT, help=f"serial port or URL (default {DEFAULT_PORT})")
     p.add_argument("-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help=f"baud rate ({DEFAULT_BAUD})")
@@ -150,6 +151,7 @@ class Daemon:
         self.stack = stack
         self.last: dict[int, Snapshot] = {}
         self.poll_errors = 0
+        self.silent: set[int] = set()  # known modules whose last read failed
         self.stop = threading.Event()  # set by SIGTERM/SIGINT; the shipper watches it too
         self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
         self.report = False  # SIGHUP asked for the statistics
@@ -210,8 +212,15 @@ class Daemon:
             except (LinkError, ProtocolError) as error:
                 self.poll_errors += 1
                 ok = False
-                log.warning("module %d skipped this cycle: %s", module, error)
+                if module in self.silent:  # said once when it went silent
+                    log.debug("module %d still silent: %s", module, error)
+                else:
+                    log.warning("module %d gives no data and is skipped until it does: %s", module, error)
+                    self.silent.add(module)
                 continue
+            if module in self.silent:
+                self.silent.discard(module)
+                log.warning("module %d of group %d gives data again", module, self.stack.group)
             snapshot = Snapshot.of(pack)
             if self.args.all or changed(snapshot, self.last.get(module, ZERO)):
                 lines.append(battery_line(module, pack, timestamp, self.stack.group))
@@ -368,13 +377,16 @@ def _main(argv: list[str] | None = None) -> int:
         if not modules:
             log.error(
                 "no pylontech devices found on %s in group %d at %d Bd — check the group DIP switches, "
-                "the baud rate and the A/B wiring",
+                "the baud rate and the A/B wiring%s",
                 args.device,
                 args.group,
                 args.baud,
+                "" if daemon is None or args.once else f"; probing again every {args.rescan:g} s",
             )
-            return EXIT_NO_MODULE
-        log.info("%d module(s) found in group %d: %s", len(modules), args.group, modules)
+            if daemon is None or args.once:
+                return EXIT_NO_MODULE
+        else:
+            log.info("%d module(s) found in group %d: %s", len(modules), args.group, modules)
         if daemon is None:
             return EXIT_OK
         return daemon.run()

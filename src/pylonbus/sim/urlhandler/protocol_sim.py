@@ -28,6 +28,8 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
         return query.get(name, [default])[-1]
 
     spec = one("stack", "")
+    if spec and {"modules", "model", "group"} & set(query):
+        raise ValueError("give either stack=… or modules/model/group, not both (stack names every group)")
     if not spec:
         spec = group_spec(one("model", "US3000C"), int(one("modules", "3")), int(one("group", "0")))
     stack = Stack.parse(
