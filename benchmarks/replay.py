@@ -70,11 +70,9 @@ def drain(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count_points("replay")
 
 
-def raw_upload(path: Path, db: str) -> float:
-    """The same bodies posted straight to influxd, grouped as the shipper groups them: the floor for a drain."""
+def request_bodies(path: Path) -> list[bytes]:
+    """The spool's batches grouped into requests as the shipper groups them."""
     import sqlite3
-
-    import urllib3
 
     rows = sqlite3.connect(path).execute("SELECT lines, body FROM batches ORDER BY created, id").fetchall()
     requests, body, count = [], [], 0
@@ -85,6 +83,13 @@ def raw_upload(path: Path, db: str) -> float:
         body.append(bytes(batch))
         count += lines
     requests.append(b"\n".join(body))
+    return requests
+
+
+def raw_upload(requests: list[bytes], db: str) -> float:
+    """The same bodies posted straight to influxd: the floor for a drain."""
+    import urllib3
+
     influx_query(f"CREATE DATABASE {db}")
     target = InfluxTarget("127.0.0.1", INFLUX_PORT, db=db, user=INFLUX_USER, password=INFLUX_PASSWORD)
     pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
@@ -151,9 +156,10 @@ def main() -> int:
         server = start_influxd(tmp)
         try:
             # Raw uploads before and after the drain, the faster counted: influxd warms up as it is written to.
-            before = raw_upload(tmp / "backlog.sqlite", "raw_before")
+            requests = request_bodies(tmp / "backlog.sqlite")
+            before = raw_upload(requests, "raw_before")
             seconds, points = drain(tmp / "backlog.sqlite")
-            raw = min(before, raw_upload(tmp / "backlog.sqlite", "raw_after"))
+            raw = min(before, raw_upload(requests, "raw_after"))
             usage = {(modules, period): footprint(tmp, modules, period) for modules, period in ((8, PERIOD), (14, 1))}
         finally:
             server.stop()

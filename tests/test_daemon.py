@@ -404,7 +404,7 @@ def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_
 
     stack = Client(Link(SIM))
     stack.scan()
-    runner = pylon2influx.Daemon(args, stack)
+    runner = pylon2influx.Daemon(args, [stack])
     assert runner.shipper is not None
     runner.shipper.spool.close()  # the database is gone: every write fails as on a dead disk
     runner.cycle()
@@ -424,7 +424,7 @@ def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None
     args = pylon2influx.build_parser().parse_args(["-d", SIM, "--rescan", "1"])
     stack = Client(Link(SIM))
     stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
-    runner = pylon2influx.Daemon(args, stack)
+    runner = pylon2influx.Daemon(args, [stack])
     runner.rescan()
     assert stack.modules == [1, 2, 3]
 
@@ -448,7 +448,7 @@ def test_sighup_logs_the_statistics_and_the_daemon_goes_on() -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
-    assert err.count("modules: [1, 2, 3]") >= 2 and "Traceback" not in err
+    assert err.count("modules: group 0: [1, 2, 3]") >= 2 and "Traceback" not in err
 
 
 def test_daemon_polls_over_every_transport(sim_port: str) -> None:
@@ -469,12 +469,12 @@ def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
 
     stack = Client(Link("sim://?stack=US3000C*3&frozen=1&pace=0", tries=1))
     stack.scan()
-    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), stack)
+    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), [stack])
     stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
     with caplog.at_level(logging.INFO):
         assert not runner.cycle() and not runner.cycle() and not runner.cycle()
     assert caplog.text.count("module 2 gives no data and is skipped until it does") == 1
-    assert runner.silent == {2} and stack.modules == [1, 2, 3]  # still known
+    assert runner.silent == {(0, 2)} and stack.modules == [1, 2, 3]  # still known
 
 
 def test_with_no_module_at_start_the_daemon_keeps_probing() -> None:
@@ -489,3 +489,17 @@ def test_with_no_module_at_start_the_daemon_keeps_probing() -> None:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "probing again every 1 s" in err
+
+
+def test_two_groups_are_polled_by_one_process(sim_port: str) -> None:
+    done = daemon("-d", sim_port, "-g", "0,1", "--once", "--all")
+    assert done.returncode == 0, done.stderr
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()] == [
+        "Battery,Module=1",
+        "Battery,Module=2",
+        "Battery,Module=3",
+        "Battery,Module=4",
+        "Battery,Group=1,Module=1",
+        "Battery,Group=1,Module=2",
+    ]
+    assert "modules found: group 0: [1, 2, 3, 4]; group 1: [1, 2]" in done.stderr

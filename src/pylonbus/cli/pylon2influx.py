@@ -55,7 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-d", "--device", default=DEFAULT_PORT, help=f"serial port or URL (default {DEFAULT_PORT})")
     p.add_argument("-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help=f"baud rate ({DEFAULT_BAUD})")
-    p.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, help="group 0-15 (default 0)")
+    p.add_argument(
+        "-g",
+        "--group",
+        dest="groups",
+        type=group_list,
+        default=[0],
+        metavar="G[,G…]",
+        help=f"group(s) 0-{MAX_GROUP} on the bus, e.g. 0,1 (default 0)",
+    )
     p.add_argument(
         "-s", "--server", help="InfluxDB server: a name, HOST:PORT or a URL such as https://influx.lan:8086/path"
     )
@@ -95,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=seconds(), help="serial reply timeout in seconds (default: computed)")
     add_verbose(p)
     return p
+
+
+def group_list(text: str) -> list[int]:
+    """`0`, `0,1`: the groups polled, each once, in order."""
+    parse = whole(0, MAX_GROUP)
+    return list(dict.fromkeys(parse(part) for part in text.split(",") if part.strip()))
 
 
 def secret(value: str | None, path: Path | None, env: str, option: str) -> str | None:
@@ -146,12 +160,12 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 
 class Daemon:
-    def __init__(self, args: argparse.Namespace, stack: Stack) -> None:
+    def __init__(self, args: argparse.Namespace, stacks: list[Stack]) -> None:
         self.args = args
-        self.stack = stack
-        self.last: dict[int, Snapshot] = {}
+        self.stacks = stacks  # one a group, all on one link
+        self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
         self.poll_errors = 0
-        self.silent: set[int] = set()  # known modules whose last read failed
+        self.silent: set[tuple[int, int]] = set()  # known (group, module) whose last read failed
         self.stop = threading.Event()  # set by SIGTERM/SIGINT; the shipper watches it too
         self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
         self.report = False  # SIGHUP asked for the statistics
@@ -206,25 +220,26 @@ class Daemon:
         lines = []
         snapshots = {}
         ok = True
-        for module in self.stack.modules:
+        for stack, module in self.known():
+            key = (stack.group, module)
             try:
-                pack = self.stack.analog(module)
+                pack = stack.analog(module)
             except (LinkError, ProtocolError) as error:
                 self.poll_errors += 1
                 ok = False
-                if module in self.silent:  # said once when it went silent
-                    log.debug("module %d still silent: %s", module, error)
+                if key in self.silent:  # said once when it went silent
+                    log.debug("module %d of group %d still silent: %s", module, stack.group, error)
                 else:
                     log.warning("module %d gives no data and is skipped until it does: %s", module, error)
-                    self.silent.add(module)
+                    self.silent.add(key)
                 continue
-            if module in self.silent:
-                self.silent.discard(module)
-                log.warning("module %d of group %d gives data again", module, self.stack.group)
+            if key in self.silent:
+                self.silent.discard(key)
+                log.warning("module %d of group %d gives data again", module, stack.group)
             snapshot = Snapshot.of(pack)
-            if self.args.all or changed(snapshot, self.last.get(module, ZERO)):
-                lines.append(battery_line(module, pack, timestamp, self.stack.group))
-                snapshots[module] = snapshot
+            if self.args.all or changed(snapshot, self.last.get(key, ZERO)):
+                lines.append(battery_line(module, pack, timestamp, stack.group))
+                snapshots[key] = snapshot
         if lines:
             body = "\n".join(lines).encode()
             if self.shipper is not None:
@@ -256,23 +271,28 @@ class Daemon:
             log.warning("spool %s works again; the batches held in memory are committed", self.shipper.spool.path)
         self.shipper.wake.set()
 
+    def known(self) -> list[tuple[Stack, int]]:
+        return [(stack, module) for stack in self.stacks for module in stack.modules]
+
+    def modules_text(self) -> str:
+        return "; ".join(f"group {stack.group}: {stack.modules}" for stack in self.stacks)
+
     def rescan(self) -> None:
         """Probe the addresses without a known module; one that answers joins the poll."""
         self.next_rescan = time.monotonic() + self.args.rescan
-        for module in range(1, MAX_MODULE + 1):
-            if module in self.stack.modules or self.stop.is_set():
-                continue
-            if self.stack.probe(module):
-                self.stack.modules = sorted([*self.stack.modules, module])
-                log.warning(
-                    "module %d of group %d answers now and is polled from this cycle on", module, self.stack.group
-                )
+        for stack in self.stacks:
+            for module in range(1, MAX_MODULE + 1):
+                if module in stack.modules or self.stop.is_set():
+                    continue
+                if stack.probe(module):
+                    stack.modules = sorted([*stack.modules, module])
+                    log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
 
     def statistics(self) -> str:
         from ..spool import SpoolError
 
         if self.shipper is None:
-            return f"modules: {self.stack.modules}, poll errors: {self.poll_errors}"
+            return f"modules: {self.modules_text()}, poll errors: {self.poll_errors}"
         s, spool = self.shipper.stats, self.shipper.spool
         try:
             stored = f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
@@ -280,7 +300,7 @@ class Daemon:
         except SpoolError as error:
             stored = f"spool unusable ({error})"
         return (
-            f"modules: {self.stack.modules}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
+            f"modules: {self.modules_text()}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
             f"failed posts: {s.failures}, {stored}, held in memory: {len(self.unspooled)}, "
             f"poll errors: {self.poll_errors}"
         )
@@ -299,7 +319,7 @@ class Daemon:
             ok = self.cycle()
             cycles += 1
             # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
-            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling modules {self.stack.modules}")
+            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.modules_text()}")
             if self.args.once:
                 status = EXIT_OK if ok and self._flush() else EXIT_ERROR
                 break
@@ -359,34 +379,37 @@ def _main(argv: list[str] | None = None) -> int:
     from ..client import Link, Stack
 
     link = Link(args.device, args.baud, timeout=args.timeout)
-    stack = Stack(link, args.group)
+    stacks = [Stack(link, group) for group in args.groups]
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.
         try:
-            daemon = Daemon(args, stack)
+            daemon = Daemon(args, stacks)
         except PylonbusError as error:
             log.error("%s", error)
             return EXIT_ERROR
         install_signals(daemon)
+    groups = ",".join(map(str, args.groups))
     try:
-        modules = stack.scan(stop=daemon.stop if daemon else None)
+        for stack in stacks:
+            stack.scan(stop=daemon.stop if daemon else None)
         if daemon is not None and daemon.stop.is_set():
             log.info("stopped during the start-up scan")
             return EXIT_OK
-        if not modules:
+        found = [f"group {stack.group}: {stack.modules}" for stack in stacks if stack.modules]
+        if not found:
             log.error(
-                "no pylontech devices found on %s in group %d at %d Bd — check the group DIP switches, "
+                "no pylontech devices found on %s in group %s at %d Bd — check the group DIP switches, "
                 "the baud rate and the A/B wiring%s",
                 args.device,
-                args.group,
+                groups,
                 args.baud,
                 "" if daemon is None or args.once else f"; probing again every {args.rescan:g} s",
             )
             if daemon is None or args.once:
                 return EXIT_NO_MODULE
         else:
-            log.info("%d module(s) found in group %d: %s", len(modules), args.group, modules)
+            log.info("modules found: %s", "; ".join(found))
         if daemon is None:
             return EXIT_OK
         return daemon.run()
