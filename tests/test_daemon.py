@@ -503,3 +503,48 @@ def test_two_groups_are_polled_by_one_process(sim_port: str) -> None:
         "Battery,Group=1,Module=2",
     ]
     assert "modules found: group 0: [1, 2, 3, 4]; group 1: [1, 2]" in done.stderr
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pylon2influx.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_config_file_sets_options_and_flags_override_it(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f'[battery]\ndevice = "{SIM}"\ngroups = [0]\ninterval = 9\n\n[influx]\nserver = "db.lan"\ndb = "x"\n'
+        'user = "me"\nverify_tls = false\nall = true\n',
+    )
+    done = daemon("--config", str(config), "--print-config", "-q", "3", env={"INFLUX_PASSWORD": "hunter2"})
+    assert done.returncode == 0, done.stderr
+    assert f'device = "{SIM}"' in done.stdout and "interval = 3.0" in done.stdout  # the flag wins
+    assert 'server = "db.lan"' in done.stdout and "verify_tls = false" in done.stdout and "all = true" in done.stdout
+    assert "hunter2" not in done.stdout and '# password = "***"' in done.stdout
+    polled = daemon("--config", str(write_config(tmp_path, f'[battery]\ndevice = "{SIM}"\n')), "--once")
+    assert polled.returncode == 0 and len(polled.stdout.splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[battery]\ndevice = "x"\n\nbuad = 9600\n', "pylon2influx.toml:4: unknown key buad in [battery]"),
+        ("[battery]\ninterval = 0\n", "pylon2influx.toml:2: interval: 0 is out of range"),
+        ('[influx]\npassword = "x"\n', "password does not belong in this file; use password_file"),
+        ("[mqtt]\nhost = 1\n", "pylon2influx.toml:1: unknown table [mqtt]"),
+        ("[influx]\nall = 1\n", "all must be true or false"),
+        ("[influx\n", "Expected ']'"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_the_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    done = daemon("--config", str(write_config(tmp_path, text)))
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_commented_example_config_is_valid() -> None:
+    from conftest import ROOT
+
+    done = daemon("--config", str(ROOT / "contrib" / "pylon2influx.toml"), "--print-config")
+    assert done.returncode == 0, done.stderr
+    assert 'bucket = "battery"' in done.stdout

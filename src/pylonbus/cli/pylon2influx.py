@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-file", type=Path, help="read the v1 password from this file")
     p.add_argument("--spool", type=Path, help="spool database, used with --server (default: see README)")
     p.add_argument("--timeout", type=seconds(), help="serial reply timeout in seconds (default: computed)")
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
+    )
+    p.add_argument(
+        "--print-config", action="store_true", help="print the merged configuration as TOML (secrets ***) and exit"
+    )
     add_verbose(p)
     return p
 
@@ -363,8 +369,26 @@ class Daemon:
         return True
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The options: built-in defaults, then the --config file, then the command line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        from .config_file import load
+
+        parser.set_defaults(**load(args.config, parser))
+        args = parser.parse_args(argv)
+    return args
+
+
 def _main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
+    if args.print_config:
+        from .config_file import render
+
+        given = {"password": (args.password, "INFLUX_PASSWORD"), "token": (args.token, "INFLUX_TOKEN")}
+        print(render(args, [name for name, (flag, env) in given.items() if flag or os.environ.get(env)]), end="")
+        return EXIT_OK
     if args.version:
         print(version("pylon2influx"))
         return EXIT_OK
