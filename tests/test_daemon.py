@@ -429,28 +429,6 @@ def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None
     assert stack.modules == [1, 2, 3]
 
 
-def test_sighup_logs_the_statistics_and_the_daemon_goes_on() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "-q", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        proc.stdout.readline()  # the first cycle is out: the scan is over and the signals are ours
-        for _ in range(5):
-            proc.send_signal(signal.SIGHUP)
-            time.sleep(0.1)
-        time.sleep(1.5)
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0
-    assert err.count("modules: group 0: [1, 2, 3]") >= 2 and "Traceback" not in err
-
-
 def test_daemon_polls_over_every_transport(sim_port: str) -> None:
     done = daemon("-d", sim_port, "-g", "1", "--once")
     assert done.returncode == 0, done.stderr

@@ -118,8 +118,8 @@ class Link:
         self.tries = tries
         self._serial: Serial | None = None
         self._reader = FrameReader()
-        self._settings: list[Any] | None = None
-        self._remote = False  # the port's settings live on an RFC 2217 server  # termios of a local device, as opened
+        self._settings: list[Any] | None = None  # termios of a local device, as opened
+        self._remote = False  # the port's settings live on an RFC 2217 server
         self.errors = 0  # failed attempts since creation
 
     # -- port ---------------------------------------------------------------------------------------------
