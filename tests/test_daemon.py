@@ -19,6 +19,7 @@ import pytest
 
 from pylonbus.lineproto import ZERO, Snapshot, battery_line, changed
 from pylonbus.protocol import PackAnalog
+from pylonbus.service import Poller
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx import InfluxSink, InfluxTarget
@@ -404,7 +405,7 @@ def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_
 
     stack = Client(Link(SIM))
     stack.scan()
-    runner = pylon2influx.Daemon(args, [stack])
+    runner = pylon2influx.Daemon(args, Poller([stack], args.rescan))
     assert runner.shipper is not None
     runner.shipper.spool.close()  # the database is gone: every write fails as on a dead disk
     runner.cycle()
@@ -424,8 +425,8 @@ def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None
     args = pylon2influx.build_parser().parse_args(["-d", SIM, "--rescan", "1"])
     stack = Client(Link(SIM))
     stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
-    runner = pylon2influx.Daemon(args, [stack])
-    runner.rescan()
+    runner = pylon2influx.Daemon(args, Poller([stack], args.rescan))
+    runner.poller.rescan()
     assert stack.modules == [1, 2, 3]
 
 
@@ -447,12 +448,12 @@ def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
 
     stack = Client(Link("sim://?stack=US3000C*3&frozen=1&pace=0", tries=1))
     stack.scan()
-    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), [stack])
+    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), Poller([stack], 60))
     stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
     with caplog.at_level(logging.INFO):
         assert not runner.cycle() and not runner.cycle() and not runner.cycle()
     assert caplog.text.count("module 2 gives no data and is skipped until it does") == 1
-    assert runner.silent == {(0, 2)} and stack.modules == [1, 2, 3]  # still known
+    assert runner.poller.silent == {(0, 2)} and stack.modules == [1, 2, 3]  # still known
 
 
 def test_with_no_module_at_start_the_daemon_keeps_probing() -> None:

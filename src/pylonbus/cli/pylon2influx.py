@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LinkError, ProtocolError, PylonbusError
+from ..errors import LinkError, PylonbusError
 from ..lineproto import ZERO, Snapshot, battery_line, changed
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
-from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..protocol.codes import MAX_GROUP
 from ..systemd import notify
 from .common import (
     EXIT_ERROR,
@@ -35,7 +35,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..client import Stack
+    from ..service import Poller
     from ..shipper import Shipper
     from ..sinks.stdout import StdoutSink
 
@@ -166,16 +166,13 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 
 class Daemon:
-    def __init__(self, args: argparse.Namespace, stacks: list[Stack]) -> None:
+    def __init__(self, args: argparse.Namespace, poller: Poller) -> None:
         self.args = args
-        self.stacks = stacks  # one a group, all on one link
+        self.poller = poller
         self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
-        self.poll_errors = 0
-        self.silent: set[tuple[int, int]] = set()  # known (group, module) whose last read failed
-        self.stop = threading.Event()  # set by SIGTERM/SIGINT; the shipper watches it too
+        self.stop = poller.stop  # set by SIGTERM/SIGINT; the shipper watches it too
         self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
         self.report = False  # SIGHUP asked for the statistics
-        self.next_rescan = time.monotonic() + args.rescan
         self.limit = args.cache or max(1, int(2 * 86400 / args.query))  # batches kept while the database is away
         self.shipper: Shipper | None = None
         self.stdout: StdoutSink | None = None
@@ -222,29 +219,16 @@ class Daemon:
 
     def cycle(self) -> bool:
         """Poll every module once and hand the changed ones on; True when every module answered."""
-        timestamp = time.time_ns()
+        reading = self.poller.cycle()
         lines = []
         snapshots = {}
-        ok = True
-        for stack, module in self.known():
-            key = (stack.group, module)
-            try:
-                pack = stack.analog(module)
-            except (LinkError, ProtocolError) as error:
-                self.poll_errors += 1
-                ok = False
-                if key in self.silent:  # said once when it went silent
-                    log.debug("module %d of group %d still silent: %s", module, stack.group, error)
-                else:
-                    log.warning("module %d gives no data and is skipped until it does: %s", module, error)
-                    self.silent.add(key)
+        for module in reading.modules:
+            if module.analog is None:
                 continue
-            if key in self.silent:
-                self.silent.discard(key)
-                log.warning("module %d of group %d gives data again", module, stack.group)
-            snapshot = Snapshot.of(pack)
+            key = (module.group, module.module)
+            snapshot = Snapshot.of(module.analog)
             if self.args.all or changed(snapshot, self.last.get(key, ZERO)):
-                lines.append(battery_line(module, pack, timestamp, stack.group))
+                lines.append(battery_line(module.module, module.analog, reading.time_ns, module.group))
                 snapshots[key] = snapshot
         if lines:
             body = "\n".join(lines).encode()
@@ -253,7 +237,7 @@ class Daemon:
             elif self.stdout is not None and not self.stdout.write(body).ok:
                 self.stop.set()  # the reader of our output is gone
             self.last.update(snapshots)
-        return ok
+        return all(module.online for module in reading.modules)
 
     def _spool(self, body: bytes, lines: int) -> None:
         """Commit the batch, and any the spool refused before, in the order they were taken."""
@@ -277,28 +261,11 @@ class Daemon:
             log.warning("spool %s works again; the batches held in memory are committed", self.shipper.spool.path)
         self.shipper.wake.set()
 
-    def known(self) -> list[tuple[Stack, int]]:
-        return [(stack, module) for stack in self.stacks for module in stack.modules]
-
-    def modules_text(self) -> str:
-        return "; ".join(f"group {stack.group}: {stack.modules}" for stack in self.stacks)
-
-    def rescan(self) -> None:
-        """Probe the addresses without a known module; one that answers joins the poll."""
-        self.next_rescan = time.monotonic() + self.args.rescan
-        for stack in self.stacks:
-            for module in range(1, MAX_MODULE + 1):
-                if module in stack.modules or self.stop.is_set():
-                    continue
-                if stack.probe(module):
-                    stack.modules = sorted([*stack.modules, module])
-                    log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
-
     def statistics(self) -> str:
         from ..spool import SpoolError
 
         if self.shipper is None:
-            return f"modules: {self.modules_text()}, poll errors: {self.poll_errors}"
+            return f"modules: {self.poller.describe()}, poll errors: {self.poller.errors}"
         s, spool = self.shipper.stats, self.shipper.spool
         try:
             stored = f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
@@ -306,9 +273,9 @@ class Daemon:
         except SpoolError as error:
             stored = f"spool unusable ({error})"
         return (
-            f"modules: {self.modules_text()}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
+            f"modules: {self.poller.describe()}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
             f"failed posts: {s.failures}, {stored}, held in memory: {len(self.unspooled)}, "
-            f"poll errors: {self.poll_errors}"
+            f"poll errors: {self.poller.errors}"
         )
 
     def run(self) -> int:
@@ -320,12 +287,10 @@ class Daemon:
         cycles = 0
         while not self.stop.is_set():
             started = time.monotonic()
-            if started >= self.next_rescan:
-                self.rescan()
             ok = self.cycle()
             cycles += 1
             # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
-            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.modules_text()}")
+            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
             if self.args.once:
                 status = EXIT_OK if ok and self._flush() else EXIT_ERROR
                 break
@@ -401,26 +366,26 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
     from ..client import Link, Stack
+    from ..service import Poller
 
     link = Link(args.device, args.baud, timeout=args.timeout)
-    stacks = [Stack(link, group) for group in args.groups]
+    poller = Poller([Stack(link, group) for group in args.groups], args.rescan)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.
         try:
-            daemon = Daemon(args, stacks)
+            daemon = Daemon(args, poller)
         except PylonbusError as error:
             log.error("%s", error)
             return EXIT_ERROR
         install_signals(daemon)
     groups = ",".join(map(str, args.groups))
     try:
-        for stack in stacks:
-            stack.scan(stop=daemon.stop if daemon else None)
-        if daemon is not None and daemon.stop.is_set():
+        poller.scan()
+        if poller.stop.is_set():
             log.info("stopped during the start-up scan")
             return EXIT_OK
-        found = [f"group {stack.group}: {stack.modules}" for stack in stacks if stack.modules]
+        found = [f"group {stack.group}: {stack.modules}" for stack in poller.stacks if stack.modules]
         if not found:
             log.error(
                 "no pylontech devices found on %s in group %s at %d Bd — check the group DIP switches, "

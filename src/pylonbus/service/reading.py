@@ -1,0 +1,130 @@
+"""What one poll cycle learnt, typed and in V, A, W, Ah, % and °C, with what is derived from it: the unit every
+output (line protocol, MQTT, metrics) is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..protocol.results import AlarmInfo, AnalogData
+
+
+@dataclass(slots=True)
+class Identity:
+    """What a module says about itself, read once when it is first seen and again when it comes back."""
+
+    model: str | None = None
+    manufacturer: str | None = None
+    serial: str | None = None
+    firmware: str | None = None  # main-line version (0x96)
+
+
+@dataclass(slots=True)
+class ModuleReading:
+    """One module in one cycle. `analog` is None when it gave no data (`error` says why): it is offline."""
+
+    group: int
+    module: int
+    analog: AnalogData | None
+    alarm: AlarmInfo | None = None
+    identity: Identity = field(default_factory=Identity)
+    error: str | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.analog is not None
+
+    @property
+    def power(self) -> float | None:
+        return None if self.analog is None else self.analog.power
+
+    @property
+    def cell_min(self) -> float | None:
+        return None if self.analog is None else min(self.analog.cell_voltages)
+
+    @property
+    def cell_max(self) -> float | None:
+        return None if self.analog is None else max(self.analog.cell_voltages)
+
+    @property
+    def cell_min_index(self) -> int | None:
+        """Number (from 1) of the lowest cell."""
+        if self.analog is None:
+            return None
+        cells = self.analog.cell_voltages
+        return cells.index(min(cells)) + 1
+
+    @property
+    def cell_max_index(self) -> int | None:
+        if self.analog is None:
+            return None
+        cells = self.analog.cell_voltages
+        return cells.index(max(cells)) + 1
+
+    @property
+    def cell_mean(self) -> float | None:
+        if self.analog is None:
+            return None
+        cells = self.analog.cell_voltages
+        return round(sum(cells) / len(cells), 4)
+
+    @property
+    def cell_delta(self) -> float | None:
+        if self.analog is None:
+            return None
+        return round(max(self.analog.cell_voltages) - min(self.analog.cell_voltages), 3)
+
+
+@dataclass(slots=True)
+class StackReading:
+    """The modules of one group in one cycle, and the stack's totals over those online."""
+
+    group: int
+    modules: list[ModuleReading]
+
+    @property
+    def online(self) -> list[AnalogData]:
+        return [m.analog for m in self.modules if m.analog is not None]
+
+    @property
+    def modules_online(self) -> int:
+        return len(self.online)
+
+    @property
+    def voltage(self) -> float | None:
+        """Mean module voltage: the modules of a group are in parallel."""
+        online = self.online
+        return round(sum(a.voltage for a in online) / len(online), 3) if online else None
+
+    @property
+    def current(self) -> float | None:
+        online = self.online
+        return round(sum(a.current for a in online), 1) if online else None
+
+    @property
+    def power(self) -> float | None:
+        online = self.online
+        return round(sum(a.power for a in online), 1) if online else None
+
+    @property
+    def soc(self) -> float | None:
+        """Capacity-weighted: remaining over total of the modules online, in %."""
+        total = sum(a.total_capacity for a in self.online)
+        return round(100 * sum(a.remaining_capacity for a in self.online) / total, 1) if total else None
+
+    @property
+    def cell_delta(self) -> float | None:
+        """Highest cell minus lowest cell across the stack, in V."""
+        cells = [v for a in self.online for v in a.cell_voltages]
+        return round(max(cells) - min(cells), 3) if cells else None
+
+
+@dataclass(slots=True)
+class Reading:
+    """One cycle: when it started (ns since the epoch) and each group polled."""
+
+    time_ns: int
+    stacks: list[StackReading]
+
+    @property
+    def modules(self) -> list[ModuleReading]:
+        return [module for stack in self.stacks for module in stack.modules]
