@@ -1,7 +1,7 @@
 """A day of backlog drained into a real influxd, and the daemon's footprint while it polls.
 
 1. A spool holding 24 h of cycles at 5 s from 16 modules in two groups (17,280 batches, 276,480 lines, the
-   values of the simulator's model) is shipped by the daemon's own Shipper and InfluxSink into influxd (Debian
+   values of the simulator's model) is shipped by the daemon's own Shipper and InfluxWriter into influxd (Debian
    package `influxdb`): the time until the spool is empty, then a count query that every point arrived.
 2. The same request bodies posted straight to influxd with urllib3, the floor a drain is compared with.
 3. `pylon2influx --all` polls 8 modules of `pylontech-sim --pty` every 5 s, then 14 modules every second,
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pylonbus.lineproto import battery_line
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
-from pylonbus.sinks.influx import InfluxSink, InfluxTarget
+from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
 from pylonbus.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd
 
@@ -61,7 +61,7 @@ def drain(path: Path) -> tuple[float, int]:
     influx_query("CREATE DATABASE replay")
     spool = Spool(path, CYCLES)
     target = InfluxTarget("127.0.0.1", INFLUX_PORT, db="replay", user=INFLUX_USER, password=INFLUX_PASSWORD)
-    shipper = Shipper(spool, InfluxSink(target))
+    shipper = Shipper(spool, InfluxWriter(target))
     start = time.perf_counter()
     while spool.pending():
         outcome = shipper.send_pending()

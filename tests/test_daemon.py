@@ -22,7 +22,7 @@ from pylonbus.protocol import PackAnalog
 from pylonbus.service import Poller
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
-from pylonbus.sinks.influx import InfluxSink, InfluxTarget
+from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
 from pylonbus.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, VM_PORT, influx_query
 
@@ -281,8 +281,8 @@ class ScriptedDatabase(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
-    def sink(self) -> InfluxSink:
-        return InfluxSink(InfluxTarget("127.0.0.1", self.server_address[1], db="x"), timeout=2)
+    def sink(self) -> InfluxWriter:
+        return InfluxWriter(InfluxTarget("127.0.0.1", self.server_address[1], db="x"), timeout=2)
 
 
 def test_malformed_batch_is_quarantined_and_the_rest_goes_through(tmp_path: Path) -> None:
@@ -335,7 +335,7 @@ def test_slow_server_times_out_and_keeps_the_batch(tmp_path: Path) -> None:
     listener.listen(1)  # accepts connections but never answers
     spool = Spool(tmp_path / "s.sqlite", 100)
     spool.add(b"a 1", 1)
-    sink = InfluxSink(InfluxTarget("127.0.0.1", listener.getsockname()[1], db="x"), timeout=0.5)
+    sink = InfluxWriter(InfluxTarget("127.0.0.1", listener.getsockname()[1], db="x"), timeout=0.5)
     outcome = Shipper(spool, sink).send_pending()
     assert outcome is not None and outcome.status == 0 and spool.pending() == 1
     listener.close()
@@ -395,26 +395,21 @@ def test_spool_keeps_the_order_readings_were_taken_when_a_batch_is_split(tmp_pat
 
 
 def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_again(tmp_path: Path) -> None:
-    from pylonbus.cli import pylon2influx
-
-    args = pylon2influx.build_parser().parse_args(
-        ["-d", SIM, "-s", "127.0.0.1", "-o", "1", "-n", "x", "--all", "--spool", str(tmp_path / "s.sqlite")]
-    )
     from pylonbus import Link
     from pylonbus import Stack as Client
+    from pylonbus.sinks.influx import InfluxSink
 
-    stack = Client(Link(SIM))
-    stack.scan()
-    runner = pylon2influx.Daemon(args, Poller([stack], args.rescan))
-    assert runner.shipper is not None
-    runner.shipper.spool.close()  # the database is gone: every write fails as on a dead disk
-    runner.cycle()
-    runner.cycle()
-    assert len(runner.unspooled) == 2
-    assert "spool unusable" in runner.statistics()
-    runner.shipper.spool = Spool(tmp_path / "s.sqlite", 100)
-    runner.cycle()
-    assert not runner.unspooled and runner.shipper.spool.pending() == 3
+    sink = InfluxSink(InfluxTarget("127.0.0.1", 1, db="x"), Spool(tmp_path / "s.sqlite", 100), every=True)
+    poller = Poller([Client(Link(SIM))], 3600)
+    poller.scan()
+    sink.spool.close()  # the database is gone: every write fails as on a dead disk
+    sink.publish(poller.cycle())
+    sink.publish(poller.cycle())
+    assert len(sink.unspooled) == 2
+    assert "spool unusable" in sink.statistics()
+    sink.shipper.spool = Spool(tmp_path / "s.sqlite", 100)
+    sink.publish(poller.cycle())
+    assert not sink.unspooled and sink.spool.pending() == 3
 
 
 def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .protocol.results import PackAnalog
+
+if TYPE_CHECKING:
+    from .service.reading import Reading
 
 USABLE_PERCENT = 95
 
@@ -74,3 +78,24 @@ def changed(new: Snapshot, last: Snapshot) -> bool:
     if len(new.cells_mv) != len(last.cells_mv) or new.temperatures_c != last.temperatures_c:
         return True
     return any(abs(a - b) > 4 for a, b in zip(new.cells_mv, last.cells_mv, strict=True))
+
+
+class LineProtocol:
+    """The C program's batch for a reading: a line per module whose values passed the change filter (every
+    online module with `every`); offline modules write nothing."""
+
+    def __init__(self, every: bool = False) -> None:
+        self.every = every
+        self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
+
+    def lines(self, reading: Reading) -> list[str]:
+        out = []
+        for module in reading.modules:
+            if module.analog is None:
+                continue
+            key = (module.group, module.module)
+            snapshot = Snapshot.of(module.analog)
+            if self.every or changed(snapshot, self.last.get(key, ZERO)):
+                out.append(battery_line(module.module, module.analog, reading.time_ns, module.group))
+                self.last[key] = snapshot
+        return out

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .sinks import Outcome, Sink
+from .sinks.influx_http import Outcome, Writer
 from .spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class ShipperStats:
 
 
 class Shipper:
-    def __init__(self, spool: Spool, sink: Sink, batch_lines: int = 5000) -> None:
+    def __init__(self, spool: Spool, sink: Writer, batch_lines: int = 5000) -> None:
         self.spool = spool
         self.sink = sink
         self.batch_lines = batch_lines
@@ -108,7 +108,10 @@ class Shipper:
         deadline = time.monotonic() + seconds
         try:
             while self.spool.pending() and time.monotonic() < deadline:
-                if self.send_pending() is not None:
+                outcome = self.send_pending()
+                if outcome is not None:
+                    what = f"HTTP {outcome.status}" if outcome.status else "no connection"
+                    log.error("database write failed (%s): %s; the batches stay spooled", what, outcome.message)
                     break
         except Exception as error:  # exiting anyway: what is left stays in the spool
             log.warning("sending on exit stopped: %s", error)

@@ -4,7 +4,6 @@ durable spool; without --server, to standard output."""
 from __future__ import annotations
 
 import argparse
-import collections
 import logging
 import logging.handlers
 import os
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, PylonbusError
-from ..lineproto import ZERO, Snapshot, battery_line, changed
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP
 from ..systemd import notify
@@ -36,12 +34,12 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..service import Poller
-    from ..shipper import Shipper
-    from ..sinks.stdout import StdoutSink
+    from ..sinks import Sink
 
 log = logging.getLogger("pylon2influx")
 DEFAULT_RESCAN = 60.0
 EXIT_FLUSH = 5.0  # s to send what is spooled after SIGTERM
+ONCE_FLUSH = 60.0  # s --once may take to send what is spooled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +128,7 @@ def validate(args: argparse.Namespace) -> str | None:
     """The first problem with the options, worded as what to change; None if all is well."""
     if not args.server or args.try_:
         return None
-    from ..sinks.influx import InfluxTarget
+    from ..sinks.influx_http import InfluxTarget
 
     try:
         InfluxTarget(args.server, args.port).base  # noqa: B018 - parses the server URL
@@ -166,28 +164,22 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 
 class Daemon:
+    """The Poller's readings to the configured sinks, at a fixed period, until a signal stops it."""
+
     def __init__(self, args: argparse.Namespace, poller: Poller) -> None:
         self.args = args
         self.poller = poller
-        self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
-        self.stop = poller.stop  # set by SIGTERM/SIGINT; the shipper watches it too
+        self.stop = poller.stop  # set by SIGTERM/SIGINT
         self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
         self.report = False  # SIGHUP asked for the statistics
-        self.limit = args.cache or max(1, int(2 * 86400 / args.query))  # batches kept while the database is away
-        self.shipper: Shipper | None = None
-        self.stdout: StdoutSink | None = None
-        # Batches the spool could not take (disk full or failing), oldest first; kept until it works again.
-        self.unspooled: collections.deque[tuple[bytes, int]] = collections.deque()
-        if args.server:
-            self._influx(args)
-        else:
-            from ..sinks.stdout import StdoutSink
+        from ..sinks.stdout import StdoutSink
 
-            self.stdout = StdoutSink()
+        self.sinks: list[Sink] = [self._influx(args) if args.server else StdoutSink(every=args.all)]
 
-    def _influx(self, args: argparse.Namespace) -> None:
-        from ..shipper import Shipper
-        from ..sinks.influx import InfluxSink, InfluxTarget, redact
+    @staticmethod
+    def _influx(args: argparse.Namespace) -> Sink:
+        from ..sinks.influx import InfluxSink
+        from ..sinks.influx_http import InfluxTarget
         from ..spool import Spool, default_path
 
         target = InfluxTarget(
@@ -207,82 +199,27 @@ class Daemon:
             raise PylonbusError(f"--ca-file {args.ca_file}: no such file")
         if target.kind == "v2" and not target.token:
             raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
-        spool = Spool(args.spool or default_path(), self.limit)
-        self.shipper = Shipper(spool, InfluxSink(target))
-        log.info(
-            "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
-            target.kind,
-            redact(target.url()),
-            spool.path,
-            self.limit,
-        )
+        limit = args.cache or max(1, int(2 * 86400 / args.query))  # batches kept while the database is away
+        return InfluxSink(target, Spool(args.spool or default_path(), limit), every=args.all)
 
     def cycle(self) -> bool:
-        """Poll every module once and hand the changed ones on; True when every module answered."""
+        """Poll every module once and hand the reading to every sink; True when every module answered."""
         reading = self.poller.cycle()
-        lines = []
-        snapshots = {}
-        for module in reading.modules:
-            if module.analog is None:
-                continue
-            key = (module.group, module.module)
-            snapshot = Snapshot.of(module.analog)
-            if self.args.all or changed(snapshot, self.last.get(key, ZERO)):
-                lines.append(battery_line(module.module, module.analog, reading.time_ns, module.group))
-                snapshots[key] = snapshot
-        if lines:
-            body = "\n".join(lines).encode()
-            if self.shipper is not None:
-                self._spool(body, len(lines))
-            elif self.stdout is not None and not self.stdout.write(body).ok:
+        for sink in self.sinks:
+            try:
+                sink.publish(reading)
+            except BrokenPipeError:
                 self.stop.set()  # the reader of our output is gone
-            self.last.update(snapshots)
         return all(module.online for module in reading.modules)
 
-    def _spool(self, body: bytes, lines: int) -> None:
-        """Commit the batch, and any the spool refused before, in the order they were taken."""
-        from ..spool import SpoolError
-
-        assert self.shipper is not None
-        failing = bool(self.unspooled)
-        self.unspooled.append((body, lines))
-        while len(self.unspooled) > self.limit:
-            self.unspooled.popleft()
-            log.warning("spool unusable and %d batches held in memory: dropped the oldest", self.limit)
-        try:
-            while self.unspooled:
-                self.shipper.spool.add(*self.unspooled[0])
-                self.unspooled.popleft()
-        except SpoolError as error:
-            if not failing:
-                log.error("%s; batches are held in memory until the spool works again", error)
-            return
-        if failing:
-            log.warning("spool %s works again; the batches held in memory are committed", self.shipper.spool.path)
-        self.shipper.wake.set()
-
     def statistics(self) -> str:
-        from ..spool import SpoolError
-
-        if self.shipper is None:
-            return f"modules: {self.poller.describe()}, poll errors: {self.poller.errors}"
-        s, spool = self.shipper.stats, self.shipper.spool
-        try:
-            stored = f"spooled: {spool.pending()}, dropped: {spool.counter('dropped')}, "
-            stored += f"rejected: {spool.counter('rejected')}"
-        except SpoolError as error:
-            stored = f"spool unusable ({error})"
-        return (
-            f"modules: {self.poller.describe()}, sent: {s.sent_batches} batches ({s.sent_lines} lines), "
-            f"failed posts: {s.failures}, {stored}, held in memory: {len(self.unspooled)}, "
-            f"poll errors: {self.poller.errors}"
-        )
+        parts = [f"modules: {self.poller.describe()}", *(sink.statistics() for sink in self.sinks)]
+        return ", ".join([*parts, f"poll errors: {self.poller.errors}"])
 
     def run(self) -> int:
-        shipper_thread = None
-        if self.shipper is not None and not self.args.once:
-            shipper_thread = threading.Thread(target=self.shipper.run, args=(self.stop,), daemon=True)
-            shipper_thread.start()
+        if not self.args.once:
+            for sink in self.sinks:
+                sink.start()
         status = EXIT_OK
         cycles = 0
         while not self.stop.is_set():
@@ -292,18 +229,14 @@ class Daemon:
             # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
             notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
             if self.args.once:
-                status = EXIT_OK if ok and self._flush() else EXIT_ERROR
-                break
+                left = sum(sink.close(ONCE_FLUSH) for sink in self.sinks)
+                status = EXIT_OK if ok and not left else EXIT_ERROR
+                return status
             # A fixed period: neither slow polls nor the database stretch the interval.
             self._sleep_until(started + self.args.query)
         notify("STOPPING=1")
-        if shipper_thread is not None:
-            shipper_thread.join(EXIT_FLUSH)
-            if not shipper_thread.is_alive() and self.shipper is not None:
-                # A few seconds to send what is spooled; what is left waits in the spool for the next start.
-                left = self.shipper.flush(EXIT_FLUSH)
-                if left:
-                    log.info("%d batch(es) stay in the spool %s for the next start", left, self.shipper.spool.path)
+        for sink in self.sinks:
+            sink.close(EXIT_FLUSH)  # a few seconds to send what is spooled; the rest waits for the next start
         return status
 
     def _sleep_until(self, deadline: float) -> None:
@@ -317,21 +250,6 @@ class Daemon:
             if self.report:
                 self.report = False
                 log.warning("%s", self.statistics())
-
-    def _flush(self) -> bool:
-        """--once: send what is spooled now; True when nothing is left."""
-        if self.shipper is None:
-            return True
-        if self.unspooled:
-            return False
-        while self.shipper.spool.pending():
-            outcome = self.shipper.send_pending()
-            if outcome is not None:
-                log.error(
-                    "database write failed (HTTP %s): %s; the batch stays spooled", outcome.status, outcome.message
-                )
-                return False
-        return True
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -1,42 +1,27 @@
-"""Where line-protocol batches go. Every sink has `write(body) -> Outcome` and `close()`."""
+"""Where readings go. A sink has `start()`, `publish(reading)`, `statistics()` and `close(seconds)`; each turns a typed
+Reading into its own format (line protocol, MQTT, metrics) and none sees another's. A sink is imported by name
+when it is used, so an optional dependency is only needed by who uses it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one write: `status` is the HTTP code, or 0 for a transport error or timeout."""
-
-    status: int
-    message: str = ""
-    retry_after: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def malformed(self) -> bool:
-        """The server refuses the data itself: retrying it can never succeed."""
-        return self.status == 400
-
-    @property
-    def too_large(self) -> bool:
-        return self.status == 413
-
-    @property
-    def misconfigured(self) -> bool:
-        """Wrong token, org, bucket or database: keep the data, fix the configuration."""
-        return self.status in (401, 403, 404)
+if TYPE_CHECKING:
+    from ..service.reading import Reading
 
 
 class Sink(Protocol):
-    def write(self, body: bytes) -> Outcome: ...
+    def start(self) -> None:
+        """Begin the work of its own (a thread that ships), if any; --once never calls it."""
 
-    def close(self) -> None: ...
+    def publish(self, reading: Reading) -> None:
+        """Take one cycle's reading; never blocks on a slow database or broker."""
+
+    def statistics(self) -> str:
+        """One line for the log (SIGHUP, exit)."""
+
+    def close(self, seconds: float) -> int:
+        """Stop, giving at most `seconds` to what is still to be sent; how much is left unsent."""
 
 
-__all__ = ["Outcome", "Sink"]
+__all__ = ["Sink"]

@@ -1,132 +1,93 @@
-"""InfluxDB line protocol over HTTP(S) with keep-alive: v1 `/write`, v2 `/api/v2/write`, or a custom path."""
+"""The InfluxDB sink: each reading becomes the C program's line protocol, committed to the durable spool, and a
+thread of its own ships the spool to the server (`influx_http`), so a slow or absent database never holds up
+polling and an outage loses nothing."""
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import logging
-import re
-import urllib.parse
-from dataclasses import dataclass
+import threading
+from typing import TYPE_CHECKING
 
-import urllib3
+from ..lineproto import LineProtocol
+from ..shipper import Shipper
+from ..spool import Spool, SpoolError
+from .influx_http import InfluxTarget, InfluxWriter, redact
 
-from . import Outcome
+if TYPE_CHECKING:
+    from ..service.reading import Reading
 
-MAX_RETRY_AFTER = 3600.0  # s; a server asking for more (or for NaN) is not followed
-_SECRET_IN_QUERY = re.compile(r"([?&](?:p|password|token)=)[^&#\s\"']*", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """`text` with the value of every p=, password= and token= query parameter replaced by ***: by position,
-    so a user name equal to the password stays readable."""
-    return _SECRET_IN_QUERY.sub(r"\1***", text)
-
-
-class _RedactFilter(logging.Filter):
-    """urllib3 logs each request line at debug level; an --influxapi path may carry credentials."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
-
-
-@dataclass(frozen=True)
-class InfluxTarget:
-    """Where and how to write. `server` is a host name, `host:port` or a URL (scheme, port, path); `port`
-    applies when the server names none."""
-
-    server: str
-    port: int = 8086
-    db: str | None = None
-    user: str | None = None
-    password: str | None = None
-    org: str | None = None
-    bucket: str | None = None
-    token: str | None = None
-    api: str | None = None  # --influxapi: a write path appended to the server's URL as given
-    verify_tls: bool = True
-    ca_file: str | None = None  # a private CA's certificate(s), PEM
-
-    @property
-    def base(self) -> str:
-        """scheme://host:port[/path] of the server, without a trailing slash. Raises ValueError for a port
-        that is not a number."""
-        scheme, sep, _ = self.server.partition("://")
-        parts = urllib.parse.urlsplit(self.server if sep else f"http://{self.server}")
-        if scheme not in ("http", "https"):
-            scheme = "http"  # like the C program: no scheme, or an unknown one, means http
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 address
-        return f"{scheme}://{host}:{parts.port or self.port}{parts.path.rstrip('/')}"
-
-    @property
-    def kind(self) -> str:
-        if self.api:
-            return "custom"
-        return "v2" if (self.org or self.bucket or self.token) else "v1"
-
-    def url(self) -> str:
-        if self.api:
-            return self.base + ("" if self.api.startswith("/") else "/") + self.api
-        if self.kind == "v2":
-            return f"{self.base}/api/v2/write?" + urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
-        return f"{self.base}/write?" + urllib.parse.urlencode({"db": self.db})
-
-    def headers(self) -> dict[str, str]:
-        """Credentials travel in the Authorization header, never in the URL that proxies and logs record."""
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.kind == "v2":
-            headers["Authorization"] = f"Token {self.token}"
-        else:
-            user, password = self.credentials
-            if user or password:
-                headers |= urllib3.util.make_headers(basic_auth=f"{user or ''}:{password or ''}")
-        return headers
-
-    @property
-    def credentials(self) -> tuple[str | None, str | None]:
-        """User and password: the options, else the user-info of a `--server` URL (never logged: `base` drops it)."""
-        parts = urllib.parse.urlsplit(self.server if "://" in self.server else f"http://{self.server}")
-        user = urllib.parse.unquote(parts.username) if parts.username else None
-        password = urllib.parse.unquote(parts.password) if parts.password else None
-        return self.user or user, self.password or password
+log = logging.getLogger("pylon2influx")
 
 
 class InfluxSink:
-    """Posts batches to one InfluxDB-compatible endpoint over a pooled, kept-alive connection."""
-
-    def __init__(self, target: InfluxTarget, timeout: float = 30.0) -> None:
-        self.target = target
-        self.url = target.url()
-        self.headers = target.headers()
-        self.pool = urllib3.PoolManager(
-            num_pools=1,
-            maxsize=1,
-            retries=False,
-            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-            cert_reqs="CERT_REQUIRED" if target.verify_tls else "CERT_NONE",
-            ca_certs=target.ca_file,
+    def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False) -> None:
+        self.lines = LineProtocol(every)
+        self.shipper = Shipper(spool, InfluxWriter(target))
+        # Batches the spool could not take (read-only, failing disk), oldest first; kept until it works again.
+        self.unspooled: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        log.info(
+            "writing to InfluxDB %s at %s, spool %s (%d batches at most)",
+            target.kind,
+            redact(target.url()),
+            spool.path,
+            spool.limit,
         )
-        if not target.verify_tls:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
-    def write(self, body: bytes) -> Outcome:
+    @property
+    def spool(self) -> Spool:
+        return self.shipper.spool
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.shipper.run, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def publish(self, reading: Reading) -> None:
+        lines = self.lines.lines(reading)
+        if lines:
+            self._spool("\n".join(lines).encode(), len(lines))
+
+    def _spool(self, body: bytes, lines: int) -> None:
+        """Commit the batch, and any the spool refused before, in the order they were taken."""
+        failing = bool(self.unspooled)
+        self.unspooled.append((body, lines))
+        while len(self.unspooled) > self.spool.limit:
+            self.unspooled.popleft()
+            log.warning("spool unusable and %d batches held in memory: dropped the oldest", self.spool.limit)
         try:
-            response = self.pool.request("POST", self.url, body=body, headers=self.headers)
-        except urllib3.exceptions.HTTPError as error:
-            return Outcome(0, f"{self.target.base}: {error}")
-        retry_after = None
-        if value := response.headers.get("Retry-After"):
-            with contextlib.suppress(ValueError):
-                retry_after = float(value)
-            if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:  # also NaN and inf
-                retry_after = None
-        return Outcome(response.status, response.data.decode("utf-8", "replace")[:500].strip(), retry_after)
+            while self.unspooled:
+                self.spool.add(*self.unspooled[0])
+                self.unspooled.popleft()
+        except SpoolError as error:
+            if not failing:
+                log.error("%s; batches are held in memory until the spool works again", error)
+            return
+        if failing:
+            log.warning("spool %s works again; the batches held in memory are committed", self.spool.path)
+        self.shipper.wake.set()
 
-    def close(self) -> None:
-        self.pool.clear()
+    def statistics(self) -> str:
+        s = self.shipper.stats
+        try:
+            stored = f"spooled: {self.spool.pending()}, dropped: {self.spool.counter('dropped')}, "
+            stored += f"rejected: {self.spool.counter('rejected')}"
+        except SpoolError as error:
+            stored = f"spool unusable ({error})"
+        return (
+            f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, {stored}, "
+            f"held in memory: {len(self.unspooled)}"
+        )
+
+    def close(self, seconds: float) -> int:
+        """Stop the shipper, then send what is spooled for at most `seconds`; the batches left for next time."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(seconds)
+            if self._thread.is_alive():  # in a request that has not timed out yet: what is left stays spooled
+                return self.spool.pending() + len(self.unspooled)
+        left = self.shipper.flush(seconds) + len(self.unspooled)
+        if left:
+            log.info("%d batch(es) stay in the spool %s for the next start", left, self.spool.path)
+        return left

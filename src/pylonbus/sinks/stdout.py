@@ -1,24 +1,33 @@
-"""Line protocol to standard output, one flushed batch per cycle (the input of Telegraf's `execd`)."""
+"""The line protocol on standard output, one flushed batch per cycle (the input of Telegraf's `execd`)."""
 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from . import Outcome
+from ..lineproto import LineProtocol
+
+if TYPE_CHECKING:
+    from ..service.reading import Reading
 
 
 class StdoutSink:
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, every: bool = False, stream: TextIO | None = None) -> None:
+        self.lines = LineProtocol(every)
         self.stream = stream or sys.stdout
 
-    def write(self, body: bytes) -> Outcome:
-        try:
-            self.stream.write(body.decode() + "\n")
-            self.stream.flush()
-        except (BrokenPipeError, OSError) as error:
-            return Outcome(0, f"stdout: {error}")
-        return Outcome(204)
-
-    def close(self) -> None:
+    def start(self) -> None:
         pass
+
+    def publish(self, reading: Reading) -> None:
+        """Raises BrokenPipeError when the reader of our output has gone."""
+        lines = self.lines.lines(reading)
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def statistics(self) -> str:
+        return "writing to standard output"
+
+    def close(self, seconds: float) -> int:
+        return 0
