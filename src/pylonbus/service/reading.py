@@ -3,6 +3,7 @@ output (line protocol, MQTT, metrics) is built from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..protocol.results import AlarmInfo, AnalogData
@@ -37,28 +38,29 @@ class ModuleReading:
     def power(self) -> float | None:
         return None if self.analog is None else self.analog.power
 
+    def _extreme(self, pick: Callable[[tuple[float, ...]], float]) -> tuple[float | None, int | None]:
+        """The lowest or highest cell voltage and its number (from 1)."""
+        if self.analog is None:
+            return None, None
+        cells = self.analog.cell_voltages
+        value = pick(cells)
+        return value, cells.index(value) + 1
+
     @property
     def cell_min(self) -> float | None:
-        return None if self.analog is None else min(self.analog.cell_voltages)
+        return self._extreme(min)[0]
 
     @property
     def cell_max(self) -> float | None:
-        return None if self.analog is None else max(self.analog.cell_voltages)
+        return self._extreme(max)[0]
 
     @property
     def cell_min_index(self) -> int | None:
-        """Number (from 1) of the lowest cell."""
-        if self.analog is None:
-            return None
-        cells = self.analog.cell_voltages
-        return cells.index(min(cells)) + 1
+        return self._extreme(min)[1]
 
     @property
     def cell_max_index(self) -> int | None:
-        if self.analog is None:
-            return None
-        cells = self.analog.cell_voltages
-        return cells.index(max(cells)) + 1
+        return self._extreme(max)[1]
 
     @property
     def cell_mean(self) -> float | None:
