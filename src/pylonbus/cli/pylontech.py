@@ -119,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def module_or_all(text: str) -> int | str:
-    return "all" if text.strip().lower() == "all" else whole(1, MAX_MODULE)(text)
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return whole(1, MAX_MODULE)(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or 'all' for every module") from None
 
 
 def check(args: argparse.Namespace) -> str | None:
