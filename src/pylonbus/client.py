@@ -74,6 +74,7 @@ _REPLY_BYTES = {
     Command.SERIAL_NUMBER: _FRAME + 34,
     Command.FIRMWARE: _FRAME + 12,
 }
+_LONGEST_REPLY = max(_REPLY_BYTES.values())
 
 
 def register_url_handler() -> None:
@@ -84,8 +85,10 @@ def register_url_handler() -> None:
 
 def reply_timeout(command: Command, baud: int, latency: float = DEFAULT_LATENCY, modules: int = 1) -> float:
     """Time to wait for a whole reply: the module's latency plus the wire time of the longest reply
-    (for a fan-out, `modules` packs), with a 25 % margin on the wire time."""
-    size = _REPLY_BYTES.get(command, _FRAME + 64)
+    (for a fan-out, `modules` packs), with a 25 % margin on the wire time. Every single-module read waits as
+    long as the longest one (0x42): a poll alternates 0x42 and 0x44, and each change of pyserial's timeout
+    reconfigures the port (measured: a tcsetattr per request)."""
+    size = _REPLY_BYTES[Command.PROTOCOL_VERSION] if command == Command.PROTOCOL_VERSION else _LONGEST_REPLY
     if modules > 1:
         pack = _PACK_ANALOG if command == Command.ANALOG else _PACK_ALARM
         size += 2 * pack * (modules - 1)
