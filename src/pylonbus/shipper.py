@@ -110,8 +110,7 @@ class Shipper:
             while self.spool.pending() and time.monotonic() < deadline:
                 outcome = self.send_pending()
                 if outcome is not None:
-                    what = f"HTTP {outcome.status}" if outcome.status else "no connection"
-                    log.error("database write failed (%s): %s; the batches stay spooled", what, outcome.message)
+                    log.error("database write failed (%s): %s; the batches stay spooled", outcome.what, outcome.message)
                     break
         except Exception as error:  # exiting anyway: what is left stays in the spool
             log.warning("sending on exit stopped: %s", error)
@@ -135,10 +134,9 @@ class Shipper:
                 delay,
             )
         else:
-            what = f"HTTP {outcome.status}" if outcome.status else "no connection"
             log.warning(
                 "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s",
-                what,
+                outcome.what,
                 outcome.message,
                 self.spool.pending(),
                 delay,

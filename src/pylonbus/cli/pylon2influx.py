@@ -220,7 +220,6 @@ class Daemon:
         if not self.args.once:
             for sink in self.sinks:
                 sink.start()
-        status = EXIT_OK
         cycles = 0
         while not self.stop.is_set():
             started = time.monotonic()
@@ -230,14 +229,13 @@ class Daemon:
             notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
             if self.args.once:
                 left = sum(sink.close(ONCE_FLUSH) for sink in self.sinks)
-                status = EXIT_OK if ok and not left else EXIT_ERROR
-                return status
+                return EXIT_OK if ok and not left else EXIT_ERROR
             # A fixed period: neither slow polls nor the database stretch the interval.
             self._sleep_until(started + self.args.query)
         notify("STOPPING=1")
         for sink in self.sinks:
             sink.close(EXIT_FLUSH)  # a few seconds to send what is spooled; the rest waits for the next start
-        return status
+        return EXIT_OK
 
     def _sleep_until(self, deadline: float) -> None:
         """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler."""

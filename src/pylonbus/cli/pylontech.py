@@ -274,9 +274,8 @@ def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
         lines = [f"group {stack.group} module {args.adr}, {title}:", *render_text(result, "  ", verbose)]
         document = {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}
         return View(EXIT_OK, document, lines, [{"module": args.adr} | flat_fields(result, verbose)])
-    modules = stack.modules or scan_modules(stack, args)
+    modules = known_modules(stack, args)
     if not modules:
-        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
         return View(EXIT_NO_MODULE, {"group": stack.group, "command": command, "modules": []}, [])
     results: dict[int, Any] = {}
     entries: list[dict[str, Any]] = []
@@ -308,6 +307,14 @@ def scan_modules(stack: Stack, args: argparse.Namespace) -> list[int]:
     modules = stack.scan(progress if interactive else None)
     if interactive:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+    return modules
+
+
+def known_modules(stack: Stack, args: argparse.Namespace) -> list[int]:
+    """The modules found so far (a --watch round after the first), else those a scan finds; none is said."""
+    modules = stack.modules or scan_modules(stack, args)
+    if not modules:
+        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
     return modules
 
 
@@ -393,9 +400,8 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
     from ..render import unit_of
 
-    modules = stack.modules or scan_modules(stack, args)
+    modules = known_modules(stack, args)
     if not modules:
-        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
         return View(EXIT_NO_MODULE, {"group": stack.group, "modules": [], "total": None}, [])
     rows: list[dict[str, Any]] = []
     for module in modules:

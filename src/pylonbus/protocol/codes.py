@@ -69,6 +69,12 @@ def address(group: int, module: int) -> int:
     return (group << 4) + module + 1
 
 
+def info_addresses(adr: int) -> tuple[int, int]:
+    """How INFO may name the module at `adr`: the full ADR (spec V3.3), or without the group nibble (as the C
+    program asks; both occur in real frames)."""
+    return adr, adr & 0x0F
+
+
 def split_address(adr: int) -> tuple[int, int]:
     """(group, module) of a wire ADR; module 0 or 15 is not a battery but is returned as is."""
     return adr >> 4, (adr & 0x0F) - 1

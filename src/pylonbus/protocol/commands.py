@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..errors import DecodeError, ImplausibleValue, ProtocolError, ResponseError
-from .codes import CID1_BATTERY, FANOUT, Command, address
+from .codes import CID1_BATTERY, FANOUT, Command, address, info_addresses
 from .frame import Frame, encode_frame
 from .layouts import CHARGE_DISCHARGE_SETTING, FANOUT_LAYOUTS, REPLY_LAYOUTS
 from .results import ChargeDischargeSetting, ProtocolVersion, Result
@@ -68,10 +68,9 @@ def _read(command: Command, frame: Frame, fanout: bool) -> Result:
         error.locate(f"the master {_where(frame)}" if fanout else _where(frame))
         raise
     if not fanout and command in ADDRESSED:
-        # A module echoes the address it was asked for: the full ADR (spec V3.3), or without the group
-        # nibble as the C program asks. Anything else is another module's reply or a misread frame.
+        # A module echoes the address it was asked for; anything else is another module's reply or a misread frame.
         echo = getattr(result, "command_value", None)
-        if echo is not None and echo not in (frame.adr, frame.adr & 0x0F):
+        if echo is not None and echo not in info_addresses(frame.adr):
             raise DecodeError(
                 f"{Command(command).name} reply from ADR 0x{frame.adr:02X} names address 0x{echo:02X} in its INFO: "
                 "it answers another request"

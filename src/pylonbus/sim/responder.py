@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
-from ..protocol.codes import CID1_BATTERY, FANOUT, Command, Rtn
+from ..protocol.codes import CID1_BATTERY, FANOUT, Command, Rtn, info_addresses
 from ..protocol.commands import ADDRESSED, DEFAULT_VER
 from ..protocol.frame import MIN_FRAME, encode_frame, parse_frame
 from ..protocol.layouts import (
@@ -104,8 +104,7 @@ class Responder:
                 return self._rtn(frame.adr, Rtn.COMMAND_FORMAT_ERROR)
             target = frame.info[0]
             fanout = target == FANOUT and command in FANOUT_LAYOUTS and module.number == 1
-            # INFO names the full ADR (spec) or, as the C program sends it, the module part only.
-            if not fanout and target not in (frame.adr, frame.adr & 0x0F):
+            if not fanout and target not in info_addresses(frame.adr):
                 return self._rtn(frame.adr, Rtn.ADR_ERROR)
         try:
             info = self._info(command, module, frame.info, fanout)

@@ -47,6 +47,11 @@ class Outcome:
         return 200 <= self.status < 300
 
     @property
+    def what(self) -> str:
+        """The answer in a few words for the log."""
+        return f"HTTP {self.status}" if self.status else "no connection"
+
+    @property
     def malformed(self) -> bool:
         """The server refuses the data itself: retrying it can never succeed."""
         return self.status == 400
@@ -86,14 +91,17 @@ class InfluxTarget:
     verify_tls: bool = True
     ca_file: str | None = None  # a private CA's certificate(s), PEM
 
+    def _parts(self) -> urllib.parse.SplitResult:
+        """`server` split as a URL; a bare name or HOST:PORT is read as http://."""
+        return urllib.parse.urlsplit(self.server if "://" in self.server else f"http://{self.server}")
+
     @property
     def base(self) -> str:
         """scheme://host:port[/path] of the server, without a trailing slash. Raises ValueError for a port
         that is not a number."""
-        scheme, sep, _ = self.server.partition("://")
-        parts = urllib.parse.urlsplit(self.server if sep else f"http://{self.server}")
-        if scheme not in ("http", "https"):
-            scheme = "http"  # like the C program: no scheme, or an unknown one, means http
+        parts = self._parts()
+        # Like the C program: no scheme, or an unknown one, means http.
+        scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"  # an IPv6 address
@@ -126,7 +134,7 @@ class InfluxTarget:
     @property
     def credentials(self) -> tuple[str | None, str | None]:
         """User and password: the options, else the user-info of a `--server` URL (never logged: `base` drops it)."""
-        parts = urllib.parse.urlsplit(self.server if "://" in self.server else f"http://{self.server}")
+        parts = self._parts()
         user = urllib.parse.unquote(parts.username) if parts.username else None
         password = urllib.parse.unquote(parts.password) if parts.password else None
         return self.user or user, self.password or password
