@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 from .protocol.results import flag_names
@@ -153,7 +154,7 @@ def flat_fields(result: Any, verbose: bool = False) -> dict[str, Any]:
     }
 
 
-def columns_of(rows: list[dict[str, Any]]) -> list[str]:
+def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Every key of the rows, each after the key that precedes it in its row (a 16th cell follows the 15th)."""
     columns: list[str] = []
     for row in rows:
