@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from processes import proc_cpu, proc_rss_mb
 from pylonbus.lineproto import battery_line
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
@@ -100,18 +101,6 @@ def raw_upload(requests: list[bytes], db: str) -> float:
         if response.status != 204:
             raise RuntimeError(f"influxd refused a raw upload: HTTP {response.status}")
     return time.perf_counter() - start
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def footprint(tmp: Path, modules: int, period: float) -> tuple[float, float]:

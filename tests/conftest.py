@@ -90,19 +90,32 @@ def sim_port(request: pytest.FixtureRequest, sim_process) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def influxd(tmp_path_factory: pytest.TempPathFactory):
-    from servers import start_influxd
+def _session_server(starter: str):
+    """A fixture that starts a server of tests/servers.py once for the whole session, in a folder of its own."""
 
-    server = start_influxd(tmp_path_factory.mktemp("influxd"))
-    yield server
-    server.stop()
+    @pytest.fixture(scope="session")
+    def fixture(tmp_path_factory: pytest.TempPathFactory):
+        import servers
+
+        server = getattr(servers, starter)(tmp_path_factory.mktemp(starter))
+        yield server
+        server.stop()
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def victoria_metrics(tmp_path_factory: pytest.TempPathFactory):
-    from servers import start_victoria_metrics
+influxd = _session_server("start_influxd")
+victoria_metrics = _session_server("start_victoria_metrics")
+mosquitto = _session_server("Mosquitto")
+prometheus = _session_server("start_prometheus")
 
-    server = start_victoria_metrics(tmp_path_factory.mktemp("vm"))
-    yield server
-    server.stop()
+
+def pylontech_json(device: str, module: int, command: str = "-P") -> dict:
+    """What `pylontech --json` reads of one module: the values a sink must agree with."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", device, "-a", str(module), command, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)["result"]

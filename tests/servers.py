@@ -16,7 +16,17 @@ import pytest
 
 from conftest import IN_CI, stop_process
 
-DEBIAN_PACKAGE = {"influxd": "influxdb", "victoria-metrics": "victoria-metrics", "mosquitto": "mosquitto"}
+DEBIAN_PACKAGE = {
+    "influxd": "influxdb",
+    "victoria-metrics": "victoria-metrics",
+    "mosquitto": "mosquitto",
+    "mosquitto_passwd": "mosquitto",
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
+    "shellcheck": "shellcheck",
+}
 
 
 def need(binary: str) -> str:
@@ -113,3 +123,94 @@ def start_victoria_metrics(tmp: Path) -> Server:
         base,
         tmp / "vm.log",
     )
+
+
+MQTT_PORT, MQTT_AUTH_PORT = 18883, 18884
+MQTT_USER, MQTT_PASSWORD = "pylon", "mqtt s3cret"
+
+
+class Mosquitto:
+    """A broker with an anonymous listener and one that needs a password; it can be stopped and started again
+    (an outage) with its persistent sessions kept."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.binary = need("mosquitto")
+        self.tmp = tmp
+        passwd = tmp / "passwd"
+        subprocess.run([need("mosquitto_passwd"), "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True)
+        passwd.chmod(0o600)
+        self.config = tmp / "mosquitto.conf"
+        self.config.write_text(f"""
+per_listener_settings true
+persistence true
+persistence_location {tmp}/
+autosave_interval 1
+user root
+listener {MQTT_PORT} 127.0.0.1
+allow_anonymous true
+listener {MQTT_AUTH_PORT} 127.0.0.1
+allow_anonymous false
+password_file {passwd}
+""")
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        import socket
+
+        self.log = (self.tmp / "mosquitto.log").open("a")
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.tmp}/mosquitto.log")
+            try:
+                socket.create_connection(("127.0.0.1", MQTT_PORT), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not listen within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+            self.log.close()
+
+
+PROMETHEUS_PORT, HTTP_SINK_PORT = 19090, 19101
+
+
+def start_prometheus(tmp: Path) -> Server:
+    """Prometheus scraping the HTTP sink of the daemon under test (127.0.0.1:19101) every second."""
+    binary = need("prometheus")
+    config = tmp / "prometheus.yml"
+    config.write_text(f"""
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: pylontech
+    static_configs:
+      - targets: ["127.0.0.1:{HTTP_SINK_PORT}"]
+""")
+    base = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    return Server(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp}/data",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+        ],
+        base + "/-/ready",
+        base,
+        tmp / "prometheus.log",
+    )
+
+
+def prometheus_query(query: str) -> list[dict]:
+    import json
+
+    url = f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())["data"]["result"]

@@ -20,6 +20,8 @@ import pytest
 from pylonbus.lineproto import ZERO, Snapshot, battery_line, changed
 from pylonbus.protocol import PackAnalog
 from pylonbus.service import Poller
+from pylonbus.service.config import Config
+from pylonbus.service.daemon import Daemon
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
@@ -405,11 +407,11 @@ def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_
     sink.spool.close()  # the database is gone: every write fails as on a dead disk
     sink.publish(poller.cycle())
     sink.publish(poller.cycle())
-    assert len(sink.unspooled) == 2
+    assert len(sink.backlog.unspooled) == 2
     assert "spool unusable" in sink.statistics()
-    sink.shipper.spool = Spool(tmp_path / "s.sqlite", 100)
+    sink.shipper.spool = sink.backlog.spool = Spool(tmp_path / "s.sqlite", 100)
     sink.publish(poller.cycle())
-    assert not sink.unspooled and sink.spool.pending() == 3
+    assert not sink.backlog.unspooled and sink.spool.pending() == 3
 
 
 def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None:
@@ -420,7 +422,7 @@ def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None
     args = pylon2influx.build_parser().parse_args(["-d", SIM, "--rescan", "1"])
     stack = Client(Link(SIM))
     stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
-    runner = pylon2influx.Daemon(args, Poller([stack], args.rescan))
+    runner = Daemon(pylon2influx.config_of(args), Poller([stack], args.rescan))
     runner.poller.rescan()
     assert stack.modules == [1, 2, 3]
 
@@ -439,11 +441,10 @@ def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
 
     from pylonbus import Link
     from pylonbus import Stack as Client
-    from pylonbus.cli import pylon2influx
 
     stack = Client(Link("sim://?stack=US3000C*3&frozen=1&pace=0", tries=1))
     stack.scan()
-    runner = pylon2influx.Daemon(pylon2influx.build_parser().parse_args(["-d", "x"]), Poller([stack], 60))
+    runner = Daemon(Config(), Poller([stack], 60))
     stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
     with caplog.at_level(logging.INFO):
         assert not runner.cycle() and not runner.cycle() and not runner.cycle()
@@ -506,7 +507,7 @@ def test_the_config_file_sets_options_and_flags_override_it(tmp_path: Path) -> N
         ('[battery]\ndevice = "x"\n\nbuad = 9600\n', "pylon2influx.toml:4: unknown key buad in [battery]"),
         ("[battery]\ninterval = 0\n", "pylon2influx.toml:2: interval: 0 is out of range"),
         ('[influx]\npassword = "x"\n', "password does not belong in this file; use password_file"),
-        ("[mqtt]\nhost = 1\n", "pylon2influx.toml:1: unknown table [mqtt]"),
+        ("[modbus]\nhost = 1\n", "pylon2influx.toml:1: unknown table [modbus]"),
         ("[influx]\nall = 1\n", "all must be true or false"),
         ("[influx\n", "Expected ']'"),
     ],

@@ -25,7 +25,7 @@ def tool(name: str) -> str:
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff(command: list[str]) -> None:
     done = subprocess.run(
-        [tool("ruff"), *command, "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+        [tool("ruff"), *command, "src", "tests", "benchmarks", "contrib"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -1,14 +1,17 @@
-"""The C daemon's InfluxDB line protocol (`Battery,Module=N …`) and its change filter, byte-compatible."""
+"""The C daemon's InfluxDB line protocol (`Battery,Module=N …`) and its change filter, byte-compatible; and the
+`full` schema (`pylontech_module`, `pylontech_stack`) in base units with readable names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .protocol.results import PackAnalog
 
 if TYPE_CHECKING:
     from .service.reading import Reading
+
+SCHEMAS = ("c", "full", "both")
 
 USABLE_PERCENT = 95
 
@@ -80,15 +83,69 @@ def changed(new: Snapshot, last: Snapshot) -> bool:
     return any(abs(a - b) > 4 for a, b in zip(new.cells_mv, last.cells_mv, strict=True))
 
 
-class LineProtocol:
-    """The C program's batch for a reading: a line per module whose values passed the change filter (every
-    online module with `every`); offline modules write nothing."""
+def _field(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    return repr(float(value))
 
-    def __init__(self, every: bool = False) -> None:
+
+def _flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """A module or stack document as line-protocol fields: lists numbered from 1 (`cell_1`), alarms as
+    `alarm_<name>` booleans and the raw status bytes as integers; missing values left out."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error"):
+            continue
+        if isinstance(value, list):
+            item = {"cells": "cell", "temperatures": "temperature"}[key]
+            out.update((f"{item}_{n}", v) for n, v in enumerate(value, 1))
+        elif isinstance(value, dict):
+            out.update((name if name.startswith("status") else f"alarm_{name}", v) for name, v in value.items())
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str:
+    fields = ",".join(f"{key}={_field(value)}" for key, value in _flat(doc).items())
+    return f"{measurement},{tags} {fields} {time_ns}"
+
+
+def full_lines(reading: Reading) -> list[str]:
+    """The `full` schema: a `pylontech_module` line per module (tags group, module, serial; an offline one
+    writes `online=false` only) and a `pylontech_stack` line per group."""
+    from .service.state import module_state, stack_state
+
+    out = []
+    for stack in reading.stacks:
+        for module in stack.modules:
+            tags = f"group={module.group},module={module.module}"
+            if module.identity.serial:
+                tags += f",serial={escape_tag(module.identity.serial)}"
+            out.append(_line("pylontech_module", tags, module_state(module, reading.time_ns), reading.time_ns))
+        out.append(
+            _line("pylontech_stack", f"group={stack.group}", stack_state(stack, reading.time_ns), reading.time_ns)
+        )
+    return out
+
+
+class LineProtocol:
+    """The batch for a reading. Schema `c` (the C program's): a line per module whose values passed the change
+    filter (every online module with `every`), offline modules write nothing. Schema `full`: every module and
+    stack every cycle (`full_lines`). `both`: the two."""
+
+    def __init__(self, every: bool = False, schema: str = "c") -> None:
         self.every = every
+        self.schema = schema
         self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
 
     def lines(self, reading: Reading) -> list[str]:
+        out = self.c_lines(reading) if self.schema != "full" else []
+        return out + full_lines(reading) if self.schema != "c" else out
+
+    def c_lines(self, reading: Reading) -> list[str]:
         out = []
         for module in reading.modules:
             if module.analog is None:

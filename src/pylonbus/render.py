@@ -7,10 +7,9 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
+from .protocol.layouts import units_of
 from .protocol.results import flag_names
 
-_UNITS = (("voltage", "V"), ("current", "A"), ("temperature", "°C"), ("capacity", "Ah"), ("power", "W"))
-_PERCENT = ("soc", "average_soh", "min_soh")
 #: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
 INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})
 #: Fields that a derived property shows better in text: each temperature as BMS and cell temperatures.
@@ -24,13 +23,15 @@ ACRONYMS = {
 }  # a property `x_text` is how field `x` reads, and takes its place in text
 
 
-def unit_of(name: str) -> str:
-    if name in _PERCENT:
-        return "%"
-    for part, unit in _UNITS:
-        if part in name and not name.endswith(("_module", "_state", "_states")):
-            return unit
-    return ""
+_UNITS: dict[type, dict[str, str]] = {}
+
+
+def unit_of(result: Any, name: str) -> str:
+    """The unit its layout (or its class, for a derived value) declares for a field of a result."""
+    cls = type(result)
+    if cls not in _UNITS:
+        _UNITS[cls] = units_of(cls)
+    return _UNITS[cls].get(name.removesuffix(TEXT_SUFFIX), "")
 
 
 def _properties(cls: type) -> list[str]:
@@ -78,8 +79,7 @@ def _value(unit: str, value: Any) -> str:
     return str(value)
 
 
-def _text(name: str, value: Any) -> str:
-    unit = unit_of(name)
+def _text(unit: str, value: Any) -> str:
     if isinstance(value, tuple | list):
         if value and dataclasses.is_dataclass(value[0]):
             return f"{len(value)} entries"
@@ -118,7 +118,9 @@ def render_text(result: Any, indent: str = "", verbose: bool = False) -> list[st
     ]
     width = max((len(label) for label, _ in shown), default=0)
     lines = [
-        f"{indent}{label:>{width}}: {_text(name, getattr(result, name))}" for label, name in shown if name not in nested
+        f"{indent}{label:>{width}}: {_text(unit_of(result, name), getattr(result, name))}"
+        for label, name in shown
+        if name not in nested
     ]
     for name in nested:
         for number, item in enumerate(getattr(result, name), 1):
@@ -133,7 +135,7 @@ def _flat(result: Any, verbose: bool) -> list[tuple[str, str, Any]]:
     out = []
     for label, name in text_fields(result, verbose):
         value = getattr(result, name)
-        unit = unit_of(name)
+        unit = unit_of(result, name)
         if isinstance(value, tuple | list) and value and not isinstance(value[0], str):
             singular = label.removesuffix("s")
             out += [(" ".join(filter(None, (singular, str(n), unit))), unit, item) for n, item in enumerate(value, 1)]

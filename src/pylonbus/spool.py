@@ -20,13 +20,18 @@ from .errors import PylonbusError
 log = logging.getLogger(__name__)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL,
-                                    lines INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, created REAL NOT NULL, rejected REAL NOT NULL,
                                      status INTEGER NOT NULL, message TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches (created, id);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+QUEUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL,
+                                    lines INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS {table}_by_time ON {table} (created, id);
+"""
+#: The InfluxDB queue keeps the table name of the spools written before there were other queues.
+DEFAULT_QUEUE = "batches"
 # Batches leave in the order they were taken: by time, then id (the second half of a split batch is a newer
 # row with its original time).
 IN_ORDER = "ORDER BY created, id"
@@ -59,14 +64,17 @@ def _locked(method: F) -> F:
 
     @functools.wraps(method)
     def run(self: Spool, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
+        database = self._database
+        with database.lock:
             try:
+                self._follow()
                 return method(self, *args, **kwargs)
             except sqlite3.Error as error:
                 if not _corrupt(error):
                     raise SpoolError(f"spool {self.path}: {error}") from None
-                self._quarantine(error)
+                database.quarantine(error)
             try:
+                self._follow()
                 return method(self, *args, **kwargs)
             except sqlite3.Error as error:
                 raise SpoolError(f"spool {self.path}: {error}") from None
@@ -74,52 +82,47 @@ def _locked(method: F) -> F:
     return run  # type: ignore[return-value]
 
 
-class Spool:
-    """Bounded FIFO of batches; when full (by count or by disk) the oldest are dropped, counted and logged."""
+class _Database:
+    """The SQLite file every queue of a spool shares: one connection, one lock, and its replacement when
+    it turns out corrupt (`generation` counts the replacements, so that each queue counts its rows again)."""
 
-    def __init__(self, path: Path | str, limit: int) -> None:
-        self.path = Path(path)
-        self.limit = limit
-        self._lock = threading.Lock()  # the poller adds while the shipper sends, on one connection
-        self._dropping = 0  # batches dropped for lack of disk space in the current episode
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()  # the poller adds while the shippers send, on one connection
+        self.generation = 0
+        if self.path.is_dir():
+            raise SpoolError(f"{self.path} is a directory")
         try:
-            if self.path.is_dir():
-                raise SpoolError(f"{self.path} is a directory")
-            try:
-                self._open()
-                # Read every page once at start (measured: 0.04 s for a two-day spool of 170 MB, cache warm):
-                # damage found now is moved aside before it fails a write.
-                problem = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
-                if problem != "ok":
-                    self._quarantine(problem)
-            except sqlite3.DatabaseError as error:
-                # A damaged spool is ours to move aside; a file that is no SQLite database at all may be anyone's.
-                if getattr(error, "sqlite_errorname", "") != "SQLITE_CORRUPT":
-                    raise
-                self._quarantine(error)
-        except (OSError, sqlite3.Error, SpoolError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            raise SpoolError(f"cannot use the spool {self.path}: {reason}; give a writable file with --spool") from None
+            self.open()
+            # Read every page once at start (measured: 0.04 s for a two-day spool of 170 MB, cache warm):
+            # damage found now is moved aside before it fails a write.
+            problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                self.quarantine(problem)
+        except sqlite3.DatabaseError as error:
+            # A damaged spool is ours to move aside; a file that is no SQLite database at all may be anyone's.
+            if getattr(error, "sqlite_errorname", "") != "SQLITE_CORRUPT":
+                raise
+            self.quarantine(error)
 
-    def _open(self) -> None:
-        """Open (or create, private to this user) the database and count its batches once."""
+    def open(self) -> None:
+        """Open (or create, private to this user) the database."""
         if not self.path.parent.exists():
             self.path.parent.mkdir(mode=0o700, parents=True)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # before SQLite makes it 0644
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         # A rollback journal, not WAL: it only needs room for the pages one transaction changes, where a WAL
         # holds every change until a checkpoint, which on a full disk can never run.
-        self._db.execute("PRAGMA journal_mode=TRUNCATE")
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not just a crash
-        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-        self._db.executescript(SCHEMA)
-        # Counted here and kept up to date: a COUNT(*) on every add slowed the spool as the backlog grew.
-        self._count = int(self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+        self.db.execute("PRAGMA journal_mode=TRUNCATE")
+        self.db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not just a crash
+        self.page_size = int(self.db.execute("PRAGMA page_size").fetchone()[0])
+        self.db.executescript(SCHEMA)
+        self.generation += 1
 
-    def _quarantine(self, error: object) -> None:
+    def quarantine(self, error: object) -> None:
         """Move a corrupt database (and its journal) aside and start an empty one: polling goes on."""
         with contextlib.suppress(sqlite3.Error, AttributeError):
-            self._db.close()
+            self.db.close()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -127,7 +130,47 @@ class Spool:
             if source.exists():
                 source.rename(f"{aside}{suffix}")
         log.error("spool %s is corrupt (%s): moved aside to %s, continuing with a new spool", self.path, error, aside)
-        self._open()
+        self.open()
+
+
+class Spool:
+    """A bounded FIFO of batches in the spool's database; when full (by count or by disk) the oldest are
+    dropped, counted and logged. Each sink that ships has its own queue (`queue()`) in the same file."""
+
+    def __init__(self, path: Path | str, limit: int, *, name: str = DEFAULT_QUEUE, database: _Database | None = None):
+        self.path = Path(path)
+        self.limit = limit
+        self.name = name
+        self._table = name if name == DEFAULT_QUEUE else f"queue_{name}"
+        self._prefix = "" if name == DEFAULT_QUEUE else f"{name}."  # of its counters
+        self._generation = 0  # of the database its row count was taken from
+        self._count = 0
+        self._dropping = 0  # batches dropped for lack of disk space in the current episode
+        try:
+            self._database = database or _Database(self.path)
+            with self._database.lock:
+                self._follow()
+        except (OSError, sqlite3.Error, SpoolError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise SpoolError(f"cannot use the spool {self.path}: {reason}; give a writable file with --spool") from None
+
+    def queue(self, name: str, limit: int) -> Spool:
+        """Another queue in the same database (its own batches, limit and counters)."""
+        if not name.isidentifier():
+            raise ValueError(f"queue name {name!r}")
+        return Spool(self.path, limit, name=name, database=self._database)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._database.db
+
+    def _follow(self) -> None:
+        """Create this queue's table in a new database, and count its batches once (kept up to date after:
+        a COUNT(*) on every add slowed the spool as the backlog grew)."""
+        if self._generation != self._database.generation:
+            self._db.executescript(QUEUE_SCHEMA.format(table=self._table))
+            self._count = int(self._db.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
+            self._generation = self._database.generation
 
     def close(self) -> None:
         self._db.close()
@@ -160,13 +203,13 @@ class Spool:
         """Bytes a new batch can use: free pages inside the database, and free space on its disk."""
         disk = os.statvfs(self.path.parent)
         free_pages = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        return int(free_pages * self._page_size + disk.f_bavail * disk.f_frsize)
+        return int(free_pages * self._database.page_size + disk.f_bavail * disk.f_frsize)
 
     def _insert(self, body: bytes, lines: int) -> int:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             cursor = self._db.execute(
-                "INSERT INTO batches (created, lines, body) VALUES (?, ?, ?)", (time.time(), lines, body)
+                f"INSERT INTO {self._table} (created, lines, body) VALUES (?, ?, ?)", (time.time(), lines, body)
             )
             excess = self._count + 1 - self.limit
             if excess > 0:
@@ -178,8 +221,10 @@ class Spool:
         return int(cursor.lastrowid or 0)
 
     def _delete_oldest(self, count: int) -> None:
-        self._db.execute(f"DELETE FROM batches WHERE id IN (SELECT id FROM batches {IN_ORDER} LIMIT ?)", (count,))
-        self._bump("dropped", count)
+        self._db.execute(
+            f"DELETE FROM {self._table} WHERE id IN (SELECT id FROM {self._table} {IN_ORDER} LIMIT ?)", (count,)
+        )
+        self._bump(f"{self._prefix}dropped", count)
 
     def _bump(self, name: str, amount: int) -> None:
         self._db.execute(
@@ -191,7 +236,7 @@ class Spool:
     @_locked
     def oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
         """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch)."""
-        rows = self._db.execute(f"SELECT id, lines, body FROM batches {IN_ORDER} LIMIT 10000")
+        rows = self._db.execute(f"SELECT id, lines, body FROM {self._table} {IN_ORDER} LIMIT 10000")
         out: list[tuple[int, int, bytes]] = []
         total = 0
         for row in rows:
@@ -210,7 +255,7 @@ class Spool:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                removed += self._db.execute(f"DELETE FROM batches WHERE id IN ({marks})", chunk).rowcount
+                removed += self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({marks})", chunk).rowcount
         self._count -= removed
 
     @_locked
@@ -219,11 +264,11 @@ class Spool:
         with self._db:
             self._db.execute(
                 "INSERT INTO rejected (id, created, rejected, status, message, body) "
-                "SELECT id, created, ?, ?, ?, body FROM batches WHERE id = ?",
+                f"SELECT id, created, ?, ?, ?, body FROM {self._table} WHERE id = ?",
                 (time.time(), status, message, batch_id),
             )
-            removed = self._db.execute("DELETE FROM batches WHERE id = ?", (batch_id,)).rowcount
-            self._bump("rejected", 1)
+            removed = self._db.execute(f"DELETE FROM {self._table} WHERE id = ?", (batch_id,)).rowcount
+            self._bump(f"{self._prefix}rejected", 1)
         self._count -= removed
 
     @_locked
@@ -232,16 +277,17 @@ class Spool:
         half is queued as a new batch. False if the batch is a single line (or gone)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT created, body FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = self._db.execute(f"SELECT created, body FROM {self._table} WHERE id = ?", (batch_id,)).fetchone()
             lines = bytes(row[1]).split(b"\n") if row else []
             if len(lines) < 2:
                 return False
             middle = len(lines) // 2
             self._db.execute(
-                "UPDATE batches SET lines = ?, body = ? WHERE id = ?", (middle, b"\n".join(lines[:middle]), batch_id)
+                f"UPDATE {self._table} SET lines = ?, body = ? WHERE id = ?",
+                (middle, b"\n".join(lines[:middle]), batch_id),
             )
             self._db.execute(
-                "INSERT INTO batches (created, lines, body) VALUES (?, ?, ?)",
+                f"INSERT INTO {self._table} (created, lines, body) VALUES (?, ?, ?)",
                 (row[0], len(lines) - middle, b"\n".join(lines[middle:])),
             )
         self._count += 1
@@ -252,5 +298,16 @@ class Spool:
 
     @_locked
     def counter(self, name: str) -> int:
-        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (self._prefix + name,)).fetchone()
         return int(row[0]) if row else 0
+
+    @_locked
+    def load_state(self, name: str) -> str | None:
+        """A value a part of the service keeps across restarts (the energy counters), as it was saved."""
+        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_locked
+    def save_state(self, name: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", (name, value))

@@ -12,6 +12,7 @@ from typing import NoReturn, Protocol
 
 from .. import PylonbusError, __version__
 from ..logs import FRAME
+from ..ports import AUTO_PORTS
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a Unix tool killed by SIGPIPE reports
@@ -128,3 +129,19 @@ def guarded(prog: str, main: Callable[[list[str] | None], int]) -> Main:
             return EXIT_ERROR
 
     return run
+
+
+def add_auto_ports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--auto-ports",
+        default=AUTO_PORTS,
+        metavar="GLOBS",
+        help=f"with -d auto: the ports to probe, colon-separated globs (default {AUTO_PORTS})",
+    )
+
+
+def no_port(args: argparse.Namespace) -> str:
+    return (
+        f"-d auto: no Pylontech stack answers on {args.auto_ports} at {args.baud} Bd "
+        "(-v 1 says why each port was skipped); check the adapter, the baud rate and the A/B wiring"
+    )

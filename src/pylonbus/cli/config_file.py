@@ -21,6 +21,8 @@ KEYS: dict[str, dict[str, str]] = {
         "interval": "query",
         "rescan": "rescan",
         "timeout": "timeout",
+        "auto_ports": "auto_ports",
+        "serial_starter_lock": "serial_starter_lock",
     },
     "influx": {
         "server": "server",
@@ -35,12 +37,25 @@ KEYS: dict[str, dict[str, str]] = {
         "cache": "cache",
         "spool": "spool",
         "all": "all",
+        "schema": "schema",
         "password_file": "password_file",
         "token_file": "token_file",
     },
+    "mqtt": {
+        "url": "mqtt",
+        "prefix": "mqtt_prefix",
+        "ha_prefix": "ha_prefix",
+        "ha_discovery": "ha_discovery",
+        "ha_cleanup": "ha_cleanup",
+        "password_file": "mqtt_password_file",
+    },
+    "http": {"listen": "http"},
     "log": {"verbose": "verbose", "syslog": "syslog"},
 }
-SECRETS = {"password": "password_file", "token": "token_file"}  # kept out of files: a file of their own, or env
+SECRETS = {
+    "password": "password_file",
+    "token": "token_file",
+}  # in [influx] and [mqtt]  # kept out of files: a file of their own, or env
 
 
 class ConfigError(PylonbusError):
@@ -78,7 +93,7 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
             raise ConfigError(f"{path}:{_line_of(text, table, '')}: unknown table [{table}]; known: {known}")
         for key, value in values.items():
             where = f"{path}:{_line_of(text, table, key)}"
-            if key in SECRETS and table == "influx":
+            if key in SECRETS and table in ("influx", "mqtt"):
                 raise ConfigError(f"{where}: {key} does not belong in this file; use {SECRETS[key]} or the environment")
             dest = KEYS[table].get(key)
             if dest is None:
@@ -88,7 +103,7 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
 
 
 def _value(action: argparse.Action, value: Any, where: str) -> Any:
-    if isinstance(action, argparse._StoreTrueAction) or action.dest == "isslverifypeer":
+    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction) or action.dest == "isslverifypeer":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, not {value!r}")
         return int(value) if action.dest == "isslverifypeer" else value

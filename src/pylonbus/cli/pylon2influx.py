@@ -9,23 +9,23 @@ import logging.handlers
 import os
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, PylonbusError
+from ..lineproto import SCHEMAS
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP
-from ..systemd import notify
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,
     EXIT_OK,
     Parser,
+    add_auto_ports,
     add_verbose,
     guarded,
     log_level,
+    no_port,
     ranged,
     seconds,
     version,
@@ -33,13 +33,11 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..service import Poller
-    from ..sinks import Sink
+    from ..service.config import Config
+    from ..service.daemon import Daemon
 
 log = logging.getLogger("pylon2influx")
 DEFAULT_RESCAN = 60.0
-EXIT_FLUSH = 5.0  # s to send what is spooled after SIGTERM
-ONCE_FLUSH = 60.0  # s --once may take to send what is spooled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 stopped by a signal or --once succeeded, 1 error, 2 no module answered (--try, --once; "
         "otherwise the daemon keeps probing).",
     )
-    p.add_argument("-d", "--device", default=DEFAULT_PORT, help=f"serial port or URL (default {DEFAULT_PORT})")
+    p.add_argument(
+        "-d",
+        "--device",
+        default=DEFAULT_PORT,
+        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on",
+    )
+    add_auto_ports(p)
+    p.add_argument(
+        "--serial-starter-lock",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="take the port's lock the way Victron's serial-starter does, in DIR (default /var/lock/serial-starter "
+        "where it exists; 'off' disables)",
+    )
     p.add_argument("-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help=f"baud rate ({DEFAULT_BAUD})")
     p.add_argument(
         "-g",
@@ -97,7 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="write every cycle (no change filter)")
     p.add_argument("--token-file", type=Path, help="read the v2 token from this file")
     p.add_argument("--password-file", type=Path, help="read the v1 password from this file")
-    p.add_argument("--spool", type=Path, help="spool database, used with --server (default: see README)")
+    p.add_argument(
+        "--schema",
+        choices=SCHEMAS,
+        default="c",
+        help="InfluxDB lines: c (the C program's Battery,Module=N, default), full (pylontech_module and "
+        "pylontech_stack in base units) or both",
+    )
+    p.add_argument("--spool", type=Path, help="spool database, used with --server/--mqtt (default: see README)")
+    m = p.add_argument_group("MQTT and Home Assistant (pip install 'pylonbus[mqtt]')")
+    m.add_argument("--mqtt", metavar="URL", help="broker: mqtt://[USER@]HOST[:PORT] or mqtts://… for TLS")
+    m.add_argument("--mqtt-password-file", type=Path, metavar="FILE", help="the broker password (or MQTT_PASSWORD)")
+    m.add_argument("--mqtt-prefix", default="pylontech", metavar="P", help="topic prefix (pylontech)")
+    m.add_argument("--ha-prefix", default="homeassistant", metavar="P", help="discovery prefix (homeassistant)")
+    m.add_argument(
+        "--no-ha-discovery", dest="ha_discovery", action="store_false", help="publish no Home Assistant discovery"
+    )
+    p.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus), a live page, /api/state and /healthz here, e.g. 127.0.0.1:9101",
+    )
+    m.add_argument(
+        "--ha-cleanup", action="store_true", help="remove the Home Assistant devices of modules not seen in this run"
+    )
     p.add_argument("--timeout", type=seconds(), help="serial reply timeout in seconds (default: computed)")
     p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
@@ -149,40 +184,29 @@ def validate(args: argparse.Namespace) -> str | None:
     return None
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    handler: logging.Handler
-    if args.syslog or args.syslogtest:
-        address = "/dev/log" if Path("/dev/log").exists() else ("localhost", 514)
-        handler = logging.handlers.SysLogHandler(address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-        handler.setFormatter(logging.Formatter("pylon2influx[%(process)d]: %(message)s"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(log_level(max(args.verbose, 1)))
+def config_of(args: argparse.Namespace) -> Config:
+    """The service's configuration from the merged options, with the secrets read from their files or the
+    environment."""
+    from ..service.config import Config, MqttConfig
 
-
-class Daemon:
-    """The Poller's readings to the configured sinks, at a fixed period, until a signal stops it."""
-
-    def __init__(self, args: argparse.Namespace, poller: Poller) -> None:
-        self.args = args
-        self.poller = poller
-        self.stop = poller.stop  # set by SIGTERM/SIGINT
-        self.wake = threading.Event()  # set by every signal, so that the main loop acts on it at once
-        self.report = False  # SIGHUP asked for the statistics
-        from ..sinks.stdout import StdoutSink
-
-        self.sinks: list[Sink] = [self._influx(args) if args.server else StdoutSink(every=args.all)]
-
-    @staticmethod
-    def _influx(args: argparse.Namespace) -> Sink:
-        from ..sinks.influx import InfluxSink
+    config = Config(
+        device=args.device,
+        baud=args.baud,
+        groups=args.groups,
+        interval=args.query,
+        rescan=args.rescan,
+        timeout=args.timeout,
+        once=args.once,
+        every=args.all,
+        schema=args.schema,
+        spool=args.spool,
+        cache=args.cache,
+        http=args.http,
+    )
+    if args.server:
         from ..sinks.influx_http import InfluxTarget
-        from ..spool import Spool, default_path
 
-        target = InfluxTarget(
+        config.influx = InfluxTarget(
             args.server,
             args.port,
             args.db,
@@ -195,59 +219,32 @@ class Daemon:
             bool(args.isslverifypeer),
             None if args.ca_file is None else str(args.ca_file),
         )
-        if args.ca_file is not None and not args.ca_file.is_file():
-            raise PylonbusError(f"--ca-file {args.ca_file}: no such file")
-        if target.kind == "v2" and not target.token:
-            raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
-        limit = args.cache or max(1, int(2 * 86400 / args.query))  # batches kept while the database is away
-        return InfluxSink(target, Spool(args.spool or default_path(), limit), every=args.all)
+    if args.mqtt:
+        config.mqtt = MqttConfig(
+            args.mqtt,
+            secret(None, args.mqtt_password_file, "MQTT_PASSWORD", "--mqtt-password-file"),
+            args.mqtt_prefix,
+            args.ha_prefix,
+            args.ha_discovery,
+            args.ha_cleanup,
+            bool(args.isslverifypeer),
+            args.ca_file,
+        )
+    return config
 
-    def cycle(self) -> bool:
-        """Poll every module once and hand the reading to every sink; True when every module answered."""
-        reading = self.poller.cycle()
-        for sink in self.sinks:
-            try:
-                sink.publish(reading)
-            except BrokenPipeError:
-                self.stop.set()  # the reader of our output is gone
-        return all(module.online for module in reading.modules)
 
-    def statistics(self) -> str:
-        parts = [f"modules: {self.poller.describe()}", *(sink.statistics() for sink in self.sinks)]
-        return ", ".join([*parts, f"poll errors: {self.poller.errors}"])
-
-    def run(self) -> int:
-        if not self.args.once:
-            for sink in self.sinks:
-                sink.start()
-        cycles = 0
-        while not self.stop.is_set():
-            started = time.monotonic()
-            ok = self.cycle()
-            cycles += 1
-            # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
-            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
-            if self.args.once:
-                left = sum(sink.close(ONCE_FLUSH) for sink in self.sinks)
-                return EXIT_OK if ok and not left else EXIT_ERROR
-            # A fixed period: neither slow polls nor the database stretch the interval.
-            self._sleep_until(started + self.args.query)
-        notify("STOPPING=1")
-        for sink in self.sinks:
-            sink.close(EXIT_FLUSH)  # a few seconds to send what is spooled; the rest waits for the next start
-        return EXIT_OK
-
-    def _sleep_until(self, deadline: float) -> None:
-        """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler."""
-        while not self.stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self.wake.wait(remaining)
-            self.wake.clear()
-            if self.report:
-                self.report = False
-                log.warning("%s", self.statistics())
+def setup_logging(args: argparse.Namespace) -> None:
+    handler: logging.Handler
+    if args.syslog or args.syslogtest:
+        address = "/dev/log" if Path("/dev/log").exists() else ("localhost", 514)
+        handler = logging.handlers.SysLogHandler(address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        handler.setFormatter(logging.Formatter("pylon2influx[%(process)d]: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(log_level(max(args.verbose, 1)))
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -281,22 +278,33 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
+    from ..autoport import PortLock, default_lock_dir, resolve
     from ..client import Link, Stack
     from ..service import Poller
+    from ..service.daemon import Daemon
 
-    link = Link(args.device, args.baud, timeout=args.timeout)
+    locks = default_lock_dir(args.serial_starter_lock)
+    device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
+    if device is None:
+        log.error("%s", no_port(args))
+        return EXIT_NO_MODULE
+    args.device = device
+    link = Link(device, args.baud, timeout=args.timeout)
     poller = Poller([Stack(link, group) for group in args.groups], args.rescan)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.
         try:
-            daemon = Daemon(args, poller)
+            daemon = Daemon(config_of(args), poller)
         except PylonbusError as error:
             log.error("%s", error)
             return EXIT_ERROR
         install_signals(daemon)
     groups = ",".join(map(str, args.groups))
+    lock = PortLock(locks, device) if locks is not None and daemon is not None and "://" not in device else None
     try:
+        if lock is not None and not lock.acquire(poller.stop):
+            return EXIT_OK  # stopped while another process held the port
         poller.scan()
         if poller.stop.is_set():
             log.info("stopped during the start-up scan")
@@ -325,6 +333,8 @@ def _main(argv: list[str] | None = None) -> int:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
         link.close()
+        if lock is not None:
+            lock.release()
 
 
 def install_signals(daemon: Daemon) -> None:

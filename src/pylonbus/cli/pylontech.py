@@ -15,8 +15,10 @@ from .common import (
     EXIT_NO_MODULE,
     EXIT_OK,
     Parser,
+    add_auto_ports,
     add_verbose,
     guarded,
+    no_port,
     seconds,
     setup_logging,
     version,
@@ -64,8 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "-d", "--device", default=DEFAULT_PORT, metavar="PORT", help=f"serial port or URL (default {DEFAULT_PORT})"
+        "-d",
+        "--device",
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on",
     )
+    add_auto_ports(parser)
     parser.add_argument(
         "-b",
         "--baud",
@@ -168,11 +175,16 @@ def _main(argv: list[str] | None = None) -> int:
         as_json = "lines" if args.jsonl else "array" if args.json else ""
         return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2)
 
+    from ..autoport import default_lock_dir, resolve
     from ..client import Link, Stack
     from ..errors import NoReplyError
 
+    device = resolve(args.device, args.auto_ports, args.baud, args.group, default_lock_dir(None))
+    if device is None:
+        print(f"pylontech: {no_port(args)}", file=sys.stderr)
+        return EXIT_NO_MODULE
     try:
-        with Link(args.device, args.baud, timeout=args.timeout) as link:
+        with Link(device, args.baud, timeout=args.timeout) as link:
             stack = Stack(link, args.group)
             if args.try_:
                 return probe(stack, args)
@@ -370,6 +382,21 @@ SUMMARY_COLUMNS = (  # (key, header, width, format)
 )
 
 
+#: The analog field each value of a summary row comes from, for its unit.
+_ROW_SOURCES = {
+    "soc": "soc",
+    "voltage": "voltage",
+    "current": "current",
+    "min_cell_voltage": "cell_voltages",
+    "max_cell_voltage": "cell_voltages",
+    "min_temperature": "temperatures",
+    "max_temperature": "temperatures",
+    "remaining_capacity": "remaining_capacity",
+    "total_capacity": "total_capacity",
+    "power": "power",
+}
+
+
 def _row(stack: Stack, module: int) -> dict[str, Any]:
     info = stack.manufacturer(module)
     analog = stack.analog(module)
@@ -399,7 +426,8 @@ def _cell(value: Any, width: int, form: str) -> str:
 
 def summary(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
-    from ..render import unit_of
+    from ..protocol.layouts import units_of
+    from ..protocol.results import AnalogData
 
     modules = known_modules(stack, args)
     if not modules:
@@ -412,8 +440,13 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
             print(f"pylontech: module {module} left out of the summary: {error}", file=sys.stderr)
             rows.append({"module": module, "error": str(error)})
     good = [r for r in rows if "error" not in r]
+    units = units_of(AnalogData)
     csv_rows = [
-        {" ".join(filter(None, (key.replace("_", " "), unit_of(key)))): v for key, v in r.items()} for r in rows
+        {
+            " ".join(filter(None, (key.replace("_", " "), units.get(_ROW_SOURCES.get(key, ""), "")))): v
+            for key, v in r.items()
+        }
+        for r in rows
     ]
     if not good:
         return View(EXIT_NO_MODULE, {"group": stack.group, "modules": rows, "total": None}, [], csv_rows)

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help="pace replies at this baud rate"
     )
     parser.add_argument("--no-pace", action="store_true", help="send replies at once, not at wire speed")
+    parser.add_argument(
+        "--alarm",
+        action="append",
+        default=[],
+        metavar="[G/]M:NAME",
+        help="module M (of group G) reports alarm NAME, e.g. 2:cell_voltage_high; repeatable",
+    )
     for name in Faults.names():
         option = f"--{name.replace('_', '-')}"
         if name == "delay":
@@ -66,6 +73,8 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         spec = args.stack or group_spec(args.model, args.modules, args.group)
         stack = Stack.parse(spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic())
+        for alarm in args.alarm:
+            stack.raise_alarm(alarm)
     except ValueError as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1

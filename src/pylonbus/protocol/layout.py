@@ -354,3 +354,14 @@ class Layout(Generic[T]):
         out = bytearray()
         self.write(obj, out)
         return bytes(out)
+
+    def units(self) -> dict[str, str]:
+        """The unit of each field that has one (an array's is its items'); nested layouts name their own."""
+        out: dict[str, str] = {}
+        for element in self.elements:
+            match element:
+                case Int(name=name, unit=unit) | Array(name=name, item=Int(unit=unit)) if unit:
+                    out[name] = unit
+                case Capacities():
+                    out[element.remaining] = out[element.total] = "Ah"
+        return out

@@ -48,6 +48,10 @@ def deciamps(name: str) -> Int:
     return Int(name, 2, signed=True, div=10, unit="A")
 
 
+def percent(name: str) -> Int:
+    return Int(name, 1, unit="%")
+
+
 # Every byte's state made once: a reply converts by indexing (an enum call cost 2 µs, 30 of them an alarm reply).
 _STATES = tuple(AlarmState(value) for value in range(256))
 
@@ -135,11 +139,11 @@ SYSTEM_ANALOG = Layout(
     SystemAnalog,
     millivolts("voltage"),
     deciamps("current"),
-    Int("soc"),
+    percent("soc"),
     Int("average_cycles", 2),
     Int("max_cycles", 2),
-    Int("average_soh"),
-    Int("min_soh"),
+    percent("average_soh"),
+    percent("min_soh"),
     millivolts("max_cell_voltage"),
     Int("max_cell_voltage_module", 2),
     millivolts("min_cell_voltage"),
@@ -169,3 +173,17 @@ FANOUT_LAYOUTS: dict[Command, Layout[Any]] = {
     Command.ANALOG: SYSTEM_ANALOG_DATA,
     Command.ALARM: SYSTEM_ALARM,
 }
+
+
+def units_of(cls: type) -> dict[str, str]:
+    """The unit of each field and derived property of a result class: fields from the layout that decodes
+    it, properties from the class's own `UNITS`."""
+    layouts = [*REPLY_LAYOUTS.values(), *FANOUT_LAYOUTS.values()]
+    layouts += [e.layout for layout in layouts for e in layout.elements if isinstance(e, Repeat)]
+    units: dict[str, str] = {}
+    for layout in layouts:
+        if layout.cls is cls:
+            units.update(layout.units())
+    for klass in reversed(cls.__mro__):
+        units.update(vars(klass).get("UNITS", {}))
+    return units

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import ClassVar
 
 
 class AlarmState(IntEnum):
@@ -90,6 +91,8 @@ class ProtocolVersion:
 @dataclass(slots=True)
 class PackAnalog:
     """Analog values of one pack (module)."""
+
+    UNITS: ClassVar[dict[str, str]] = {"soc": "%", "power": "W", "bms_temperature": "°C", "cell_temperatures": "°C"}
 
     cell_voltages: tuple[float, ...]
     temperatures: tuple[float, ...]

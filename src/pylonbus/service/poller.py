@@ -9,21 +9,51 @@ import threading
 import time
 
 from ..client import Stack
-from ..errors import LinkError, ProtocolError
+from ..errors import (
+    ChecksumError,
+    DecodeError,
+    ImplausibleValue,
+    LengthChecksumError,
+    LinkError,
+    NoReplyError,
+    ProtocolError,
+    ResponseError,
+)
 from ..protocol.codes import MAX_MODULE
 from ..protocol.results import AlarmInfo
+from .energy import EnergyMeter
 from .reading import Identity, ModuleReading, Reading, StackReading
 
 log = logging.getLogger("pylon2influx")
+#: Why a read failed, as counted for metrics; the first class that matches names the reason.
+REASONS = (
+    (NoReplyError, "timeout"),
+    (LinkError, "port"),
+    ((ChecksumError, LengthChecksumError), "checksum"),
+    (ResponseError, "rtn"),
+    (ImplausibleValue, "implausible"),
+    ((DecodeError, ProtocolError), "decode"),
+)
+
+
+def reason_of(error: Exception) -> str:
+    return next(reason for kinds, reason in REASONS if isinstance(error, kinds))
 
 
 class Poller:
-    def __init__(self, stacks: list[Stack], rescan: float, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        stacks: list[Stack],
+        rescan: float,
+        stop: threading.Event | None = None,
+        energy: EnergyMeter | None = None,
+    ) -> None:
         self.stacks = stacks  # one a group, all on one link
+        self.energy = energy
         self.rescan_every = rescan
         self.stop = stop or threading.Event()
         self.next_rescan = time.monotonic() + rescan
-        self.errors = 0  # failed module reads since start
+        self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
         self.silent: set[tuple[int, int]] = set()  # known (group, module) whose last read failed
         self.identities: dict[tuple[int, int], Identity] = {}
 
@@ -31,6 +61,10 @@ class Poller:
         """The start-up scan of every group (ends early when `stop` is set)."""
         for stack in self.stacks:
             stack.scan(stop=self.stop)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.failures.values())
 
     def describe(self) -> str:
         return "; ".join(f"group {stack.group}: {stack.modules}" for stack in self.stacks)
@@ -40,17 +74,32 @@ class Poller:
         if time.monotonic() >= self.next_rescan:
             self.rescan()
         started = time.time_ns()
+        clock = time.monotonic()
         stacks = [
             StackReading(stack.group, [self.read(stack, module) for module in stack.modules]) for stack in self.stacks
         ]
-        return Reading(started, stacks)
+        reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
+        if self.energy is not None:
+            self.count_energy(self.energy, reading)
+        return reading
+
+    @staticmethod
+    def count_energy(meter: EnergyMeter, reading: Reading) -> None:
+        now = reading.time_ns / 1e9
+        for stack in reading.stacks:
+            for module in stack.modules:
+                module.energy = meter.add(
+                    module.name, now, None if module.analog is None else module.analog.current, module.power
+                )
+            stack.energy = meter.add(f"stack {stack.group}", now, stack.current, stack.power)
+        meter.save(now)
 
     def read(self, stack: Stack, module: int) -> ModuleReading:
         key = (stack.group, module)
         try:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
-            self.errors += 1
+            self.failures[reason_of(error)] += 1
             if key in self.silent:  # said once when it went silent
                 log.debug("module %d of group %d still silent: %s", module, stack.group, error)
             else:
@@ -62,7 +111,7 @@ class Poller:
         try:
             alarm: AlarmInfo | None = stack.alarm(module)
         except (LinkError, ProtocolError) as error:  # the analog values stand without it
-            self.errors += 1
+            self.failures[reason_of(error)] += 1
             log.debug("module %d of group %d: no alarm data: %s", module, stack.group, error)
             alarm = None
         if key in self.silent or key not in self.identities:

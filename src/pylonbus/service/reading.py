@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..protocol.results import AlarmInfo, AnalogData
+from .energy import Energy
 
 
 @dataclass(slots=True)
@@ -29,6 +30,12 @@ class ModuleReading:
     alarm: AlarmInfo | None = None
     identity: Identity = field(default_factory=Identity)
     error: str | None = None
+    energy: Energy = field(default_factory=Energy)
+
+    @property
+    def name(self) -> str:
+        """What its energy counters are kept under: the serial, which stays when a pack moves, else the address."""
+        return self.identity.serial or f"{self.group}/{self.module}"
 
     @property
     def online(self) -> bool:
@@ -82,6 +89,7 @@ class StackReading:
 
     group: int
     modules: list[ModuleReading]
+    energy: Energy = field(default_factory=Energy)
 
     @property
     def online(self) -> list[AnalogData]:
@@ -122,10 +130,13 @@ class StackReading:
 
 @dataclass(slots=True)
 class Reading:
-    """One cycle: when it started (ns since the epoch) and each group polled."""
+    """One cycle: when it started (ns since the epoch), each group polled, how long the cycle took (s) and the
+    failed reads since the start of the process, by reason."""
 
     time_ns: int
     stacks: list[StackReading]
+    duration: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def modules(self) -> list[ModuleReading]:

@@ -95,6 +95,7 @@ class Module:
     discharged: float = 0.0  # Ah since the last cycle was counted
     off: bool = False  # turned off by 0x95: silent until the simulator restarts
     limits: ChargeDischargeInfo | None = None  # imposed by 0x94
+    raised: set[str] = field(default_factory=set)  # alarms injected (`--alarm`), raised whatever the values
 
     @property
     def address(self) -> int:
@@ -146,14 +147,27 @@ class Module:
             status3 |= Status3.EFFECTIVE_DISCHARGE_CURRENT
         if self.soc >= 1.0:
             status3 |= Status3.FULLY_CHARGED
+        for name in self.raised:
+            if name in _STATUS1_ALARMS:
+                status1 |= _STATUS1_ALARMS[name]
+        states = dict(_INJECTED[name] for name in self.raised if name in _INJECTED)
+        if "cell_voltage" in states:
+            cells = (states["cell_voltage"], *cells[1:])
+        if "temperature" in states:
+            temps = (states["temperature"], *temps[1:])
         return PackAlarm(
             cell_states=cells,
             temperature_states=temps,
-            charge_current_state=_state(pack.current, -math.inf, params.charge_current_limit),
-            module_voltage_state=_state(
-                pack.voltage, params.module_low_voltage_limit, params.module_high_voltage_limit
+            charge_current_state=states.get(
+                "charge_current", _state(pack.current, -math.inf, params.charge_current_limit)
             ),
-            discharge_current_state=_state(pack.current, params.discharge_current_limit, math.inf),
+            module_voltage_state=states.get(
+                "module_voltage",
+                _state(pack.voltage, params.module_low_voltage_limit, params.module_high_voltage_limit),
+            ),
+            discharge_current_state=states.get(
+                "discharge_current", _state(pack.current, params.discharge_current_limit, math.inf)
+            ),
             status1=status1,
             status2=Status2.CHARGE_MOSFET | Status2.DISCHARGE_MOSFET | Status2.USING_BATTERY_POWER,
             status3=status3,
@@ -232,6 +246,19 @@ class Module:
             self.temperatures[i] = temp + (target - temp) * weight
 
 
+_SIDES = {"low": AlarmState.BELOW_LOWER_LIMIT, "high": AlarmState.ABOVE_UPPER_LIMIT}
+#: Alarms the simulator can raise on demand: a value's state (name -> which state, to what) …
+_INJECTED = {
+    f"{part}_{side}": (part, state)
+    for part in ("cell_voltage", "temperature", "module_voltage", "charge_current", "discharge_current")
+    for side, state in _SIDES.items()
+    if not (part.endswith("current") and side == "low")  # a current has an upper limit only
+}
+# … or a protection flag of status 1.
+_STATUS1_ALARMS = {flag.name.lower(): flag for flag in Status1 if flag.name}
+ALARM_NAMES = (*_INJECTED, *_STATUS1_ALARMS)
+
+
 def _state(value: float, low: float, high: float) -> AlarmState:
     if value > high:
         return AlarmState.ABOVE_UPPER_LIMIT
@@ -296,6 +323,21 @@ class Stack:
         if not groups:
             raise ValueError(f"stack '{spec}' names no module")
         return cls(groups, **kwargs)  # type: ignore[arg-type]
+
+    def raise_alarm(self, spec: str) -> None:
+        """`[GROUP/]MODULE:NAME` (`2:cell_voltage_high`, `1/3:charge_over_temperature`): that module reports the
+        alarm from now on, whatever its values."""
+        where, _, name = spec.partition(":")
+        group, _, number = where.rpartition("/")
+        if name not in ALARM_NAMES:
+            raise ValueError(f"alarm {spec!r}: give [GROUP/]MODULE:NAME with NAME one of {', '.join(ALARM_NAMES)}")
+        module = next(
+            (m for m in self.modules.values() if str(m.number) == number and str(m.group) == (group or "0")),
+            None,
+        )
+        if module is None:
+            raise ValueError(f"alarm {spec!r}: no module {number} in group {group or 0} of this stack")
+        module.raised.add(name)
 
     def group_modules(self, group: int) -> list[Module]:
         return [m for m in self.modules.values() if m.group == group]

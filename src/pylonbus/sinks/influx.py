@@ -4,14 +4,16 @@ polling and an outage loses nothing."""
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import PylonbusError
 from ..lineproto import LineProtocol
 from ..shipper import Shipper
 from ..spool import Spool, SpoolError
+from .backlog import Backlog
 from .influx_http import InfluxTarget, InfluxWriter, redact
 
 if TYPE_CHECKING:
@@ -20,12 +22,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("pylon2influx")
 
 
+def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str) -> InfluxSink:
+    """The sink for a configured server, its token and CA file checked before anything is polled."""
+    if target.ca_file is not None and not Path(target.ca_file).is_file():
+        raise PylonbusError(f"--ca-file {target.ca_file}: no such file")
+    if target.kind == "v2" and not target.token:
+        raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
+    return InfluxSink(target, spool, every, schema)
+
+
 class InfluxSink:
-    def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False) -> None:
-        self.lines = LineProtocol(every)
+    def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c") -> None:
+        self.lines = LineProtocol(every, schema)
         self.shipper = Shipper(spool, InfluxWriter(target))
-        # Batches the spool could not take (read-only, failing disk), oldest first; kept until it works again.
-        self.unspooled: collections.deque[tuple[bytes, int]] = collections.deque()
+        self.backlog = Backlog(spool)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         log.info(
@@ -46,38 +56,17 @@ class InfluxSink:
 
     def publish(self, reading: Reading) -> None:
         lines = self.lines.lines(reading)
-        if lines:
-            self._spool("\n".join(lines).encode(), len(lines))
-
-    def _spool(self, body: bytes, lines: int) -> None:
-        """Commit the batch, and any the spool refused before, in the order they were taken."""
-        failing = bool(self.unspooled)
-        self.unspooled.append((body, lines))
-        while len(self.unspooled) > self.spool.limit:
-            self.unspooled.popleft()
-            log.warning("spool unusable and %d batches held in memory: dropped the oldest", self.spool.limit)
-        try:
-            while self.unspooled:
-                self.spool.add(*self.unspooled[0])
-                self.unspooled.popleft()
-        except SpoolError as error:
-            if not failing:
-                log.error("%s; batches are held in memory until the spool works again", error)
-            return
-        if failing:
-            log.warning("spool %s works again; the batches held in memory are committed", self.spool.path)
-        self.shipper.wake.set()
+        if lines and self.backlog.put("\n".join(lines).encode(), len(lines)):
+            self.shipper.wake.set()
 
     def statistics(self) -> str:
         s = self.shipper.stats
         try:
-            stored = f"spooled: {self.spool.pending()}, dropped: {self.spool.counter('dropped')}, "
-            stored += f"rejected: {self.spool.counter('rejected')}"
-        except SpoolError as error:
-            stored = f"spool unusable ({error})"
-        return (
-            f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, {stored}, "
-            f"held in memory: {len(self.unspooled)}"
+            rejected = f"rejected: {self.spool.counter('rejected')}, "
+        except SpoolError:
+            rejected = ""
+        return f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, {rejected}" + (
+            self.backlog.describe()
         )
 
     def close(self, seconds: float) -> int:
@@ -86,8 +75,8 @@ class InfluxSink:
         if self._thread is not None:
             self._thread.join(seconds)
             if self._thread.is_alive():  # in a request that has not timed out yet: what is left stays spooled
-                return self.spool.pending() + len(self.unspooled)
-        left = self.shipper.flush(seconds) + len(self.unspooled)
+                return self.spool.pending() + len(self.backlog.unspooled)
+        left = self.shipper.flush(seconds) + len(self.backlog.unspooled)
         if left:
             log.info("%d batch(es) stay in the spool %s for the next start", left, self.spool.path)
         return left

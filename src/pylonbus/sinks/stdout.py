@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 class StdoutSink:
-    def __init__(self, every: bool = False, stream: TextIO | None = None) -> None:
-        self.lines = LineProtocol(every)
+    def __init__(self, every: bool = False, stream: TextIO | None = None, schema: str = "c") -> None:
+        self.lines = LineProtocol(every, schema)
         self.stream = stream or sys.stdout
 
     def start(self) -> None:

@@ -1,7 +1,8 @@
 """`sim://?stack=US3000C*3&seed=1&frozen=1&no_reply=0.1`: a simulated stack behind the pyserial API.
 
 Parameters: `stack` (see `Stack.parse`) or `modules`, `model` and `group`; `seed`, `frozen`, `speed`;
-`pace=0` to deliver replies at once instead of at the port's baud rate; the fault rates of `Faults`."""
+`pace=0` to deliver replies at once instead of at the port's baud rate; `alarm=2:cell_voltage_high,…` (alarms a
+module reports, see `Stack.raise_alarm`); the fault rates of `Faults`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..bus import Bus
 from ..model import Stack, group_spec
 from ..responder import Faults, Responder
 
-PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", *Faults.names())
+PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", "alarm", *Faults.names())
 
 
 def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
@@ -39,6 +40,9 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
         speed=float(one("speed", "1")),
         start=time.monotonic(),
     )
+    for alarm in ",".join(query.get("alarm", [])).split(","):
+        if alarm:
+            stack.raise_alarm(alarm)
     faults = Faults(**{name: float(one(name, "0")) for name in Faults.names()})
     return stack, faults, one("pace", "1") not in ("0", "false", "no")
 

@@ -1,0 +1,96 @@
+"""Charge and discharge counters (Ah and kWh) integrated from each cycle's current and power, per module and per
+stack. They only grow, and survive restarts through a store (the spool's database), so they can feed energy
+dashboards and `_total` counters."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from ..errors import PylonbusError
+
+log = logging.getLogger("pylon2influx")
+
+GAP_INTERVALS = 3  # a longer gap between two readings is not integrated: nobody knows what flowed
+STATE_NAME = "energy"
+
+
+@dataclass(slots=True)
+class Energy:
+    """What has flowed in (charge) and out (discharge) since the counters began, in Ah and kWh."""
+
+    charge_ah: float = 0.0
+    discharge_ah: float = 0.0
+    charge_kwh: float = 0.0
+    discharge_kwh: float = 0.0
+
+
+class Store(Protocol):
+    def load_state(self, name: str) -> str | None: ...
+
+    def save_state(self, name: str, value: str) -> None: ...
+
+
+def split_area(start: float, end: float, seconds: float) -> tuple[float, float]:
+    """The area under a straight line from `start` to `end` over `seconds`, as (positive part, negative
+    part as a positive number): a current that changes sign between two readings is split where it crosses 0."""
+    if start >= 0 and end >= 0:
+        return (start + end) / 2 * seconds, 0.0
+    if start <= 0 and end <= 0:
+        return 0.0, -(start + end) / 2 * seconds
+    crossing = start / (start - end) * seconds  # s after the first reading
+    first, second = start * crossing / 2, end * (seconds - crossing) / 2
+    return (first, -second) if start > 0 else (second, -first)
+
+
+class EnergyMeter:
+    """Counters by name (a module's serial or address, a stack's group), integrated by the trapezoid rule
+    between consecutive readings of the same name that are at most GAP_INTERVALS intervals apart."""
+
+    def __init__(self, interval: float, store: Store | None = None, save_every: float = 60.0) -> None:
+        self.max_gap = GAP_INTERVALS * interval
+        self.store = store
+        self.save_every = save_every  # s; a crash loses at most this much integration, an SD card fewer writes
+        self.counters: dict[str, Energy] = {}
+        self.last: dict[str, tuple[float, float, float]] = {}  # name -> (time s, current A, power W)
+        self._saved_at = 0.0
+        if store is not None:
+            self._load(store)
+
+    def _load(self, store: Store) -> None:
+        try:
+            text = store.load_state(STATE_NAME)
+            saved = json.loads(text) if text else {}
+            self.counters = {name: Energy(**values) for name, values in saved.items()}
+        except (ValueError, TypeError, PylonbusError) as error:  # never keep a daemon from starting
+            log.error("energy counters could not be read back (%s); they start again from 0", error)
+
+    def add(self, name: str, time_s: float, current: float | None, power: float | None) -> Energy:
+        """The counters of `name` after a reading; None values (offline) end the integration until the next."""
+        energy = self.counters.setdefault(name, Energy())
+        if current is None or power is None:
+            self.last.pop(name, None)
+            return energy
+        previous = self.last.get(name)
+        self.last[name] = (time_s, current, power)
+        if previous is not None and 0 < time_s - previous[0] <= self.max_gap:
+            seconds = time_s - previous[0]
+            charge, discharge = split_area(previous[1], current, seconds)
+            energy.charge_ah += charge / 3600
+            energy.discharge_ah += discharge / 3600
+            charge, discharge = split_area(previous[2], power, seconds)
+            energy.charge_kwh += charge / 3.6e6
+            energy.discharge_kwh += discharge / 3.6e6
+        return energy
+
+    def save(self, now: float, force: bool = False) -> None:
+        """Write the counters to the store every `save_every` seconds (and when forced, at exit)."""
+        if self.store is None or not (force or now - self._saved_at >= self.save_every):
+            return
+        self._saved_at = now
+        try:
+            self.store.save_state(STATE_NAME, json.dumps({n: asdict(e) for n, e in self.counters.items()}))
+        except PylonbusError as error:  # a full disk must not stop polling; the next save tries again
+            log.warning("energy counters not saved: %s", error)

@@ -1,0 +1,261 @@
+"""The MQTT sink: a JSON state document per module and per stack each cycle, committed to its own queue in the
+spool and published in order with QoS 1 by a thread of its own, so a broker outage of any length loses nothing;
+plus Home Assistant discovery (`ha_discovery`). Needs paho-mqtt 2.x (`pip install 'pylonbus[mqtt]'`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PylonbusError
+from ..service.state import module_state, stack_state
+from .backlog import Backlog
+from .ha_discovery import Discovery
+
+if TYPE_CHECKING:
+    from ..service.config import MqttConfig
+    from ..service.reading import Reading
+    from ..spool import Spool
+
+log = logging.getLogger("pylon2influx")
+
+CHUNK = 1000  # messages published before their acknowledgements are awaited
+RECONNECT_MAX = 5  # s between two attempts while the broker is away
+CLEANUP_DELAY = 5.0  # s after connecting: the retained configs have arrived, every module has been read
+REFUSED_RETRY = 60  # s between two attempts while the broker refuses us (credentials, not authorised)
+
+
+def _paho() -> Any:
+    try:
+        import paho.mqtt.client as client
+    except ImportError:
+        raise PylonbusError("--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'") from None
+    return client
+
+
+def broker(url: str) -> tuple[str, int, bool, str | None]:
+    """(host, port, tls, user) of `mqtt://[USER@]HOST[:PORT]` or `mqtts://…`."""
+    parts = urllib.parse.urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise PylonbusError(f"--mqtt {url}: give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)")
+    if parts.password is not None:
+        raise PylonbusError("--mqtt: no password in the URL; use MQTT_PASSWORD or --mqtt-password-file")
+    try:
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    except ValueError:
+        raise PylonbusError(f"--mqtt {url}: the port is not a number") from None
+    return parts.hostname, port, parts.scheme == "mqtts", parts.username
+
+
+class MqttSink:
+    def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
+        paho = _paho()
+        self.config = config
+        self.host, self.port, tls, user = broker(config.url)
+        self.backlog = Backlog(queue)
+        self.status_topic = f"{config.prefix}/status"
+        self.discovery = Discovery(config.prefix, config.ha_prefix, self.status_topic) if config.discovery else None
+        self.connected = threading.Event()
+        self.answered = threading.Event()  # the broker accepted or refused us: no use waiting longer
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._announce = False  # discovery to (re)send: new device, connect, or Home Assistant restarted
+        self._refused = False
+        self._unreachable = False  # said once per outage
+        self._was_connected = False
+        self.sent = 0
+        self._cleanup_after = 0.0 if config.cleanup and self.discovery is not None else None  # monotonic s
+        self._found: set[str] = set()  # retained module configs on the broker whose state topics are ours
+        client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=f"pylonbus-{socket.gethostname()}-{os.getpid()}",
+            protocol=paho.MQTTv311,
+        )
+        client.max_inflight_messages_set(100)
+        client.reconnect_delay_set(1, RECONNECT_MAX)
+        client.will_set(self.status_topic, "offline", qos=1, retain=True)
+        if user is not None:
+            client.username_pw_set(user, config.password)
+        if tls:
+            client.tls_set(
+                ca_certs=None if config.ca_file is None else str(config.ca_file),
+                cert_reqs=ssl.CERT_REQUIRED if config.verify_tls else ssl.CERT_NONE,
+            )
+            client.tls_insecure_set(not config.verify_tls)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+        log.info("publishing to MQTT %s:%d under %s/, spool queue %s", self.host, self.port, config.prefix, queue.name)
+
+    # paho's network thread
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            if not self._refused:
+                log.error(
+                    "MQTT broker %s:%d refused the connection: %s; check the user in --mqtt and MQTT_PASSWORD "
+                    "or --mqtt-password-file (retrying every %d s)",
+                    self.host,
+                    self.port,
+                    reason,
+                    REFUSED_RETRY,
+                )
+            self._refused = True
+            self.answered.set()
+            client.reconnect_delay_set(REFUSED_RETRY, REFUSED_RETRY)
+            return
+        if self._refused or self._unreachable or self._was_connected:
+            log.warning("MQTT broker %s:%d connected again", self.host, self.port)
+        else:
+            log.info("MQTT broker %s:%d connected", self.host, self.port)
+        self._refused = self._unreachable = False
+        self._was_connected = True
+        client.reconnect_delay_set(1, RECONNECT_MAX)
+        client.publish(self.status_topic, "online", qos=1, retain=True)
+        if self.discovery is not None:
+            client.subscribe(f"{self.config.ha_prefix}/status", qos=1)
+            self._announce = True
+        if self._cleanup_after is not None:
+            client.subscribe(f"{self.config.ha_prefix}/+/+/+/config", qos=1)
+            self._cleanup_after = time.monotonic() + CLEANUP_DELAY
+        self.connected.set()
+        self.answered.set()
+        self.wake.set()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        if not self._unreachable:
+            log.warning(
+                "MQTT broker %s:%d unreachable; readings are spooled, retrying every %d s",
+                self.host,
+                self.port,
+                RECONNECT_MAX,
+            )
+        self._unreachable = True
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if self.connected.is_set() and not self._stop.is_set():
+            log.warning(
+                "MQTT broker %s:%d lost (%s); readings are spooled until it is back", self.host, self.port, reason
+            )
+        self.connected.clear()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if message.topic.endswith("/status") and message.payload == b"online":  # Home Assistant (re)started
+            self._announce = True
+            self.wake.set()
+        elif message.topic.endswith("/config") and message.retain and message.payload:
+            with contextlib.suppress(ValueError, AttributeError):
+                if json.loads(message.payload).get("state_topic", "").startswith(f"{self.config.prefix}/"):
+                    self._found.add(message.topic)
+
+    # the poller's thread
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="mqtt-shipper", daemon=True)
+        self._thread.start()
+
+    def publish(self, reading: Reading) -> None:
+        messages = []
+        for stack in reading.stacks:
+            for module in stack.modules:
+                topic = f"{self.config.prefix}/{module.group}/{module.module}/state"
+                messages.append((topic, module_state(module, reading.time_ns)))
+                if self.discovery is not None and self.discovery.add_module(module):
+                    self._announce = True
+            messages.append((f"{self.config.prefix}/{stack.group}/stack/state", stack_state(stack, reading.time_ns)))
+            if self.discovery is not None and self.discovery.add_stack(stack.group):
+                self._announce = True
+        if self.backlog.put(json.dumps(messages, separators=(",", ":")).encode(), len(messages)):
+            self.wake.set()
+
+    # the shipper thread
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.connected.is_set() or not self._ship():
+                    self.wake.wait(1.0)
+                    self.wake.clear()
+            except Exception:  # the thread must outlive any fault; the batches stay spooled
+                log.exception("MQTT shipper: unexpected error; retrying in 10 s")
+                self._stop.wait(10)
+
+    def _ship(self, deadline: float | None = None) -> bool:
+        """Publish discovery if due, then the oldest batches; True when batches went out."""
+        if self._announce and self.discovery is not None:
+            self._announce = False
+            self._wait([self.client.publish(t, p, qos=1, retain=True) for t, p in self.discovery.configs()], deadline)
+        if self._cleanup_after and time.monotonic() > self._cleanup_after and self.discovery and self.discovery.modules:
+            self._cleanup()
+        spool = self.backlog.spool
+        batches = spool.oldest(CHUNK)
+        if not batches:
+            return False
+        messages = [message for _, _, body in batches for message in json.loads(body)]
+        # Only the newest state of a topic is retained: a replayed backlog is history, not the present.
+        last = {} if spool.pending() > len(batches) else {topic: n for n, (topic, _) in enumerate(messages)}
+        infos = [
+            self.client.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=last.get(topic) == n)
+            for n, (topic, doc) in enumerate(messages)
+        ]
+        if not self._wait(infos, deadline):
+            return False
+        spool.remove([batch_id for batch_id, _, _ in batches])
+        self.sent += len(messages)
+        return True
+
+    def _cleanup(self) -> None:
+        """Empty the retained configs of modules this run has not seen: Home Assistant removes their devices."""
+        assert self.discovery is not None
+        self._cleanup_after = None
+        self.client.unsubscribe(f"{self.config.ha_prefix}/+/+/+/config")
+        ours = self.discovery.nodes()
+        gone = sorted(topic for topic in self._found if topic.split("/")[2] not in ours and "_stack_" not in topic)
+        self._wait([self.client.publish(topic, b"", qos=1, retain=True) for topic in gone], None)
+        log.info("--ha-cleanup: removed %d entities of modules not seen in this run", len(gone))
+
+    def _wait(self, infos: list[Any], deadline: float | None) -> bool:
+        """Until the broker has acknowledged every message (paho sends them again after a reconnect)."""
+        for info in infos:
+            while not info.is_published():
+                if self._stop.is_set() and (deadline is None or time.monotonic() > deadline):
+                    return False
+                info.wait_for_publish(0.5)
+        return True
+
+    def statistics(self) -> str:
+        state = "connected" if self.connected.is_set() else "not connected"
+        return f"MQTT {state}, published: {self.sent}, {self.backlog.describe()}"
+
+    def close(self, seconds: float) -> int:
+        """Send what is queued for at most `seconds`, say `offline`, disconnect; how many batches are left."""
+        deadline = time.monotonic() + seconds
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread is None:  # --once: connect for this one flush
+            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.loop_start()
+        self.answered.wait(max(0.0, deadline - time.monotonic()))
+        while self.connected.is_set() and time.monotonic() < deadline and self._ship(deadline):
+            pass
+        if self.connected.is_set():
+            info = self.client.publish(self.status_topic, "offline", qos=1, retain=True)
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+        self.client.disconnect()
+        self.client.loop_stop()
+        left = self.backlog.spool.pending() + len(self.backlog.unspooled)
+        if left:
+            log.info("%d MQTT batch(es) stay in the spool for the next start", left)
+        return left

@@ -1,0 +1,172 @@
+"""The HTTP endpoint of the daemon: Prometheus metrics checked by promtool and scraped by a real Prometheus,
+/api/state and /healthz, and the live page in a real browser (Debian's chromium)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import pylontech_json
+from servers import HTTP_SINK_PORT, need, prometheus_query
+
+SIM = "sim://?stack=US3000C*2&frozen=1"
+BASE = f"http://127.0.0.1:{HTTP_SINK_PORT}"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+
+def serve(device: str = SIM, *args: str, ready: bytes = b'"stacks": [{') -> subprocess.Popen[str]:
+    """The daemon with its HTTP endpoint, once /api/state holds `ready`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", device, "-q", "1", "--http", BASE[7:], *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if ready in get("/api/state")[1]:
+                return proc
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"no reading served within 20 s: {proc.communicate()[1]}")
+
+
+def get(path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(BASE + path, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def daemon():
+    proc = serve(device=SIM + "&alarm=2:cell_voltage_high")
+    yield proc
+    stop(proc)
+
+
+def test_metrics_pass_promtool_and_name_every_cell(daemon) -> None:
+    status, body = get("/metrics")
+    assert status == 200
+    check = subprocess.run([need("promtool"), "check", "metrics"], input=body, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = body.decode()
+    assert text.count("pylontech_cell_voltage_volts{") == 30
+    assert 'pylontech_alarm{group="0",module="2",serial="' in text
+    assert '",type="cell_voltage_high"} 1' in text
+    assert 'pylontech_read_errors_total{reason="timeout"} 0' in text
+
+
+def test_prometheus_scrapes_one_series_per_cell(prometheus, daemon) -> None:
+    packs = {module: pylontech_json(SIM, module) for module in (1, 2)}
+    deadline = time.monotonic() + 30
+    series: list[dict] = []
+    while time.monotonic() < deadline and len(series) < 30:
+        series = prometheus_query("pylontech_cell_voltage_volts")
+        time.sleep(0.5)
+    assert len(series) == 30
+    for entry in series:
+        labels = entry["metric"]
+        expected = packs[int(labels["module"])]["cell_voltages"][int(labels["cell"]) - 1]
+        assert float(entry["value"][1]) == expected
+    up = prometheus_query("pylontech_module_up")
+    assert sorted(float(e["value"][1]) for e in up) == [1.0, 1.0]
+
+
+def test_every_promql_query_of_the_dashboard_returns_data(prometheus, tmp_path: Path) -> None:
+    from test_dashboards import prometheus_queries
+
+    # A database that does not answer: the readings wait in the spool, whose backlog the dashboard shows.
+    database = ("-s", "127.0.0.1", "-o", "9", "-n", "battery", "--spool", str(tmp_path / "spool.sqlite"))
+    proc = serve(SIM + "&alarm=1:charge_over_temperature", *database)
+    try:
+        for query in prometheus_queries():
+            deadline = time.monotonic() + 30
+            while not (result := prometheus_query(query)) and time.monotonic() < deadline:
+                time.sleep(1)  # increase() and rate() need two scrapes
+            assert result, query
+    finally:
+        stop(proc)
+
+
+def test_api_state_and_health(daemon) -> None:
+    status, body = get("/api/state")
+    state = json.loads(body)
+    assert status == 200 and state["stale"] is False and state["interval"] == 1.0
+    (stack,) = state["stacks"]
+    assert stack["modules_known"] == 2 and [m["module"] for m in stack["modules"]] == [1, 2]
+    assert stack["modules"][1]["alarms"]["cell_voltage_high"] is True
+    assert get("/healthz") == (200, b"ok\n")
+    assert get("/nothing")[0] == 404
+
+
+def test_health_is_503_while_no_module_answers() -> None:
+    proc = serve("sim://?modules=1&group=1", ready=b'"stacks"')  # nothing in group 0
+    try:
+        assert get("/healthz") == (503, b"stale\n")
+        assert json.loads(get("/api/state")[1])["stale"] is True
+    finally:
+        stop(proc)
+
+
+def test_an_address_in_use_is_one_line(daemon) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "--http", f"127.0.0.1:{HTTP_SINK_PORT}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert f"--http 127.0.0.1:{HTTP_SINK_PORT}: Address already in use; choose another" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_live_page_in_a_browser(daemon) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = need("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=420,900"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=need("chromedriver")))
+    try:
+        browser.get(BASE + "/")
+        wait = WebDriverWait(browser, 15)
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".cell")) == 30)
+        modules = browser.find_elements(By.CSS_SELECTOR, ".module")
+        assert [m.get_attribute("data-module") for m in modules] == ["0/1", "0/2"]
+        alarms = modules[1].find_elements(By.CSS_SELECTOR, ".alarm")
+        assert [a.text for a in alarms] == ["cell voltage high"]
+        assert alarms[0].value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
+        assert not modules[0].find_elements(By.CSS_SELECTOR, ".alarm")
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".cell.min")) == 2
+        assert not browser.find_element(By.ID, "banner").is_displayed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "live-page.png"))
+        stop(daemon)  # the collector is gone: the page says its data is stale
+        wait.until(lambda b: b.find_element(By.ID, "banner").is_displayed())
+        assert "Stale data" in browser.find_element(By.ID, "banner").text
+        browser.save_screenshot(str(ARTIFACTS / "live-page-stale.png"))
+    finally:
+        browser.quit()

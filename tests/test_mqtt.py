@@ -1,0 +1,304 @@
+"""The MQTT sink against a real Mosquitto (started by the fixtures) and the simulator: state documents, Home
+Assistant discovery, availability, and a broker outage with a kill -9 of the daemon that loses no reading."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from conftest import pylontech_json
+from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_USER
+
+SIM = "sim://?stack=US3000C*2&frozen=1"
+#: Pairs Home Assistant accepts (device class -> units), for the classes the configs use.
+VALID_UNITS = {
+    "voltage": {"V", "mV"},
+    "current": {"A", "mA"},
+    "power": {"W", "kW"},
+    "temperature": {"°C", "°F", "K"},
+    "battery": {"%"},
+    "energy": {"Wh", "kWh", "MWh"},
+}
+
+
+class Listener:
+    """A subscriber that keeps every message it gets, with a persistent session so that it misses nothing
+    across a broker restart."""
+
+    def __init__(self, *topics: str, client_id: str = "", live: bool = False) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        session = bool(client_id)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not session, protocol=mqtt.MQTTv311
+        )
+        self.client.reconnect_delay_set(1, 1)
+
+        def on_connect(client: Any, *_: Any) -> None:
+            for topic in topics:
+                client.subscribe(topic, qos=1)
+
+        def on_message(client: Any, userdata: Any, message: Any) -> None:
+            if live and message.retain:
+                return  # the broker's stored copy, sent again on each subscription
+            with self.lock:
+                if message.dup and any(m[:2] == (message.topic, message.payload) for m in self.messages):
+                    return  # the broker's own redelivery to us after its restart (at least once)
+                self.messages.append((message.topic, message.payload, bool(message.retain)))
+
+        self.client.on_connect = on_connect
+        self.client.on_message = on_message
+        self.client.connect("127.0.0.1", MQTT_PORT)
+        self.client.loop_start()
+
+    def wait(self, check: Any, seconds: float = 20) -> list[tuple[str, bytes, bool]]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self.lock:
+                got = list(self.messages)
+            if check(got):
+                return got
+            time.sleep(0.1)
+        raise AssertionError(f"not seen within {seconds} s; got {len(got)} messages: {[m[0] for m in got][-20:]}")
+
+    def latest(self) -> dict[str, bytes]:
+        with self.lock:
+            return {topic: payload for topic, payload, _ in self.messages}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def start(tmp_path: Path, *args: str, prefix: str = "pylontech") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pylonbus.cli.pylon2influx",
+            "--mqtt",
+            f"mqtt://127.0.0.1:{MQTT_PORT}",
+            "--mqtt-prefix",
+            prefix,
+            "--spool",
+            str(tmp_path / "spool.sqlite"),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return err
+
+
+def template_value(template: str, state: dict[str, Any]) -> Any:
+    """What Home Assistant would show for the `value_json` paths the configs use."""
+    path = re.search(r"value_json\.([\w.\[\]]+)", template)
+    assert path, template
+    value: Any = state
+    for part in re.findall(r"\w+|\[\d+\]", path.group(1)):
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    if "'ON' if" in template:
+        return "ON" if value else "OFF"
+    return value
+
+
+def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Path) -> None:
+    listener = Listener("homeassistant/#", "disc/#")
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="disc")
+    try:
+        listener.wait(lambda got: {"disc/0/1/state", "disc/0/2/state", "disc/0/stack/state"} <= {t for t, _, _ in got})
+        time.sleep(1.5)  # the discovery of every device
+    finally:
+        err = stop(daemon)
+    latest = listener.latest()
+    assert latest["disc/status"] == b"offline"  # said on a clean exit
+    configs = {t: json.loads(p) for t, p in latest.items() if t.startswith("homeassistant/") and p}
+    modules = [
+        c for c in configs.values() if c["state_topic"].startswith("disc/0/") and "stack" not in c["state_topic"]
+    ]
+    assert modules, err
+    for topic, config in configs.items():
+        if not config["state_topic"].startswith("disc/"):
+            continue
+        state = json.loads(latest[config["state_topic"]])
+        template_value(config["value_template"], state)  # every key exists in the state document
+        if "device_class" in config and topic.startswith("homeassistant/sensor/"):
+            assert config["unit_of_measurement"] in VALID_UNITS[config["device_class"]], config
+        assert config["availability"][0] == {"topic": "disc/status"}
+        assert config["unique_id"] == "_".join(topic.split("/")[2:4])
+    cells = [c for c in modules if "value_json.cells[" in c["value_template"]]
+    assert len(cells) == 30, sorted(c["name"] for c in cells)  # 15 cells of two modules, off by default, 3 decimals
+    assert all(c["enabled_by_default"] is False and c["entity_category"] == "diagnostic" for c in cells)
+    assert all(c["suggested_display_precision"] == 3 for c in cells)
+    by_name = {(c["device"]["serial_number"], c["name"]): c for c in modules}
+    # The same values as the CLI reads from the same frozen simulator.
+    for module in (1, 2):
+        state = json.loads(latest[f"disc/0/{module}/state"])
+        cli = pylontech_json(SIM, module)
+        serial = state["serial"]
+        assert template_value(by_name[serial, "Voltage"]["value_template"], state) == cli["voltage"]
+        assert template_value(by_name[serial, "Current"]["value_template"], state) == cli["current"]
+        assert template_value(by_name[serial, "State of charge"]["value_template"], state) == cli["soc"]
+        assert template_value(by_name[serial, "Cell 3 voltage"]["value_template"], state) == cli["cell_voltages"][2]
+        assert by_name[serial, "Voltage"]["suggested_display_precision"] == 2
+        assert by_name[serial, "Full capacity"]["unit_of_measurement"] == "Ah"
+        assert "device_class" not in by_name[serial, "Full capacity"]
+        assert by_name[serial, "Charged energy"]["state_class"] == "total_increasing"
+        assert by_name[serial, "Voltage"]["device"]["via_device"] == "disc_stack_0"
+
+
+def test_home_assistant_restart_brings_every_config_again(mosquitto, tmp_path: Path) -> None:
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="ha")
+    listener = Listener("homeassistant/+/+/+/config")
+    try:
+        first = listener.wait(lambda got: len({t for t, _, _ in got if "ha_stack_0" in t}) >= 10)
+        listener.wait(lambda got: len({t for t, _, _ in got}) >= 100)
+        time.sleep(1)
+        with listener.lock:
+            listener.messages.clear()
+        listener.client.publish("homeassistant/status", "online", qos=1)
+        again = listener.wait(lambda got: len(got) >= 100 and any("ha_stack_0" in t for t, _, _ in got))
+        assert not any(retain for _, _, retain in again)  # sent live, not from the broker's store
+        assert first
+    finally:
+        listener.close()
+        stop(daemon)
+
+
+def test_availability_after_kill_and_restart(mosquitto, tmp_path: Path) -> None:
+    listener = Listener("avail/status")
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="avail")
+    try:
+        listener.wait(lambda got: got and got[-1][1] == b"online")
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+        listener.wait(lambda got: got[-1][1] == b"offline", seconds=60)  # the will, within the keepalive
+        daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="avail")
+        listener.wait(lambda got: got[-1][1] == b"online")
+    finally:
+        listener.close()
+        stop(daemon)
+
+
+def test_broker_outage_and_kill_lose_no_reading(mosquitto, tmp_path: Path) -> None:
+    listener = Listener("outage/0/1/state", client_id="outage-listener", live=True)
+    daemon = start(tmp_path, "-d", "sim://?stack=US3000C*2", "-q", "1", prefix="outage")
+    try:
+        listener.wait(lambda got: len(got) >= 2)
+        mosquitto.stop()
+        time.sleep(4)
+        daemon.send_signal(signal.SIGKILL)  # while the broker is away: its readings are in the spool only
+        daemon.wait()
+        daemon = start(tmp_path, "-d", "sim://?stack=US3000C*2", "-q", "1", prefix="outage")
+        time.sleep(6)
+        mosquitto.start()
+        got = listener.wait(lambda got: len(got) >= 16, seconds=40)
+    finally:
+        err = stop(daemon)
+        listener.close()
+    times = [json.loads(payload)["time"] for _, payload, _ in got]
+    assert times == sorted(times) and len(set(times)) == len(times), err  # in order, none twice
+    gaps = [b - a for a, b in zip(map(_seconds, times), map(_seconds, times[1:]), strict=False)]
+    # One reading a second throughout; the only longer gap is the restart of the daemon (a scan).
+    assert sum(gap > 1.6 for gap in gaps) <= 1, (gaps, err)
+
+
+def _seconds(stamp: str) -> float:
+    import datetime
+
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.parametrize("password, refused", [(MQTT_PASSWORD, False), ("wrong", True)])
+def test_password_from_the_environment(mosquitto, tmp_path: Path, password: str, refused: bool) -> None:
+    import os
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pylonbus.cli.pylon2influx",
+            "--mqtt",
+            f"mqtt://{MQTT_USER}@127.0.0.1:{MQTT_AUTH_PORT}",
+            "-d",
+            SIM,
+            "--spool",
+            str(tmp_path / "spool.sqlite"),
+            "--once",
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"MQTT_PASSWORD": password},
+    )
+    if refused:
+        assert proc.returncode == 1
+        assert proc.stderr.count("refused the connection") == 1, proc.stderr
+        assert "MQTT_PASSWORD" in proc.stderr and password not in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert MQTT_PASSWORD not in proc.stderr
+
+
+def test_the_config_file_has_an_mqtt_table(tmp_path: Path) -> None:
+    config = tmp_path / "p.toml"
+    config.write_text('[mqtt]\nurl = "mqtt://pylon@broker.lan"\nha_discovery = false\n[influx]\nschema = "both"\n')
+    shown = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "--config", str(config), "--print-config"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert 'url = "mqtt://pylon@broker.lan"' in shown and "ha_discovery = false" in shown
+    assert 'schema = "both"' in shown
+    config.write_text('[mqtt]\nurl = "mqtt://broker.lan"\npassword = "x"\n')
+    refused = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "--config", str(config)], capture_output=True, text=True
+    )
+    assert refused.returncode == 1
+    assert (
+        refused.stderr.strip()
+        == f"pylon2influx: {config}:3: password does not belong in this file; use password_file or the environment"
+    )
+
+
+def test_ha_cleanup_removes_the_devices_of_modules_not_seen(mosquitto, tmp_path: Path) -> None:
+    ghost = "homeassistant/sensor/pylontech_GHOST1/voltage/config"
+    other = "homeassistant/sensor/pylontech_OTHER1/voltage/config"  # another program's: left alone
+    publisher = Listener()
+    publisher.client.publish(ghost, json.dumps({"state_topic": "clean/0/9/state"}), qos=1, retain=True)
+    publisher.client.publish(
+        other, json.dumps({"state_topic": "elsewhere/0/9/state"}), qos=1, retain=True
+    ).wait_for_publish(5)
+    publisher.close()
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", "--ha-cleanup", prefix="clean")
+    try:
+        time.sleep(8)
+    finally:
+        err = stop(daemon)
+    assert "removed 1 entities of modules not seen" in err, err
+    after = Listener("homeassistant/sensor/#")
+    got = after.wait(lambda got: any("pylontech_" in t and "voltage" in t for t, _, _ in got))
+    time.sleep(0.5)
+    after.close()
+    retained = {topic for topic, payload, _ in after.messages if payload}
+    assert ghost not in retained and other in retained
+    assert got
