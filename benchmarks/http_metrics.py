@@ -6,7 +6,8 @@
    Python's own `http.server` in another process, the ceiling of a stdlib server on this machine.
 2. Peak resident memory of the daemon over 30 s with and without --http.
 
-Run: python benchmarks/http.py"""
+Run: python benchmarks/http_metrics.py (not http.py: a script of that name would hide the standard library's
+`http` package from the other scripts of its folder)"""
 
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ def hammer(port: str, path: str) -> tuple[float, int]:
     return sum(counts) / SECONDS, size[0]
 
 
-def wait_for(port: int, path: str) -> None:
+def wait_for(port: int, path: str, ready: bytes) -> None:
     for _ in range(100):
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", path)
-            if b"pylontech_cell_voltage_volts" in connection.getresponse().read() or path != "/metrics":
+            if ready in connection.getresponse().read():
                 return
         except OSError:
             pass
@@ -63,7 +64,7 @@ def wait_for(port: int, path: str) -> None:
 def main() -> None:
     proc = pylon2influx("-q", "1", "--http", f"127.0.0.1:{PORT}")
     try:
-        wait_for(PORT, "/metrics")
+        wait_for(PORT, "/metrics", b"pylontech_cell_voltage_volts")
         rate, size = hammer(str(PORT), "/metrics")
         with tempfile.TemporaryDirectory() as folder:
             Path(folder, "metrics").write_bytes(b"x" * size)
@@ -84,7 +85,7 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             try:
-                wait_for(STATIC_PORT, "/metrics")
+                wait_for(STATIC_PORT, "/metrics", b"x")
                 ceiling, _ = hammer(str(STATIC_PORT), "/metrics")
             finally:
                 static.terminate()
