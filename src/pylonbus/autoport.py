@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .client import Link, Stack
-from .errors import LinkError, PortError
+from .errors import LinkError, PortError, PylonbusError
 
 log = logging.getLogger("pylonbus.autoport")
 
@@ -109,6 +109,11 @@ class PortLock:
                     return True
                 except FileExistsError:
                     continue  # taken between our look and our try: look again
+                except OSError as error:
+                    raise PylonbusError(
+                        f"cannot take the port lock {self.path}: {error.strerror}; run as the user serial-starter "
+                        "runs as, or --serial-starter-lock off"
+                    ) from None
             if not said:
                 log.warning("%s is locked by PID %d (serial-starter or another program); waiting", self.path, holder)
                 said = True
@@ -131,8 +136,6 @@ def find_port(
     """The first candidate port on which module 1 of `group` answers, or None; each skipped port is logged
     with its reason (at -v 1)."""
     found = candidates(globs)
-    if not found:
-        log.warning("-d auto: no port matches %s", globs)
     for number, device in enumerate(found, 1):
         if progress is not None:
             progress(f"probing {device} ({number}/{len(found)})")
@@ -177,6 +180,11 @@ def default_lock_dir(option: str | None) -> Path | None:
     if option == "off":
         return None
     if option:
+        if not Path(option).is_dir():
+            raise PylonbusError(
+                f"--serial-starter-lock {option}: no such directory; give serial-starter's lock "
+                "directory (/var/lock/serial-starter) or 'off'"
+            )
         return Path(option)
     return SERIAL_STARTER_LOCKS if SERIAL_STARTER_LOCKS.is_dir() else None
 

@@ -96,7 +96,7 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
     `alarm_<name>` booleans and the raw status bytes as integers; missing values left out."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if key in ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error"):
+        if key in ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "modules"):
             continue
         if isinstance(value, list):
             item = {"cells": "cell", "temperatures": "temperature"}[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..protocol.results import AlarmInfo, AnalogData
 from .energy import Energy
@@ -137,6 +138,7 @@ class Reading:
     stacks: list[StackReading]
     duration: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    documents: dict[str, Any] | None = field(default=None, repr=False)  # made once by state.reading_state
 
     @property
     def modules(self) -> list[ModuleReading]:

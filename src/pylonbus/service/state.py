@@ -135,14 +135,18 @@ def _energy(energy: Any) -> dict[str, float]:
 
 
 def reading_state(reading: Reading) -> dict[str, Any]:
-    """A whole cycle: each stack's document with its modules' documents, and the cycle's own figures."""
-    return {
-        "time": rfc3339(reading.time_ns),
-        "time_ns": reading.time_ns,
-        "duration": round(reading.duration, 6),
-        "errors": reading.errors,
-        "stacks": [
-            stack_state(stack, reading.time_ns) | {"modules": [module_state(m, reading.time_ns) for m in stack.modules]}
-            for stack in reading.stacks
-        ],
-    }
+    """A whole cycle: each stack's document with its modules' documents, and the cycle's own figures. Made
+    once a reading, however many sinks publish it."""
+    if reading.documents is None:
+        reading.documents = {
+            "time": rfc3339(reading.time_ns),
+            "time_ns": reading.time_ns,
+            "duration": round(reading.duration, 6),
+            "errors": reading.errors,
+            "stacks": [
+                stack_state(stack, reading.time_ns)
+                | {"modules": [module_state(m, reading.time_ns) for m in stack.modules]}
+                for stack in reading.stacks
+            ],
+        }
+    return reading.documents

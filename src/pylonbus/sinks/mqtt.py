@@ -16,7 +16,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PylonbusError
-from ..service.state import module_state, stack_state
+from ..service.state import reading_state
 from .backlog import Backlog
 from .ha_discovery import Discovery
 
@@ -167,15 +167,17 @@ class MqttSink:
 
     def publish(self, reading: Reading) -> None:
         messages = []
-        for stack in reading.stacks:
-            for module in stack.modules:
-                topic = f"{self.config.prefix}/{module.group}/{module.module}/state"
-                messages.append((topic, module_state(module, reading.time_ns)))
-                if self.discovery is not None and self.discovery.add_module(module):
+        prefix = self.config.prefix
+        for stack in reading_state(reading)["stacks"]:
+            for doc in stack["modules"]:
+                messages.append((f"{prefix}/{doc['group']}/{doc['module']}/state", doc))
+            stack_doc = {key: value for key, value in stack.items() if key != "modules"}
+            messages.append((f"{prefix}/{stack['group']}/stack/state", stack_doc))
+        if self.discovery is not None:
+            for stack in reading.stacks:
+                new = [self.discovery.add_module(module) for module in stack.modules]
+                if any(new) or self.discovery.add_stack(stack.group):
                     self._announce = True
-            messages.append((f"{self.config.prefix}/{stack.group}/stack/state", stack_state(stack, reading.time_ns)))
-            if self.discovery is not None and self.discovery.add_stack(stack.group):
-                self._announce = True
         if self.backlog.put(json.dumps(messages, separators=(",", ":")).encode(), len(messages)):
             self.wake.set()
 
