@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from .protocol.results import PackAnalog
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from .protocol.results import PackAnalog
     from .service.reading import Reading
 
 SCHEMAS = ("c", "full", "both")
@@ -50,9 +48,9 @@ def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 
     return f"Battery,{tags} {','.join(fields)} {timestamp_ns}"
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What the change filter compares, in the wire's integer units."""
+class Snapshot(NamedTuple):
+    """What the change filter compares, in the wire's integer units. A named tuple, not a dataclass: this
+    module is imported at start-up, and dataclasses cost pylon2influx --version 4 ms."""
 
     voltage_mv: int
     current_da: int
