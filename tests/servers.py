@@ -26,6 +26,7 @@ DEBIAN_PACKAGE = {
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
     "shellcheck": "shellcheck",
+    "openssl": "openssl",
 }
 
 
@@ -125,13 +126,13 @@ def start_victoria_metrics(tmp: Path) -> Server:
     )
 
 
-MQTT_PORT, MQTT_AUTH_PORT = 18883, 18884
+MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT = 18883, 18884, 18885
 MQTT_USER, MQTT_PASSWORD = "pylon", "mqtt s3cret"
 
 
 class Mosquitto:
-    """A broker with an anonymous listener and one that needs a password; it can be stopped and started again
-    (an outage) with its persistent sessions kept."""
+    """A broker with an anonymous listener, one that needs a password and one with TLS (a certificate for
+    127.0.0.1 made here: `ca_file`); it can be stopped and started again (an outage) with its sessions kept."""
 
     def __init__(self, tmp: Path) -> None:
         self.binary = need("mosquitto")
@@ -139,6 +140,16 @@ class Mosquitto:
         passwd = tmp / "passwd"
         subprocess.run([need("mosquitto_passwd"), "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True)
         passwd.chmod(0o600)
+        self.ca_file = tmp / "broker.crt"
+        subprocess.run(
+            [
+                *(need("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+                *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+                *("-keyout", str(tmp / "broker.key"), "-out", str(self.ca_file)),
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.config = tmp / "mosquitto.conf"
         self.config.write_text(f"""
 per_listener_settings true
@@ -151,6 +162,10 @@ allow_anonymous true
 listener {MQTT_AUTH_PORT} 127.0.0.1
 allow_anonymous false
 password_file {passwd}
+listener {MQTT_TLS_PORT} 127.0.0.1
+allow_anonymous true
+certfile {self.ca_file}
+keyfile {tmp / "broker.key"}
 """)
         self.proc: subprocess.Popen | None = None
         self.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -170,3 +171,22 @@ def test_live_page_in_a_browser(daemon) -> None:
         browser.save_screenshot(str(ARTIFACTS / "live-page-stale.png"))
     finally:
         browser.quit()
+
+
+def test_a_silent_module_is_down_and_has_no_stale_values() -> None:
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.service import Poller
+    from pylonbus.service.state import reading_state
+    from pylonbus.sinks.metrics import exposition
+
+    stack = Client(Link(SIM + "&pace=0", tries=1))
+    stack.scan()
+    poller = Poller([stack], 60)
+    poller.cycle()
+    stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
+    text = exposition(reading_state(poller.cycle()), None, None)
+    assert 'pylontech_module_up{group="0",module="2",serial="' in text and '"} 0\n' in text
+    assert not [line for line in text.splitlines() if 'module="2"' in line and "_volts" in line]
+    assert 'pylontech_read_errors_total{reason="timeout"} 1' in text
+    assert not re.search(r"^pylontech_last_success_timestamp_seconds ", text, re.MULTILINE)  # no cycle succeeded

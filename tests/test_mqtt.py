@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import pylontech_json
-from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_USER
+from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_TLS_PORT, MQTT_USER
 
 SIM = "sim://?stack=US3000C*2&frozen=1"
 #: Pairs Home Assistant accepts (device class -> units), for the classes the configs use.
@@ -302,3 +302,40 @@ def test_ha_cleanup_removes_the_devices_of_modules_not_seen(mosquitto, tmp_path:
     retained = {topic for topic, payload, _ in after.messages if payload}
     assert ghost not in retained and other in retained
     assert got
+
+
+def once(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "--once", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_mqtts_with_the_brokers_ca_and_without(mosquitto, tmp_path: Path) -> None:
+    listener = Listener("tls/0/1/state")
+    url = f"mqtts://127.0.0.1:{MQTT_TLS_PORT}"
+    spool = ("--spool", str(tmp_path / "spool.sqlite"))
+    try:
+        done = once("--mqtt", url, "--mqtt-prefix", "tls", "--ca-file", str(mosquitto.ca_file), *spool)
+        assert done.returncode == 0, done.stderr
+        listener.wait(lambda got: len(got) == 1)
+    finally:
+        listener.close()
+    untrusted = once("--mqtt", url, "--mqtt-prefix", "tls", *spool)
+    assert untrusted.returncode == 1
+    assert untrusted.stderr.count("TLS certificate is not trusted") == 1, untrusted.stderr
+    assert "give its CA with --ca-file" in untrusted.stderr
+
+
+def test_without_paho_the_error_says_what_to_install(tmp_path: Path) -> None:
+    import os
+
+    fake = tmp_path / "paho"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('not installed')\n")
+    done = once("--mqtt", "mqtt://127.0.0.1:1", env=os.environ | {"PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1
+    assert "--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'" in done.stderr and "Traceback" not in done.stderr

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -133,11 +134,28 @@ class MqttSink:
         self.wake.set()
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        # paho calls this inside its `except OSError`: the error at hand says why.
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError):
+            if not self._refused:
+                log.error(
+                    "MQTT broker %s:%d: its TLS certificate is not trusted (%s); give its CA with --ca-file, or -I 0 "
+                    "to skip the check (retrying every %d s)",
+                    self.host,
+                    self.port,
+                    error.verify_message,
+                    REFUSED_RETRY,
+                )
+            self._refused = True
+            self.answered.set()
+            client.reconnect_delay_set(REFUSED_RETRY, REFUSED_RETRY)
+            return
         if not self._unreachable:
             log.warning(
-                "MQTT broker %s:%d unreachable; readings are spooled, retrying every %d s",
+                "MQTT broker %s:%d unreachable (%s); readings are spooled, retrying every %d s",
                 self.host,
                 self.port,
+                error or "no answer",
                 RECONNECT_MAX,
             )
         self._unreachable = True
