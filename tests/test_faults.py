@@ -196,3 +196,30 @@ def test_credentials_in_an_api_path_or_a_server_url_never_reach_the_log(tmp_path
 def test_a_missing_ca_file_is_named_before_the_scan(tmp_path: Path) -> None:
     done = daemon("-d", SIM, "-s", "https://x", "-n", "x", "--ca-file", str(tmp_path / "ca.pem"))
     assert done.returncode == 1 and "--ca-file" in done.stderr and "no such file" in done.stderr
+
+
+def test_a_drain_defers_deleting_sent_batches_and_a_crash_sends_them_again(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", 100)
+    for n in range(5):
+        spool.add(b"line %d" % n, 1)
+    first = spool.oldest(2)
+    spool.remove([batch_id for batch_id, _, _ in first], defer=True)  # sent; three still to go
+    assert spool.pending() == 3
+    assert [body for _, _, body in spool.oldest(100)] == [b"line 2", b"line 3", b"line 4"]
+    assert Spool(tmp_path / "s.sqlite", 100).pending() == 5  # not deleted yet: after a crash, sent again
+    spool.settle()
+    assert Spool(tmp_path / "s.sqlite", 100).pending() == 3
+    rest = spool.oldest(100)
+    spool.remove([batch_id for batch_id, _, _ in rest], defer=True)  # the backlog is empty: deleted at once
+    assert Spool(tmp_path / "s.sqlite", 100).pending() == 0
+
+
+def test_a_full_spool_drops_unsent_batches_not_sent_ones(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", 3)
+    for n in range(3):
+        spool.add(b"line %d" % n, 1)
+    spool.remove([spool.oldest(1)[0][0]], defer=True)
+    for n in range(3, 5):
+        spool.add(b"line %d" % n, 1)
+    assert [body for _, _, body in spool.oldest(100)] == [b"line 2", b"line 3", b"line 4"]
+    assert spool.counter("dropped") == 1  # line 1; line 0 was sent, not dropped

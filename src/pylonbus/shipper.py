@@ -34,18 +34,38 @@ class Shipper:
         self.stats = ShipperStats()
         self.wake = threading.Event()  # set when a new batch is spooled
         self._failures_in_a_row = 0
+        # While a backlog drains, the batches of one request are deleted while the next one travels (the
+        # deletion's journal and fsync cost a tenth of a drain when done in between).
+        self._settle = threading.Event()
+        threading.Thread(target=self._remover, name="spool-remover", daemon=True).start()
 
     def send_pending(self) -> Outcome | None:
         """Send one request's worth of the oldest batches. None when that went (or there was nothing);
         otherwise the outcome that says why the batches stay in the spool."""
         batches = self.spool.oldest(self.batch_lines)
-        return self._send(batches) if batches else None
+        if not batches:
+            return None
+        self._settle.set()
+        return self._send(batches)
+
+    def _remover(self) -> None:
+        failing = False
+        while True:
+            self._settle.wait()
+            self._settle.clear()
+            try:
+                self.spool.settle()
+                failing = False
+            except Exception as error:  # the batches stay marked sent; the next request or exit tries again
+                if not failing:
+                    log.warning("deleting sent batches failed: %s; trying again with the next request", error)
+                failing = True
 
     def _send(self, batches: list[tuple[int, int, bytes]]) -> Outcome | None:
         outcome = self.sink.write(b"\n".join(body for _, _, body in batches))
         lines = sum(count for _, count, _ in batches)
         if outcome.ok:
-            self.spool.remove([batch_id for batch_id, _, _ in batches])
+            self.spool.remove([batch_id for batch_id, _, _ in batches], defer=True)
             self.stats.sent_batches += len(batches)
             self.stats.sent_lines += lines
             if self._failures_in_a_row:
@@ -112,6 +132,7 @@ class Shipper:
                 if outcome is not None:
                     log.error("database write failed (%s): %s; the batches stay spooled", outcome.what, outcome.message)
                     break
+            self.spool.settle()
         except Exception as error:  # exiting anyway: what is left stays in the spool
             log.warning("sending on exit stopped: %s", error)
         return self.spool.pending()

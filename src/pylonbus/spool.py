@@ -36,6 +36,7 @@ DEFAULT_QUEUE = "batches"
 # row with its original time).
 IN_ORDER = "ORDER BY created, id"
 DISK_MARGIN = 64 * 1024  # bytes kept free for the journal and the b-tree pages of a transaction
+DEFERRED_REMOVALS = 4000  # sent batches whose deletion may wait (see Spool.remove)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -144,7 +145,8 @@ class Spool:
         self._table = name if name == DEFAULT_QUEUE else f"queue_{name}"
         self._prefix = "" if name == DEFAULT_QUEUE else f"{name}."  # of its counters
         self._generation = 0  # of the database its row count was taken from
-        self._count = 0
+        self._count = 0  # batches not yet sent
+        self._sent: list[int] = []  # batches sent whose deletion waits (remove with defer)
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
         try:
             self._database = database or _Database(self.path)
@@ -168,6 +170,7 @@ class Spool:
         """Create this queue's table in a new database, and count its batches once (kept up to date after:
         a COUNT(*) on every add slowed the spool as the backlog grew)."""
         if self._generation != self._database.generation:
+            self._sent.clear()  # rows of the database that was moved aside
             self._db.executescript(QUEUE_SCHEMA.format(table=self._table))
             self._count = int(self._db.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
             self._generation = self._database.generation
@@ -220,10 +223,13 @@ class Spool:
         self._count += 1 - max(excess, 0)
         return int(cursor.lastrowid or 0)
 
+    def _unsent(self) -> str:
+        """The WHERE clause that leaves out the batches sent whose deletion was deferred."""
+        return f"WHERE id NOT IN ({','.join(map(str, self._sent))})"  # integers of our own: nothing to quote
+
     def _delete_oldest(self, count: int) -> None:
-        self._db.execute(
-            f"DELETE FROM {self._table} WHERE id IN (SELECT id FROM {self._table} {IN_ORDER} LIMIT ?)", (count,)
-        )
+        oldest = f"SELECT id FROM {self._table} {self._unsent()} {IN_ORDER} LIMIT ?"
+        self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({oldest})", (count,))
         self._bump(f"{self._prefix}dropped", count)
 
     def _bump(self, name: str, amount: int) -> None:
@@ -236,7 +242,7 @@ class Spool:
     @_locked
     def oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
         """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch)."""
-        rows = self._db.execute(f"SELECT id, lines, body FROM {self._table} {IN_ORDER} LIMIT 10000")
+        rows = self._db.execute(f"SELECT id, lines, body FROM {self._table} {self._unsent()} {IN_ORDER} LIMIT 10000")
         out: list[tuple[int, int, bytes]] = []
         total = 0
         for row in rows:
@@ -247,16 +253,32 @@ class Spool:
         return out
 
     @_locked
-    def remove(self, ids: list[int]) -> None:
-        """Delete sent batches in one transaction, a statement per 500 (one per row cost a quarter of a drain)."""
-        removed = 0
+    def remove(self, ids: list[int], defer: bool = False) -> None:
+        """Delete sent batches in one transaction, a statement per 500 (one per row cost a quarter of a drain).
+        With `defer`, while a backlog drains, the deletion waits until DEFERRED_REMOVALS batches were sent, the
+        backlog is empty or `settle()` is called: one fsync'd transaction for many requests. A crash before
+        then sends those batches again, which a line-protocol database takes as the same points."""
+        self._sent += ids
+        self._count -= len(ids)
+        if not defer or self._count <= 0 or len(self._sent) >= DEFERRED_REMOVALS:
+            self._delete_sent()
+
+    @_locked
+    def settle(self) -> None:
+        """Delete the sent batches whose deletion was deferred (on exit)."""
+        if self._sent:
+            self._delete_sent()
+
+    def _delete_sent(self) -> None:
+        ids, removed = self._sent, 0
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 removed += self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({marks})", chunk).rowcount
-        self._count -= removed
+        self._count += len(ids) - removed  # rows that were gone already had been counted out
+        self._sent = []
 
     @_locked
     def reject(self, batch_id: int, status: int, message: str) -> None:

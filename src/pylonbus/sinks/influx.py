@@ -4,6 +4,7 @@ polling and an outage loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -75,6 +76,8 @@ class InfluxSink:
         if self._thread is not None:
             self._thread.join(seconds)
             if self._thread.is_alive():  # in a request that has not timed out yet: what is left stays spooled
+                with contextlib.suppress(SpoolError):
+                    self.spool.settle()
                 return self.spool.pending() + len(self.backlog.unspooled)
         left = self.shipper.flush(seconds) + len(self.backlog.unspooled)
         if left:
