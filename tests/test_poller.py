@@ -69,3 +69,40 @@ def test_under_faults_every_module_gets_nine_polls_in_ten(seed: int) -> None:
         for module in source.cycle().modules:
             polls[module.module] += module.online
     assert all(count >= 0.9 * cycles for count in polls.values()), polls
+
+
+def test_a_group_is_read_with_one_request_once_fanout_is_proven(sim_port: str, caplog) -> None:
+
+    from pylonbus.logs import FRAME
+
+    fanout = Poller([Stack(Link(sim_port), 0)], rescan=3600)
+    fanout.scan()
+    first = fanout.cycle()  # each module once, compared with the master's fan-out packs
+    assert fanout.proven == {0: [1, 2, 3, 4]}
+    with caplog.at_level(FRAME, logger="pylonbus.client"):
+        second = fanout.cycle()
+    assert sum(record.getMessage().startswith("TX ") for record in caplog.records) == 2  # 0x42 and 0x44 to module 1
+    for one, other in zip(first.modules, second.modules, strict=True):  # frozen: the same values
+        assert one.analog is not None and other.analog is not None
+        assert other.analog.cell_voltages == one.analog.cell_voltages and other.analog.cycles == one.analog.cycles
+        assert one.alarm is not None and other.alarm is not None and other.alarm.status1 == one.alarm.status1
+        assert other.identity == one.identity
+
+
+def test_fanout_leaves_out_a_silent_module_and_the_group_is_read_module_by_module() -> None:
+    stacker = poller("sim://?stack=US3000C*3&frozen=1&pace=0")
+    stacker.cycle()
+    assert stacker.proven == {0: [1, 2, 3]}
+    stacker.stacks[0].turn_off(2, allow_write=True)  # the master's fan-out now has two packs
+    reading = stacker.cycle()
+    assert [m.online for m in reading.modules] == [True, False, True]
+    assert stacker.silent == {(0, 2)}
+
+
+def test_no_fanout_reads_each_module() -> None:
+    link = Link("sim://?stack=US3000C*2&frozen=1&pace=0")
+    each = Poller([Stack(link, 0)], rescan=3600, fanout=False)
+    each.scan()
+    each.cycle()
+    each.cycle()
+    assert each.proven == {}

@@ -20,6 +20,7 @@ KEYS: dict[str, dict[str, str]] = {
         "groups": "groups",
         "interval": "query",
         "rescan": "rescan",
+        "fanout": "fanout",
         "timeout": "timeout",
         "auto_ports": "auto_ports",
         "serial_starter_lock": "serial_starter_lock",

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"probe the addresses without a module every S seconds; one that answers is polled ({DEFAULT_RESCAN:g})",
     )
+    p.add_argument(
+        "--no-fanout",
+        dest="fanout",
+        action="store_false",
+        help="two requests to each module every cycle, even where the master answers for its whole group",
+    )
     p.add_argument("-t", "--try", dest="try_", action="store_true", help="exit 0 if a battery answers, else 2")
     p.add_argument("-y", "--syslog", action="store_true", help="log to syslog instead of stderr")
     p.add_argument("-Y", "--syslogtest", action="store_true", help="send a test message to syslog and exit")
@@ -290,7 +296,7 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_NO_MODULE
     args.device = device
     link = Link(device, args.baud, timeout=args.timeout)
-    poller = Poller([Stack(link, group) for group in args.groups], args.rescan)
+    poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.

@@ -20,7 +20,7 @@ from ..errors import (
     ResponseError,
 )
 from ..protocol.codes import MAX_MODULE
-from ..protocol.results import AlarmInfo
+from ..protocol.results import PackAlarm, PackAnalog
 from .energy import EnergyMeter
 from .reading import Identity, ModuleReading, Reading, StackReading
 
@@ -36,6 +36,11 @@ REASONS = (
 )
 
 
+def _fingerprint(pack: PackAnalog) -> tuple[int, float, int]:
+    """What tells the packs of a group apart and does not change between two reads a moment apart."""
+    return pack.cycles, pack.total_capacity, len(pack.cell_voltages)
+
+
 def reason_of(error: Exception) -> str:
     return next(reason for kinds, reason in REASONS if isinstance(error, kinds))
 
@@ -47,9 +52,13 @@ class Poller:
         rescan: float,
         stop: threading.Event | None = None,
         energy: EnergyMeter | None = None,
+        fanout: bool = True,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
         self.energy = energy
+        self.fanout = fanout  # read a group with one request to its master where that is proven right
+        self.proven: dict[int, list[int]] = {}  # group -> the modules whose fan-out order was checked
+        self.no_fanout: set[int] = set()  # groups whose master does not answer for them, or not in order
         self.rescan_every = rescan
         self.stop = stop or threading.Event()
         self.next_rescan = time.monotonic() + rescan
@@ -75,9 +84,7 @@ class Poller:
             self.rescan()
         started = time.time_ns()
         clock = time.monotonic()
-        stacks = [
-            StackReading(stack.group, [self.read(stack, module) for module in stack.modules]) for stack in self.stacks
-        ]
+        stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
         if self.energy is not None:
             self.count_energy(self.energy, reading)
@@ -94,26 +101,102 @@ class Poller:
             stack.energy = meter.add(f"stack {stack.group}", now, stack.current, stack.power)
         meter.save(now)
 
+    def read_group(self, stack: Stack) -> list[ModuleReading]:
+        """Every known module of a group: with one 0x42 and one 0x44 to the master (fan-out, INFO FF) where
+        that was proven to give each module's values, else with two requests to each module."""
+        if (
+            self.fanout
+            and stack.group not in self.no_fanout
+            and stack.modules == list(range(1, len(stack.modules) + 1))
+        ):
+            readings = self.read_fanout(stack)
+            if readings is not None:
+                return readings
+        return [self.read(stack, module) for module in stack.modules]
+
+    def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
+        """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
+        a fan-out reply carry no address: that pack n is module n is proven once per set of modules, by each
+        pack's cycles, capacity and cell count matching what that module itself answers, and only where those
+        tell every module apart."""
+        group = stack.group
+        try:
+            packs = stack.analog_all().modules
+        except (NoReplyError, ResponseError) as error:  # the master does not answer for its group
+            log.info("group %d: the master does not answer for the whole group (%s); reading each module", group, error)
+            self.no_fanout.add(group)
+            return None
+        except (LinkError, ProtocolError) as error:
+            self.failures[reason_of(error)] += 1
+            log.debug("group %d: fan-out read failed (%s); reading each module this cycle", group, error)
+            return None
+        if len(packs) != len(stack.modules):  # a module is silent: the master leaves it out
+            return None
+        if self.proven.get(group) != stack.modules:
+            return self.prove_fanout(stack, packs)
+        try:
+            alarms: tuple[PackAlarm, ...] | None = stack.alarm_all().modules
+        except (LinkError, ProtocolError) as error:  # the analog values stand without it
+            self.failures[reason_of(error)] += 1
+            log.debug("group %d: no fan-out alarm data: %s", group, error)
+            alarms = None
+        if alarms is not None and len(alarms) != len(packs):
+            alarms = None
+        return [
+            self.answered(stack, module, pack, None if alarms is None else alarms[module - 1])
+            for module, pack in zip(stack.modules, packs, strict=True)
+        ]
+
+    def prove_fanout(self, stack: Stack, packs: tuple[PackAnalog, ...]) -> list[ModuleReading]:
+        """Read each module once and compare with the fan-out packs; this cycle's readings are the modules' own."""
+        readings = [self.read(stack, module) for module in stack.modules]
+        own = [_fingerprint(r.analog) if r.analog is not None else None for r in readings]
+        if None in own:
+            return readings  # a module did not answer: prove it another cycle
+        if len(set(own)) < len(own):
+            log.info(
+                "group %d: modules look alike (cycles, capacity, cells), so fan-out packs cannot be told apart; "
+                "reading each module",
+                stack.group,
+            )
+            self.no_fanout.add(stack.group)
+        elif own == [_fingerprint(pack) for pack in packs]:
+            self.proven[stack.group] = list(stack.modules)
+            log.info(
+                "group %d: read with one request a group from now on (fan-out, checked against each module)",
+                stack.group,
+            )
+        else:
+            log.warning("group %d: the fan-out packs are not in module order; reading each module", stack.group)
+            self.no_fanout.add(stack.group)
+        return readings
+
     def read(self, stack: Stack, module: int) -> ModuleReading:
-        key = (stack.group, module)
         try:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
-            self.failures[reason_of(error)] += 1
-            if key in self.silent:  # said once when it went silent
-                log.debug("module %d of group %d still silent: %s", module, stack.group, error)
-            else:
-                log.warning("module %d gives no data and is skipped until it does: %s", module, error)
-                self.silent.add(key)
-            return ModuleReading(
-                stack.group, module, None, identity=self.identities.get(key, Identity()), error=str(error)
-            )
+            return self.silent_reading(stack, module, error)
         try:
-            alarm: AlarmInfo | None = stack.alarm(module)
+            alarm: PackAlarm | None = stack.alarm(module)
         except (LinkError, ProtocolError) as error:  # the analog values stand without it
             self.failures[reason_of(error)] += 1
             log.debug("module %d of group %d: no alarm data: %s", module, stack.group, error)
             alarm = None
+        return self.answered(stack, module, analog, alarm)
+
+    def silent_reading(self, stack: Stack, module: int, error: Exception) -> ModuleReading:
+        key = (stack.group, module)
+        self.failures[reason_of(error)] += 1
+        if key in self.silent:  # said once when it went silent
+            log.debug("module %d of group %d still silent: %s", module, stack.group, error)
+        else:
+            log.warning("module %d gives no data and is skipped until it does: %s", module, error)
+            self.silent.add(key)
+        return ModuleReading(stack.group, module, None, identity=self.identities.get(key, Identity()), error=str(error))
+
+    def answered(self, stack: Stack, module: int, analog: PackAnalog, alarm: PackAlarm | None) -> ModuleReading:
+        """A module's reading; who it is is read when it is first seen and when it comes back."""
+        key = (stack.group, module)
         if key in self.silent or key not in self.identities:
             if key in self.silent:
                 log.warning("module %d of group %d gives data again", module, stack.group)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.results import AlarmInfo, AnalogData
+from ..protocol.results import PackAlarm, PackAnalog
 from .energy import Energy
 
 
@@ -27,8 +27,8 @@ class ModuleReading:
 
     group: int
     module: int
-    analog: AnalogData | None
-    alarm: AlarmInfo | None = None
+    analog: PackAnalog | None
+    alarm: PackAlarm | None = None
     identity: Identity = field(default_factory=Identity)
     error: str | None = None
     energy: Energy = field(default_factory=Energy)
@@ -93,7 +93,7 @@ class StackReading:
     energy: Energy = field(default_factory=Energy)
 
     @property
-    def online(self) -> list[AnalogData]:
+    def online(self) -> list[PackAnalog]:
         return [m.analog for m in self.modules if m.analog is not None]
 
     @property

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..protocol.layouts import units_of
-from ..protocol.results import AlarmInfo, AlarmState, AnalogData, Status1
+from ..protocol.results import AlarmState, AnalogData, PackAlarm, Status1
 from .reading import ModuleReading, Reading, StackReading
 
 _ANALOG = units_of(AnalogData)
@@ -52,7 +52,7 @@ def rfc3339(time_ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
 
 
-def alarm_flags(alarm: AlarmInfo) -> dict[str, bool]:
+def alarm_flags(alarm: PackAlarm) -> dict[str, bool]:
     """Each name of ALARMS: is it raised?"""
     found = dict.fromkeys(ALARMS, False)
     groups = {

@@ -116,7 +116,7 @@ class Responder:
 
     def _info(self, command: Command, module: Module, request_info: bytes, fanout: bool) -> bytes | None:
         if fanout:
-            group = self.stack.group_modules(module.group)
+            group = [m for m in self.stack.group_modules(module.group) if not m.off]  # a module turned off is gone
             result: object
             if command == Command.ANALOG:
                 result = SystemAnalogData(0x11, tuple(m.pack() for m in group))
