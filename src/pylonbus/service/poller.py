@@ -131,6 +131,7 @@ class Poller:
             log.debug("group %d: fan-out read failed (%s); reading each module this cycle", group, error)
             return None
         if len(packs) != len(stack.modules):  # a module is silent: the master leaves it out
+            self.proven.pop(group, None)  # whatever comes back is proven again
             return None
         if self.proven.get(group) != stack.modules:
             return self.prove_fanout(stack, packs)
@@ -217,8 +218,10 @@ class Poller:
         return identity
 
     def rescan(self) -> None:
-        """Probe the addresses without a known module; one that answers joins the poll."""
+        """Probe the addresses without a known module; one that answers joins the poll. The order of the fan-out
+        packs is proven again after each rescan (a pack may have been swapped while the stack was off)."""
         self.next_rescan = time.monotonic() + self.rescan_every
+        self.proven.clear()
         for stack in self.stacks:
             for module in range(1, MAX_MODULE + 1):
                 if module in stack.modules or self.stop.is_set():
