@@ -34,6 +34,11 @@ CLEANUP_DELAY = 5.0  # s after connecting: the retained configs have arrived, ev
 REFUSED_RETRY = 60  # s between two attempts while the broker refuses us (credentials, not authorised)
 
 
+def _payload(doc: dict[str, Any]) -> str:
+    """A document as it is published: compact JSON, made once (the spool keeps it so)."""
+    return json.dumps(doc, separators=(",", ":"))
+
+
 def _paho() -> Any:
     try:
         import paho.mqtt.client as client
@@ -188,15 +193,15 @@ class MqttSink:
         prefix = self.config.prefix
         for stack in reading_state(reading)["stacks"]:
             for doc in stack["modules"]:
-                messages.append((f"{prefix}/{doc['group']}/{doc['module']}/state", doc))
+                messages.append((f"{prefix}/{doc['group']}/{doc['module']}/state", _payload(doc)))
             stack_doc = {key: value for key, value in stack.items() if key != "modules"}
-            messages.append((f"{prefix}/{stack['group']}/stack/state", stack_doc))
+            messages.append((f"{prefix}/{stack['group']}/stack/state", _payload(stack_doc)))
         if self.discovery is not None:
             for stack in reading.stacks:
                 new = [self.discovery.add_module(module) for module in stack.modules]
                 if any(new) or self.discovery.add_stack(stack.group):
                     self._announce = True
-        if self.backlog.put(json.dumps(messages, separators=(",", ":")).encode(), len(messages)):
+        if self.backlog.put(json.dumps(messages).encode(), len(messages)):
             self.wake.set()
 
     # the shipper thread
@@ -206,8 +211,9 @@ class MqttSink:
                 if not self.connected.is_set() or not self._ship():
                     self.wake.wait(1.0)
                     self.wake.clear()
-            except Exception:  # the thread must outlive any fault; the batches stay spooled
-                log.exception("MQTT shipper: unexpected error; retrying in 10 s")
+            except Exception as error:  # the thread must outlive any fault; the batches stay spooled
+                log.error("MQTT: %s: %s; the readings stay spooled, retrying in 10 s", type(error).__name__, error)
+                log.debug("MQTT shipper fault", exc_info=True)
                 self._stop.wait(10)
 
     def _ship(self, deadline: float | None = None) -> bool:
@@ -225,8 +231,8 @@ class MqttSink:
         # Only the newest state of a topic is retained: a replayed backlog is history, not the present.
         last = {} if spool.pending() > len(batches) else {topic: n for n, (topic, _) in enumerate(messages)}
         infos = [
-            self.client.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=last.get(topic) == n)
-            for n, (topic, doc) in enumerate(messages)
+            self.client.publish(topic, payload, qos=1, retain=last.get(topic) == n)
+            for n, (topic, payload) in enumerate(messages)
         ]
         if not self._wait(infos, deadline):
             return False
@@ -246,11 +252,15 @@ class MqttSink:
 
     def _wait(self, infos: list[Any], deadline: float | None) -> bool:
         """Until the broker has acknowledged every message (paho sends them again after a reconnect)."""
-        for info in infos:
-            while not info.is_published():
-                if self._stop.is_set() and (deadline is None or time.monotonic() > deadline):
-                    return False
-                info.wait_for_publish(0.5)
+        try:
+            for info in infos:
+                while not info.is_published():
+                    if self._stop.is_set() and (deadline is None or time.monotonic() > deadline):
+                        return False
+                    info.wait_for_publish(0.5)
+        except (RuntimeError, ValueError) as error:  # the connection dropped as they were handed over
+            log.debug("MQTT publish interrupted: %s; the batches stay spooled", error)
+            return False
         return True
 
     def statistics(self) -> str:
