@@ -183,14 +183,17 @@ def prometheus() -> list[dict[str, Any]]:
             repeat="module",
         ),
         panel("Temperatures", "celsius", prom(("pylontech_temperature_celsius", "{{module}} {{sensor}}"))),
+        panel(
+            "Remaining capacity per module", "Ah", prom(("pylontech_remaining_capacity_coulombs / 3600", "{{module}}"))
+        ),
         panel("Cycles", "none", prom(("pylontech_cycles", "{{group}}/{{module}}")), kind="stat"),
         panel("Alarms", "none", prom(("pylontech_alarm", "{{module}} {{type}}")), kind="state-timeline"),
         panel(
-            "Energy charged / discharged",
-            "joule",
-            prom(
-                ("increase(pylontech_stack_charge_energy_joules_total[1h])", "charged"),
-                ("increase(pylontech_stack_discharge_energy_joules_total[1h])", "discharged"),
+            "Energy charged / discharged per hour",
+            "watth",
+            prom(  # joules to Wh
+                ("increase(pylontech_stack_charge_energy_joules_total[1h]) / 3600", "charged"),
+                ("increase(pylontech_stack_discharge_energy_joules_total[1h]) / 3600", "discharged"),
             ),
         ),
         panel("Data freshness", "s", prom(("time() - pylontech_last_success_timestamp_seconds", "age"))),
