@@ -193,9 +193,11 @@ def test_credentials_in_an_api_path_or_a_server_url_never_reach_the_log(tmp_path
     db.shutdown()
 
 
-def test_a_missing_ca_file_is_named_before_the_scan(tmp_path: Path) -> None:
-    done = daemon("-d", SIM, "-s", "https://x", "-n", "x", "--ca-file", str(tmp_path / "ca.pem"))
+@pytest.mark.parametrize("sink", [["-s", "https://x", "-n", "x"], ["--mqtt", "mqtts://127.0.0.1:1"]])
+def test_a_missing_ca_file_is_named_before_the_scan(tmp_path: Path, sink: list[str]) -> None:
+    done = daemon("-d", SIM, *sink, "--spool", str(tmp_path / "s.sqlite"), "--ca-file", str(tmp_path / "ca.pem"))
     assert done.returncode == 1 and "--ca-file" in done.stderr and "no such file" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
 def test_a_drain_defers_deleting_sent_batches_and_a_crash_sends_them_again(tmp_path: Path) -> None:

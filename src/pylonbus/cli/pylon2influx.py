@@ -195,6 +195,9 @@ def config_of(args: argparse.Namespace) -> Config:
     environment."""
     from ..service.config import Config, MqttConfig
 
+    # Checked here, once for every sink that uses it (InfluxDB and MQTT over TLS), before the scan.
+    if (args.server or args.mqtt) and args.ca_file is not None and not args.ca_file.is_file():
+        raise PylonbusError(f"--ca-file {args.ca_file}: no such file")
     config = Config(
         device=args.device,
         baud=args.baud,
