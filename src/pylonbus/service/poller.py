@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..client import Stack
 from ..errors import (
@@ -25,6 +27,7 @@ from .energy import EnergyMeter
 from .reading import Identity, ModuleReading, Reading, StackReading
 
 log = logging.getLogger("pylon2influx")
+T = TypeVar("T")
 #: Why a read failed, as counted for metrics; the first class that matches names the reason.
 REASONS = (
     (NoReplyError, "timeout"),
@@ -116,9 +119,9 @@ class Poller:
 
     def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
-        a fan-out reply carry no address: that pack n is module n is proven once per set of modules, by each
+        a fan-out reply carry no address: that pack n is module n is proven for a set of modules, by each
         pack's cycles, capacity and cell count matching what that module itself answers, and only where those
-        tell every module apart."""
+        tell every module apart; proven again after each rescan and after a missing pack."""
         group = stack.group
         try:
             packs = stack.analog_all().modules
@@ -135,12 +138,7 @@ class Poller:
             return None
         if self.proven.get(group) != stack.modules:
             return self.prove_fanout(stack, packs)
-        try:
-            alarms: tuple[PackAlarm, ...] | None = stack.alarm_all().modules
-        except (LinkError, ProtocolError) as error:  # the analog values stand without it
-            self.failures[reason_of(error)] += 1
-            log.debug("group %d: no fan-out alarm data: %s", group, error)
-            alarms = None
+        alarms = self.alarms(lambda: stack.alarm_all().modules, f"group {group}: no fan-out alarm data")
         if alarms is not None and len(alarms) != len(packs):
             alarms = None
         return [
@@ -177,13 +175,17 @@ class Poller:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
             return self.silent_reading(stack, module, error)
-        try:
-            alarm: PackAlarm | None = stack.alarm(module)
-        except (LinkError, ProtocolError) as error:  # the analog values stand without it
-            self.failures[reason_of(error)] += 1
-            log.debug("module %d of group %d: no alarm data: %s", module, stack.group, error)
-            alarm = None
+        alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
         return self.answered(stack, module, analog, alarm)
+
+    def alarms(self, read: Callable[[], T], what: str) -> T | None:
+        """An alarm read, which the analog values stand without: a failure is counted and logged, and None."""
+        try:
+            return read()
+        except (LinkError, ProtocolError) as error:
+            self.failures[reason_of(error)] += 1
+            log.debug("%s: %s", what, error)
+            return None
 
     def silent_reading(self, stack: Stack, module: int, error: Exception) -> ModuleReading:
         key = (stack.group, module)
