@@ -106,3 +106,13 @@ def test_no_fanout_reads_each_module() -> None:
     each.cycle()
     each.cycle()
     assert each.proven == {}
+
+
+def test_a_group_given_up_on_for_fanout_is_tried_again_after_a_rescan() -> None:
+    stacker = poller("sim://?stack=US3000C*2&frozen=1&pace=0")
+    stacker.no_fanout.add(0)  # as after a fan-out request lost on a noisy line
+    stacker.cycle()
+    assert stacker.proven == {}
+    stacker.rescan()
+    stacker.cycle()
+    assert stacker.proven == {0: [1, 2]}

@@ -220,10 +220,12 @@ class Poller:
         return identity
 
     def rescan(self) -> None:
-        """Probe the addresses without a known module; one that answers joins the poll. The order of the fan-out
-        packs is proven again after each rescan (a pack may have been swapped while the stack was off)."""
+        """Probe the addresses without a known module; one that answers joins the poll. Fan-out is decided
+        afresh after each rescan: its pack order proven again (a pack may have been swapped while the stack was
+        off), and a group given up on (one reply lost on a noisy line) tried again."""
         self.next_rescan = time.monotonic() + self.rescan_every
         self.proven.clear()
+        self.no_fanout.clear()
         for stack in self.stacks:
             for module in range(1, MAX_MODULE + 1):
                 if module in stack.modules or self.stop.is_set():
