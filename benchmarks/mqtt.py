@@ -25,7 +25,7 @@ from pylonbus.service.config import MqttConfig
 from pylonbus.service.reading import Identity, ModuleReading, Reading, StackReading
 from pylonbus.sim import Stack
 from pylonbus.sinks.mqtt import MqttSink
-from pylonbus.spool import Spool
+from pylonbus.store.spool import Spool
 
 PORT = 18893
 PERIOD = 5

@@ -26,7 +26,7 @@ from pylonbus.lineproto import battery_line
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
-from pylonbus.spool import Spool
+from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd
 
 PERIOD = 5

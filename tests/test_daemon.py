@@ -25,7 +25,7 @@ from pylonbus.service.daemon import Daemon
 from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
-from pylonbus.spool import Spool
+from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, VM_PORT, influx_query
 
 SIM = "sim://?stack=US3000C*2,US2000B&seed=11&frozen=1"

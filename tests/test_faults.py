@@ -18,7 +18,7 @@ import pytest
 
 from conftest import IN_CI
 from pylonbus.shipper import Shipper
-from pylonbus.spool import Spool
+from pylonbus.store.spool import Spool
 from test_daemon import SIM, ScriptedDatabase, daemon
 
 
@@ -66,7 +66,7 @@ def test_a_corrupt_spool_is_moved_aside_and_a_new_one_started(tmp_path: Path) ->
 
 
 def test_a_file_that_is_no_database_is_refused_not_moved(tmp_path: Path) -> None:
-    from pylonbus.spool import SpoolError
+    from pylonbus.store.spool import SpoolError
 
     path = tmp_path / "notes.txt"
     path.write_text("my notes\n" * 100)

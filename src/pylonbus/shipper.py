@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .sinks.influx_http import Outcome, Writer
-from .spool import Spool, SpoolError
+from .store.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from ..systemd import notify
 
 if TYPE_CHECKING:
     from ..sinks import Sink
-    from ..spool import Spool
+    from ..store.spool import Spool
     from .config import Config
     from .poller import Poller
 
@@ -23,7 +23,7 @@ ONCE_FLUSH = 60.0  # s --once may take to send what is spooled
 
 
 def open_spool(config: Config) -> Spool:
-    from ..spool import Spool, default_path
+    from ..store.spool import Spool, default_path
 
     return Spool(config.spool or default_path(), config.queue_limit)
 

@@ -18,7 +18,7 @@ from .metrics import exposition
 
 if TYPE_CHECKING:
     from ..service.reading import Reading
-    from ..spool import Spool
+    from ..store.spool import Spool
 
 log = logging.getLogger("pylon2influx")
 STALE_INTERVALS = 3  # a last good cycle older than this many intervals makes /healthz 503 and the page warn

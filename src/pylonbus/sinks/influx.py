@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from ..errors import PylonbusError
 from ..lineproto import LineProtocol
 from ..shipper import Shipper
-from ..spool import Spool, SpoolError
-from .backlog import Backlog
+from ..store.backlog import Backlog
+from ..store.spool import Spool, SpoolError
 from .influx_http import InfluxTarget, InfluxWriter, redact
 
 if TYPE_CHECKING:

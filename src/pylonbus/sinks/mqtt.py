@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PylonbusError
 from ..service.state import reading_state
-from .backlog import Backlog
+from ..store.backlog import Backlog
 from .ha_discovery import Discovery
 
 if TYPE_CHECKING:
     from ..service.config import MqttConfig
     from ..service.reading import Reading
-    from ..spool import Spool
+    from ..store.spool import Spool
 
 log = logging.getLogger("pylon2influx")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import logging
 
-from ..spool import Spool, SpoolError
+from .spool import Spool, SpoolError
 
 log = logging.getLogger("pylon2influx")
 
