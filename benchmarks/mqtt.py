@@ -21,8 +21,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from processes import SIXTEEN_MODULES, peak_rss_mb, pylon2influx
+from pylonbus.readings.reading import Identity, ModuleReading, Reading, StackReading
 from pylonbus.service.config import MqttConfig
-from pylonbus.service.reading import Identity, ModuleReading, Reading, StackReading
 from pylonbus.sim import Stack
 from pylonbus.sinks.mqtt import MqttSink
 from pylonbus.store.spool import Spool

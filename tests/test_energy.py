@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pylonbus.service.energy import EnergyMeter, split_area
+from pylonbus.readings.energy import EnergyMeter, split_area
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query
 from test_daemon import SIM, daemon

@@ -176,8 +176,8 @@ def test_live_page_in_a_browser(daemon) -> None:
 def test_a_silent_module_is_down_and_has_no_stale_values() -> None:
     from pylonbus import Link
     from pylonbus import Stack as Client
+    from pylonbus.readings.documents import reading_state
     from pylonbus.service import Poller
-    from pylonbus.service.state import reading_state
     from pylonbus.sinks.metrics import exposition
 
     stack = Client(Link(SIM + "&pace=0", tries=1))

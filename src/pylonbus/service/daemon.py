@@ -64,7 +64,7 @@ class Daemon:
         self.report = False  # SIGHUP asked for the statistics
         self.spool = open_spool(config) if config.spooled else None
         if poller.energy is None:
-            from .energy import EnergyMeter
+            from ..readings.energy import EnergyMeter
 
             poller.energy = EnergyMeter(config.interval, self.spool)
         self.sinks = build_sinks(config, self.spool)

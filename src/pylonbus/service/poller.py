@@ -23,8 +23,8 @@ from ..errors import (
 )
 from ..protocol.codes import MAX_MODULE
 from ..protocol.results import PackAlarm, PackAnalog
-from .energy import EnergyMeter
-from .reading import Identity, ModuleReading, Reading, StackReading
+from ..readings.energy import EnergyMeter
+from ..readings.reading import Identity, ModuleReading, Reading, StackReading
 
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")

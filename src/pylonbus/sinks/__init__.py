@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..service.reading import Reading
+    from ..readings.reading import Reading
 
 
 class Sink(Protocol):

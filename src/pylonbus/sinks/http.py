@@ -13,11 +13,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PylonbusError
-from ..service.state import reading_state
+from ..readings.documents import reading_state
 from .metrics import exposition
 
 if TYPE_CHECKING:
-    from ..service.reading import Reading
+    from ..readings.reading import Reading
     from ..store.spool import Spool
 
 log = logging.getLogger("pylon2influx")

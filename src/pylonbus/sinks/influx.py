@@ -17,7 +17,7 @@ from ..store.spool import Spool, SpoolError
 from .influx_http import InfluxTarget, InfluxWriter, redact
 
 if TYPE_CHECKING:
-    from ..service.reading import Reading
+    from ..readings.reading import Reading
 
 log = logging.getLogger("pylon2influx")
 

@@ -17,13 +17,13 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PylonbusError
-from ..service.state import reading_state
+from ..readings.documents import reading_state
 from ..store.backlog import Backlog
 from .ha_discovery import Discovery
 
 if TYPE_CHECKING:
+    from ..readings.reading import Reading
     from ..service.config import MqttConfig
-    from ..service.reading import Reading
     from ..store.spool import Spool
 
 log = logging.getLogger("pylon2influx")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 from ..lineproto import LineProtocol
 
 if TYPE_CHECKING:
-    from ..service.reading import Reading
+    from ..readings.reading import Reading
 
 
 class StdoutSink:
