@@ -22,9 +22,9 @@ import paho.mqtt.client as mqtt
 
 from processes import SIXTEEN_MODULES, peak_rss_mb, pylon2influx
 from pylonbus.readings.reading import Identity, ModuleReading, Reading, StackReading
-from pylonbus.service.config import MqttConfig
 from pylonbus.sim import Stack
-from pylonbus.sinks.mqtt import MqttSink
+from pylonbus.sinks.mqtt.config import MqttConfig
+from pylonbus.sinks.mqtt.sink import MqttSink
 from pylonbus.store.spool import Spool
 
 PORT = 18893

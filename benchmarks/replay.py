@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from processes import proc_cpu, proc_rss_mb
-from pylonbus.lineproto import battery_line
-from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
-from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
+from pylonbus.sinks.influx.lineproto import battery_line
+from pylonbus.sinks.influx.shipper import Shipper
+from pylonbus.sinks.influx.writer import InfluxTarget, InfluxWriter
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd
 

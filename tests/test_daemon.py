@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from pylonbus.lineproto import ZERO, Snapshot, battery_line, changed
 from pylonbus.protocol import PackAnalog
 from pylonbus.service import Poller
 from pylonbus.service.config import Config
 from pylonbus.service.daemon import Daemon
-from pylonbus.shipper import Shipper
 from pylonbus.sim import Stack
-from pylonbus.sinks.influx_http import InfluxTarget, InfluxWriter
+from pylonbus.sinks.influx.lineproto import ZERO, Snapshot, battery_line, changed
+from pylonbus.sinks.influx.shipper import Shipper
+from pylonbus.sinks.influx.writer import InfluxTarget, InfluxWriter
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, VM_PORT, influx_query
 
@@ -399,7 +399,7 @@ def test_spool_keeps_the_order_readings_were_taken_when_a_batch_is_split(tmp_pat
 def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_again(tmp_path: Path) -> None:
     from pylonbus import Link
     from pylonbus import Stack as Client
-    from pylonbus.sinks.influx import InfluxSink
+    from pylonbus.sinks.influx.sink import InfluxSink
 
     sink = InfluxSink(InfluxTarget("127.0.0.1", 1, db="x"), Spool(tmp_path / "s.sqlite", 100), every=True)
     poller = Poller([Client(Link(SIM))], 3600)

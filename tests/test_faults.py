@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI
-from pylonbus.shipper import Shipper
+from pylonbus.sinks.influx.shipper import Shipper
 from pylonbus.store.spool import Spool
 from test_daemon import SIM, ScriptedDatabase, daemon
 

@@ -178,7 +178,7 @@ def test_a_silent_module_is_down_and_has_no_stale_values() -> None:
     from pylonbus import Stack as Client
     from pylonbus.readings.documents import reading_state
     from pylonbus.service import Poller
-    from pylonbus.sinks.metrics import exposition
+    from pylonbus.sinks.http.metrics import exposition
 
     stack = Client(Link(SIM + "&pace=0", tries=1))
     stack.scan()

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, PylonbusError
-from ..lineproto import SCHEMAS
 from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP
+from ..sinks.influx.lineproto import SCHEMAS
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,
@@ -169,7 +169,7 @@ def validate(args: argparse.Namespace) -> str | None:
     """The first problem with the options, worded as what to change; None if all is well."""
     if not args.server or args.try_:
         return None
-    from ..sinks.influx_http import InfluxTarget
+    from ..sinks.influx.writer import InfluxTarget
 
     try:
         InfluxTarget(args.server, args.port).base  # noqa: B018 - parses the server URL
@@ -193,7 +193,8 @@ def validate(args: argparse.Namespace) -> str | None:
 def config_of(args: argparse.Namespace) -> Config:
     """The service's configuration from the merged options, with the secrets read from their files or the
     environment."""
-    from ..service.config import Config, MqttConfig
+    from ..service.config import Config
+    from ..sinks.mqtt.config import MqttConfig
 
     # Checked here, once for every sink that uses it (InfluxDB and MQTT over TLS), before the scan.
     if (args.server or args.mqtt) and args.ca_file is not None and not args.ca_file.is_file():
@@ -213,7 +214,7 @@ def config_of(args: argparse.Namespace) -> Config:
         http=args.http,
     )
     if args.server:
-        from ..sinks.influx_http import InfluxTarget
+        from ..sinks.influx.writer import InfluxTarget
 
         config.influx = InfluxTarget(
             args.server,

@@ -10,19 +10,8 @@ from typing import TYPE_CHECKING
 from ..ports import DEFAULT_BAUD, DEFAULT_PORT
 
 if TYPE_CHECKING:
-    from ..sinks.influx_http import InfluxTarget
-
-
-@dataclass(slots=True)
-class MqttConfig:
-    url: str  # mqtt://[USER@]HOST[:PORT] or mqtts://…
-    password: str | None = None
-    prefix: str = "pylontech"
-    ha_prefix: str = "homeassistant"
-    discovery: bool = True
-    cleanup: bool = False  # empty retained configs for modules of earlier runs not seen now
-    verify_tls: bool = True
-    ca_file: Path | None = None
+    from ..sinks.influx.writer import InfluxTarget
+    from ..sinks.mqtt.config import MqttConfig
 
 
 @dataclass(slots=True)

@@ -34,22 +34,22 @@ def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
     sinks: list[Sink] = []
     queues = []  # the spool queues whose backlog the metrics show
     if config.influx is not None and spool is not None:
-        from ..sinks.influx import influx_sink
+        from ..sinks.influx.sink import influx_sink
 
         sinks.append(influx_sink(config.influx, spool, config.every, config.schema))
         queues.append(spool)
     if config.mqtt is not None and spool is not None:
-        from ..sinks.mqtt import MqttSink
+        from ..sinks.mqtt.sink import MqttSink
 
         queue = spool.queue("mqtt", config.queue_limit)
         sinks.append(MqttSink(config.mqtt, queue, config.interval))
         queues.append(queue)
     if not sinks:
-        from ..sinks.stdout import StdoutSink
+        from ..sinks.influx.stdout import StdoutSink
 
         sinks.append(StdoutSink(every=config.every, schema=config.schema))
     if config.http is not None:
-        from ..sinks.http import HttpSink
+        from ..sinks.http.server import HttpSink
 
         sinks.append(HttpSink(config.http, config.interval, queues))
     return sinks

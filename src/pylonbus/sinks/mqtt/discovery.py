@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
 
 if TYPE_CHECKING:
-    from ..readings.reading import ModuleReading
+    from ...readings.reading import ModuleReading
 
 _DEVICE_CLASS = {"V": "voltage", "A": "current", "W": "power", "°C": "temperature", "kWh": "energy"}
 _PRECISION = {"V": 2, "A": 1, "W": 0, "°C": 1, "Ah": 1, "kWh": 3, "%": 0}

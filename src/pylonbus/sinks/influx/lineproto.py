@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from .protocol.results import PackAnalog
-    from .readings.reading import Reading
+    from ...protocol.results import PackAnalog
+    from ...readings.reading import Reading
 
 SCHEMAS = ("c", "full", "both")
 
@@ -114,7 +114,7 @@ def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str
 def full_lines(reading: Reading) -> list[str]:
     """The `full` schema: a `pylontech_module` line per module (tags group, module, serial; an offline one
     writes `online=false` only) and a `pylontech_stack` line per group."""
-    from .readings.documents import module_state, stack_state
+    from ...readings.documents import module_state, stack_state
 
     out = []
     for stack in reading.stacks:

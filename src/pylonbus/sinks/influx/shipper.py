@@ -8,8 +8,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .sinks.influx_http import Outcome, Writer
-from .store.spool import Spool, SpoolError
+from ...store.spool import Spool, SpoolError
+from .writer import Outcome, Writer
 
 log = logging.getLogger(__name__)
 

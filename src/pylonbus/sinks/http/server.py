@@ -12,13 +12,13 @@ import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PylonbusError
-from ..readings.documents import reading_state
+from ...errors import PylonbusError
+from ...readings.documents import reading_state
 from .metrics import exposition
 
 if TYPE_CHECKING:
-    from ..readings.reading import Reading
-    from ..store.spool import Spool
+    from ...readings.reading import Reading
+    from ...store.spool import Spool
 
 log = logging.getLogger("pylon2influx")
 STALE_INTERVALS = 3  # a last good cycle older than this many intervals makes /healthz 503 and the page warn

@@ -9,15 +9,15 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from ..errors import PylonbusError
-from ..lineproto import LineProtocol
-from ..shipper import Shipper
-from ..store.backlog import Backlog
-from ..store.spool import Spool, SpoolError
-from .influx_http import InfluxTarget, InfluxWriter, redact
+from ...errors import PylonbusError
+from ...store.backlog import Backlog
+from ...store.spool import Spool, SpoolError
+from .lineproto import LineProtocol
+from .shipper import Shipper
+from .writer import InfluxTarget, InfluxWriter, redact
 
 if TYPE_CHECKING:
-    from ..readings.reading import Reading
+    from ...readings.reading import Reading
 
 log = logging.getLogger("pylon2influx")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from ..lineproto import LineProtocol
+from .lineproto import LineProtocol
 
 if TYPE_CHECKING:
-    from ..readings.reading import Reading
+    from ...readings.reading import Reading
 
 
 class StdoutSink:

@@ -16,15 +16,15 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PylonbusError
-from ..readings.documents import reading_state
-from ..store.backlog import Backlog
-from .ha_discovery import Discovery
+from ...errors import PylonbusError
+from ...readings.documents import reading_state
+from ...store.backlog import Backlog
+from .discovery import Discovery
 
 if TYPE_CHECKING:
-    from ..readings.reading import Reading
-    from ..service.config import MqttConfig
-    from ..store.spool import Spool
+    from ...readings.reading import Reading
+    from ...store.spool import Spool
+    from .config import MqttConfig
 
 log = logging.getLogger("pylon2influx")
 

@@ -1,0 +1,1 @@
+"""HTTP: Prometheus metrics, the live page, the JSON state and a health check, served from the last reading."""
