@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pylonbus.autoport import PortLock, candidates, kernel_name
+from pylonbus.link.autoport import PortLock, candidates, kernel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 VENUS = ROOT / "contrib" / "venus"

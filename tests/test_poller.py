@@ -79,7 +79,7 @@ def test_a_group_is_read_with_one_request_once_fanout_is_proven(sim_port: str, c
     fanout.scan()
     first = fanout.cycle()  # each module once, compared with the master's fan-out packs
     assert fanout.proven == {0: [1, 2, 3, 4]}
-    with caplog.at_level(FRAME, logger="pylonbus.client"):
+    with caplog.at_level(FRAME, logger="pylonbus.link.link"):
         second = fanout.cycle()
     assert sum(record.getMessage().startswith("TX ") for record in caplog.records) == 2  # 0x42 and 0x44 to module 1
     for one, other in zip(first.modules, second.modules, strict=True):  # frozen: the same values

@@ -7,7 +7,7 @@ import time
 import pytest
 import serial
 
-from pylonbus.client import register_url_handler
+from pylonbus.link.urls import register_url_handler
 from pylonbus.protocol import (
     AlarmInfo,
     AnalogData,

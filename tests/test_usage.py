@@ -120,7 +120,7 @@ def test_permission_denied_names_the_dialout_group() -> None:
 
     import serial
 
-    from pylonbus.client import _port_error
+    from pylonbus.link.urls import port_error as _port_error
 
     denied = serial.SerialException(errno.EACCES, "could not open port /dev/ttyUSB0: [Errno 13] Permission denied")
     message = str(_port_error("/dev/ttyUSB0", denied))

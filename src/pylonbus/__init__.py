@@ -1,11 +1,11 @@
 """pylonbus: Pylontech low-voltage batteries on their RS485 bus.
 
-The client (`Link`, `Stack`, `connect`, `read_analog`) is imported on first use, so that programs which only
-decode frames or print their version do not load pyserial."""
+The link (`Link`, `Stack`, `connect`, `read_analog`, from `pylonbus.link`) is imported on first use, so that
+programs which only decode frames or print their version do not load pyserial."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     ChecksumError,
@@ -21,11 +21,10 @@ from .errors import (
     PylonbusError,
     ResponseError,
 )
-from .ports import DEFAULT_PORT
+from .lazy import exports
+from .link.ports import DEFAULT_PORT
 
 __version__ = "0.2.0"
-
-_CLIENT = ("Link", "Stack", "connect", "read_analog")
 
 __all__ = [
     "DEFAULT_PORT",
@@ -49,13 +48,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .client import Link, Stack, connect, read_analog
-    from .ports import DEFAULT_PORT
+    from .link import Link, Stack, connect, read_analog
 
-
-def __getattr__(name: str) -> Any:
-    if name in _CLIENT:
-        from . import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module 'pylonbus' has no attribute {name!r}")
+__getattr__ = exports(__name__, dict.fromkeys(("Link", "Stack", "connect", "read_analog"), ".link"))

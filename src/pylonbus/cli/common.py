@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import NoReturn, Protocol
 
 from .. import PylonbusError, __version__
+from ..link.ports import AUTO_PORTS
 from ..logs import FRAME
-from ..ports import AUTO_PORTS
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a Unix tool killed by SIGPIPE reports

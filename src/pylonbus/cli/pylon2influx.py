@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, PylonbusError
-from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP
 from ..sinks.influx.lineproto import SCHEMAS
 from .common import (
@@ -288,8 +288,9 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    from ..autoport import PortLock, default_lock_dir, resolve
-    from ..client import Link, Stack
+    from ..link.autoport import PortLock, default_lock_dir, resolve
+    from ..link.link import Link
+    from ..link.stack import Stack
     from ..service import Poller
     from ..service.daemon import Daemon
 

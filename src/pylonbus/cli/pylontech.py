@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from .common import (
     EXIT_NO_MODULE,
@@ -26,7 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..client import ScanProgress, Stack
+    from ..link.stack import ScanProgress, Stack
 
 # The C CLI's command letters. Several run one after the other (the C program keeps only the last).
 COMMANDS = (
@@ -175,9 +175,10 @@ def _main(argv: list[str] | None = None) -> int:
         as_json = "lines" if args.jsonl else "array" if args.json else ""
         return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2)
 
-    from ..autoport import default_lock_dir, resolve
-    from ..client import Link, Stack
     from ..errors import NoReplyError
+    from ..link.autoport import default_lock_dir, resolve
+    from ..link.link import Link
+    from ..link.stack import Stack
 
     device = resolve(args.device, args.auto_ports, args.baud, args.group, default_lock_dir(None))
     if device is None:

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from ..ports import BAUD_RANGE, DEFAULT_BAUD
+from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from ..sim import Bus, Faults, Responder, Stack
 from ..sim.model import PRESETS, group_spec

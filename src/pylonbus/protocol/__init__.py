@@ -5,8 +5,9 @@ does not build every reply layout."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import exports
 
 if TYPE_CHECKING:
     from .codes import CID1_BATTERY, FANOUT, Command, Rtn, address, rtn_meaning, split_address
@@ -127,11 +128,4 @@ __all__ = [
     "split_address",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _SOURCE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, {name: f".{module}" for name, module in _SOURCE.items()})

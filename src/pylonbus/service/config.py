@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..ports import DEFAULT_BAUD, DEFAULT_PORT
+from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 
 if TYPE_CHECKING:
     from ..sinks.influx.writer import InfluxTarget

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..client import Stack
 from ..errors import (
     ChecksumError,
     DecodeError,
@@ -21,6 +20,7 @@ from ..errors import (
     ProtocolError,
     ResponseError,
 )
+from ..link.stack import Stack
 from ..protocol.codes import MAX_MODULE
 from ..protocol.results import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter

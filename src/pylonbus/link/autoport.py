@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .client import Link, Stack
-from .errors import LinkError, PortError, PylonbusError
+from ..errors import LinkError, PortError, PylonbusError
+from .link import Link
+from .stack import Stack
 
-log = logging.getLogger("pylonbus.autoport")
+log = logging.getLogger("pylonbus.link.autoport")
 
 SERIAL_STARTER_LOCKS = Path("/var/lock/serial-starter")
 #: udev's VE_SERVICE values of ports that belong to Victron services (VE.Direct, VE.Bus/MK3).

@@ -1,0 +1,223 @@
+"""One port to the RS485 bus: requests sent, replies read and validated, retries and reopen."""
+
+from __future__ import annotations
+
+import logging
+import termios
+import time
+from contextlib import suppress
+from typing import Any
+
+import serial
+import serial.rfc2217
+from serial import Serial
+
+from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, ProtocolError, ResponseError
+from ..logs import FRAME
+from ..protocol import WRITES, Command, Frame, FrameReader, Result, address, decode_reply, parse_frame, request
+from ..protocol.codes import MAX_MODULE
+from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
+from .urls import open_settings, port_error, register_url_handler
+
+log = logging.getLogger(__name__)
+
+TRIES = 3
+REMOTE_READ_SLICE = 0.01  # s, the fixed read timeout on an RFC 2217 port
+
+
+def describe(port: str, baud: int, group: int, module: int) -> str:
+    return f"module {module} (ADR 0x{address(group, module):02X}) on {port} at {baud} Bd"
+
+
+class Link:
+    """One port to the RS485 bus: device path, `socket://`, `rfc2217://` or `sim://`."""
+
+    def __init__(
+        self,
+        port: str = DEFAULT_PORT,
+        baud: int = DEFAULT_BAUD,
+        *,
+        latency: float = DEFAULT_LATENCY,
+        timeout: float | None = None,
+        tries: int = TRIES,
+    ) -> None:
+        if not BAUD_RANGE[0] <= baud <= BAUD_RANGE[1]:
+            raise ValueError(f"baud rate {baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}")
+        register_url_handler()
+        self.port = port
+        self.baud = baud
+        self.latency = latency
+        self.timeout = timeout  # fixed reply timeout, replacing the computed one
+        self.tries = tries
+        self._serial: Serial | None = None
+        self._reader = FrameReader()
+        self._settings: list[Any] | None = None  # termios of a local device, as opened
+        self._remote = False  # the port's settings live on an RFC 2217 server
+        self.errors = 0  # failed attempts since creation
+
+    # -- port ---------------------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None and self._serial.is_open
+
+    @property
+    def serial(self) -> Serial:
+        """The pyserial object (opened on first use)."""
+        return self.open()
+
+    def open(self) -> Serial:
+        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
+        port = self._serial
+        if port is not None and port.is_open:
+            return port
+        try:
+            if port is None:
+                port = serial.serial_for_url(self.port, **open_settings(self.port, self.baud))
+            else:
+                port.open()
+        except (OSError, ValueError) as error:
+            raise port_error(self.port, error) from None
+        self._serial = port
+        self._reader.clear()
+        self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
+        # On RFC 2217 a new timeout renegotiates every line setting with the server and an input purge waits
+        # for its answer: 100 and 50 ms a request (measured). There the timeout stays a short fixed slice,
+        # the read loop keeps the deadline, and only what has already arrived is discarded.
+        self._remote = isinstance(port, serial.rfc2217.Serial)
+        if self._remote:
+            port.timeout = REMOTE_READ_SLICE
+        log.debug("opened %s at %d Bd", self.port, self.baud)
+        return port
+
+    def _restore_settings(self, port: Serial) -> None:
+        """Put back the line settings if another program changed them (seen on Victron GX devices, whose
+        services probe serial ports): a changed baud rate or line discipline would garble every reply."""
+        if self._settings is None:
+            return
+        if termios.tcgetattr(port.fileno()) != self._settings:
+            log.warning(
+                "settings of %s were altered externally (is another program using it?); restoring them", self.port
+            )
+            termios.tcsetattr(port.fileno(), termios.TCSANOW, self._settings)
+
+    def close(self) -> None:
+        if self._serial is not None:
+            with suppress(OSError, serial.SerialException, termios.error):
+                self._serial.close()
+
+    def __enter__(self) -> Link:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests -----------------------------------------------------------------------------------------
+    def transact(self, frame: bytes, adr: int, timeout: float) -> Frame:
+        """Send one request and return the first valid reply from `adr` within `timeout` seconds.
+        One attempt: raises NoReplyError, a ProtocolError (the last broken frame seen) or PortError."""
+        port = self.open()
+        try:
+            self._restore_settings(port)
+            if self._remote:
+                port.read(port.in_waiting)
+            else:
+                port.reset_input_buffer()
+            self._reader.clear()
+            log.log(FRAME, "TX %s", frame.decode("ascii").strip())
+            port.write(frame)
+            return self._read_reply(port, adr, timeout)
+        except (serial.SerialException, OSError, termios.error) as error:
+            self.close()  # the adapter went away: the next attempt reopens it
+            raise PortError(f"{self.port} failed: {error}; is the adapter still connected?") from None
+
+    def _read_reply(self, port: Serial, adr: int, timeout: float) -> Frame:
+        reader = self._reader
+        broken: ProtocolError | None = None
+        # Setting pyserial's timeout reconfigures the port (tcsetattr), so it is set once per timeout, not per
+        # read; a reply cut short may then be waited for up to one timeout past the deadline.
+        if port.timeout != timeout and not self._remote:
+            port.timeout = timeout
+        deadline = time.monotonic() + timeout
+        byte_time = BITS_PER_BYTE / self.baud
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                if broken is not None:
+                    raise broken
+                raise NoReplyError("no reply")
+            missing, waiting = reader.missing(), port.in_waiting
+            if waiting and missing > waiting:
+                # The reply is coming in: sleep for the wire time of the rest and take it in one read, instead
+                # of waking for every chunk the driver passes on (about ten a reply).
+                time.sleep(min((missing - waiting) * byte_time, deadline - now))
+            data = port.read(max(missing, waiting))
+            if not data:
+                continue
+            reader.feed(data)
+            while (raw := reader.next_raw()) is not None:
+                log.log(FRAME, "RX %s", raw.decode("latin-1").strip())
+                try:
+                    reply = parse_frame(raw)
+                except ProtocolError as error:
+                    log.debug("discarding broken frame: %s", error)
+                    broken = error
+                    continue
+                if reply.adr == adr:
+                    return reply
+                log.debug("ignoring a frame from ADR 0x%02X while waiting for 0x%02X", reply.adr, adr)
+
+    def query(
+        self,
+        command: Command,
+        group: int = 0,
+        module: int = 1,
+        *,
+        fanout: bool = False,
+        info: bytes | None = None,
+        tries: int | None = None,
+        latency: float | None = None,
+        allow_write: bool = False,
+        modules: int = MAX_MODULE,
+        reopen: bool = True,
+    ) -> Result:
+        """Send `command` to a module and decode its reply, retrying like the C program: up to three tries,
+        the port closed and reopened after the second failure (unless `reopen` is false: a probe of an
+        address that may be empty). Commands that change the battery (0x94, 0x95) are refused unless
+        `allow_write` is true."""
+        command = Command(command)
+        if command in WRITES and not allow_write:
+            raise PermissionError(f"{command.name} (0x{command:02X}) changes the battery; pass allow_write=True")
+        frame = request(command, group, module, fanout=fanout, info=info)
+        adr = address(group, 1 if fanout else module)
+        timeout = self.timeout or reply_timeout(
+            command, self.baud, self.latency if latency is None else latency, modules if fanout else 1
+        )
+        tries = self.tries if tries is None else tries
+        where = describe(self.port, self.baud, group, 1 if fanout else module)
+        last: Exception | None = None
+        for attempt in range(1, tries + 1):
+            try:
+                reply = self.transact(frame, adr, timeout)
+                return decode_reply(command, reply, fanout=fanout)
+            except ResponseError:
+                raise  # the module answered: retrying won't help
+            except (LinkError, ProtocolError) as error:
+                last = error
+                self.errors += 1
+                log.debug("%s: attempt %d/%d failed: %s", where, attempt, tries, error)
+                if attempt == 2 and tries > 2 and reopen:
+                    self.close()
+                    time.sleep(0.5)
+        if isinstance(last, NoReplyError):
+            raise NoReplyError(
+                f"no reply from {where} to {command.name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
+                "check the group DIP switches, the baud rate and the A/B wiring"
+            )
+        assert last is not None
+        if isinstance(last, ImplausibleValue):
+            last.locate(where)
+        elif isinstance(last, ProtocolError):
+            last.args = (f"{where}: {last}",)  # the same error, with the module and port it came from
+        raise last
