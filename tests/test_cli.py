@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import SEED, STACK
+from pylonbus.cli.render import as_dict
 from pylonbus.protocol.codes import address
-from pylonbus.render import as_dict
 from pylonbus.sim import Stack
 
 MODEL = Stack.parse(STACK, seed=int(SEED), frozen=True)

@@ -1,4 +1,5 @@
-"""The code stays ruff-clean and formatted, and `src/` passes `mypy --strict`."""
+"""The code stays ruff-clean and formatted, `src/` passes `mypy --strict`, and its imports keep the layers of
+pyproject.toml's [tool.importlinter] (README: "How the code is laid out")."""
 
 from __future__ import annotations
 
@@ -34,4 +35,10 @@ def test_mypy_strict() -> None:
     done = subprocess.run(
         [tool("mypy"), "--strict", "--no-error-summary", "src"], cwd=ROOT, capture_output=True, text=True
     )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_layers() -> None:
+    """An upward import, one sink importing another or I/O in the protocol fails here, naming both modules."""
+    done = subprocess.run([tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,14 +55,12 @@ class ImplausibleValue(ProtocolError):
 
 
 class ResponseError(ProtocolError):
-    """The battery answered with a non-zero return code (RTN)."""
+    """The battery answered with a non-zero return code (RTN); `meaning` is what the protocol says of it."""
 
-    def __init__(self, rtn: int, adr: int | None = None) -> None:
-        from .protocol.codes import rtn_meaning
-
+    def __init__(self, rtn: int, adr: int | None = None, meaning: str = "unknown return code") -> None:
         self.rtn = rtn
         self.adr = adr
-        self.meaning = rtn_meaning(rtn)
+        self.meaning = meaning
         where = f" from ADR 0x{adr:02X}" if adr is not None else ""
         super().__init__(f"battery answered RTN 0x{rtn:02X} ({self.meaning}){where}")
 

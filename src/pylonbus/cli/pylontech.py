@@ -232,7 +232,7 @@ def show(view: View, args: argparse.Namespace) -> int:
 def write_csv(rows: Sequence[dict[str, Any]]) -> None:
     import csv
 
-    from ..render import columns_of
+    from .render import columns_of
 
     writer = csv.DictWriter(sys.stdout, columns_of(rows), lineterminator="\n")
     writer.writeheader()
@@ -279,7 +279,7 @@ def run(stack: Stack, args: argparse.Namespace) -> View:
 def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
     """One read command for one module (-a N) or for every module of the group."""
     from ..errors import LinkError, ProtocolError
-    from ..render import as_dict, flat_fields, render_columns, render_text
+    from .render import as_dict, flat_fields, render_columns, render_text
 
     method, title = READERS[command]
     verbose = args.verbose >= 2

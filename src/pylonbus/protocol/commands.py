@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..errors import DecodeError, ImplausibleValue, ProtocolError, ResponseError
-from .codes import CID1_BATTERY, FANOUT, Command, address, info_addresses
+from .codes import CID1_BATTERY, FANOUT, Command, address, info_addresses, rtn_meaning
 from .frame import Frame, encode_frame
 from .layouts import CHARGE_DISCHARGE_SETTING, FANOUT_LAYOUTS, REPLY_LAYOUTS
 from .results import ChargeDischargeSetting, ProtocolVersion, Result
@@ -87,7 +87,7 @@ def decode_reply(command: Command, frame: Frame, *, fanout: bool | None = None) 
     if frame.cid1 != CID1_BATTERY:
         raise DecodeError(f"CID1 is 0x{frame.cid1:02X}: not a reply of a Pylontech battery (0x{CID1_BATTERY:02X})")
     if frame.rtn:
-        raise ResponseError(frame.rtn, frame.adr)
+        raise ResponseError(frame.rtn, frame.adr, rtn_meaning(frame.rtn))
     if command == Command.PROTOCOL_VERSION:
         if frame.info:
             raise DecodeError(f"a PROTOCOL_VERSION reply carries no INFO, this one has {len(frame.info)} byte(s)")

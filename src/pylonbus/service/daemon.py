@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import PylonbusError
-from ..systemd import notify
+from .systemd import notify
 
 if TYPE_CHECKING:
     from ..sinks import Sink
