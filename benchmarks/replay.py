@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from processes import proc_cpu, proc_rss_mb
 from pylonbus.sim import Stack
+from pylonbus.sinks.influx.config import InfluxTarget
 from pylonbus.sinks.influx.lineproto import battery_line
 from pylonbus.sinks.influx.shipper import Shipper
-from pylonbus.sinks.influx.writer import InfluxTarget, InfluxWriter
+from pylonbus.sinks.influx.writer import InfluxWriter
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query, start_influxd
 

@@ -22,9 +22,10 @@ from pylonbus.service import Poller
 from pylonbus.service.config import Config
 from pylonbus.service.daemon import Daemon
 from pylonbus.sim import Stack
+from pylonbus.sinks.influx.config import InfluxTarget
 from pylonbus.sinks.influx.lineproto import ZERO, Snapshot, battery_line, changed
 from pylonbus.sinks.influx.shipper import Shipper
-from pylonbus.sinks.influx.writer import InfluxTarget, InfluxWriter
+from pylonbus.sinks.influx.writer import InfluxWriter
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, VM_PORT, influx_query
 
@@ -417,12 +418,12 @@ def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_
 def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None:
     from pylonbus import Link
     from pylonbus import Stack as Client
-    from pylonbus.cli import pylon2influx
+    from pylonbus.service.config import load
 
-    args = pylon2influx.build_parser().parse_args(["-d", SIM, "--rescan", "1"])
+    config = load(device=SIM, rescan=1.0)  # the library's way in, without the command line
     stack = Client(Link(SIM))
     stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
-    runner = Daemon(pylon2influx.config_of(args), Poller([stack], args.rescan))
+    runner = Daemon(config, Poller([stack], config.rescan))
     runner.poller.rescan()
     assert stack.modules == [1, 2, 3]
 
@@ -509,6 +510,7 @@ def test_the_config_file_sets_options_and_flags_override_it(tmp_path: Path) -> N
         ('[influx]\npassword = "x"\n', "password does not belong in this file; use password_file"),
         ("[modbus]\nhost = 1\n", "pylon2influx.toml:1: unknown table [modbus]"),
         ("[influx]\nall = 1\n", "all must be true or false"),
+        ('[influx]\nschema = "csv"\n', "pylon2influx.toml:2: schema: 'csv' is not one of c, full, both"),
         ("[influx\n", "Expected ']'"),
     ],
 )

@@ -1,4 +1,4 @@
-"""What the programs share on the command line: option types, verbosity, logging set-up, and the guard that
+"""What the programs share on the command line: verbosity, logging set-up, and the guard that
 turns every failure into one line for the user instead of a traceback."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import NoReturn, Protocol
 from .. import PylonbusError, __version__
 from ..link.ports import AUTO_PORTS
 from ..logs import FRAME
+from ..options import verbosity
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_MODULE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a Unix tool killed by SIGPIPE reports
@@ -23,22 +24,13 @@ def version(prog: str) -> str:
     return f"{prog} (pylonbus) {__version__}"
 
 
-def _verbosity(text: str) -> int:
-    """`-v 2`, `-v2`, `--verbose=2`, and `-vv`/`-vvv` (argparse hands the extra v's over as the value)."""
-    if text.isdigit():
-        return int(text)
-    if text and set(text) == {"v"}:
-        return len(text) + 1
-    raise argparse.ArgumentTypeError(f"verbosity is a number 0-3 or -vv/-vvv, got {text!r}")
-
-
 def add_verbose(parser: argparse.ArgumentParser) -> None:
     """-v, -vv, -vvv, -v 2, --verbose=3: like the C programs' optional-argument -v."""
     parser.add_argument(
         "-v",
         "--verbose",
         nargs="?",
-        type=_verbosity,
+        type=verbosity,
         const=1,
         default=0,
         metavar="N",
@@ -56,37 +48,6 @@ def setup_logging(verbose: int) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def ranged(kind: Callable[[str], float], low: float, high: float | None) -> Callable[[str], float]:
-    """An argparse type: a number of `kind` within low..high (no upper bound if `high` is None); argparse
-    puts the option's name before the message."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"{low:g}-{high:g}" if high is not None else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range ({bound})")
-        return value
-
-    return parse
-
-
-def whole(low: int, high: int | None) -> Callable[[str], int]:
-    """An argparse type: an integer (decimal or 0x…) within low..high."""
-    parse = ranged(lambda text: int(text, 0), low, high)
-    return lambda text: int(parse(text))
-
-
-def seconds(low: float = 0.001) -> Callable[[str], float]:
-    return ranged(float, low, None)
-
-
-def fraction() -> Callable[[str], float]:
-    return ranged(float, 0.0, 1.0)
 
 
 class Parser(argparse.ArgumentParser):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..options import seconds, whole
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from .common import (
     EXIT_NO_MODULE,
@@ -19,10 +20,8 @@ from .common import (
     add_verbose,
     guarded,
     no_port,
-    seconds,
     setup_logging,
     version,
-    whole,
 )
 
 if TYPE_CHECKING:

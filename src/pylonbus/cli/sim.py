@@ -9,11 +9,12 @@ import threading
 import time
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
+from ..options import fraction, ranged, whole
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
 from ..sim import Bus, Faults, Responder, Stack
 from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp
-from .common import Parser, add_verbose, fraction, guarded, ranged, setup_logging, version, whole
+from .common import Parser, add_verbose, guarded, setup_logging, version
 
 
 def tcp_address(text: str) -> tuple[str, int]:

@@ -1,17 +1,26 @@
-"""What the collector service is told to do: one dataclass, built by the CLI from its defaults, the --config file,
-the environment (secrets) and the flags, in that order. Nothing here reads a file or the environment."""
+"""What the collector service is told to do: one dataclass, made from the merged settings (`settings.merge`: the
+defaults, a config file, flags), with each sink's part checked and its secrets read from their files or the
+environment. The command line and a program that embeds the collector come in the same way:
+
+    config = load(Path("/etc/pylon2influx.toml"), interval=10.0)
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from ..errors import PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
+from ..sinks.influx.config import InfluxTarget
+from ..sinks.mqtt.config import MqttConfig
+from .settings import ENVIRONMENT, ConfigError, merge
 
-if TYPE_CHECKING:
-    from ..sinks.influx.writer import InfluxTarget
-    from ..sinks.mqtt.config import MqttConfig
+log = logging.getLogger("pylon2influx")
 
 
 @dataclass(slots=True)
@@ -39,3 +48,102 @@ class Config:
     def spooled(self) -> bool:
         """Whether a sink ships through the spool (then the energy counters are kept in it too)."""
         return self.influx is not None or self.mqtt is not None
+
+
+def load(file: Path | None = None, environ: Mapping[str, str] | None = None, **flags: Any) -> Config:
+    """The configuration of `file` (TOML), with `environ`'s secrets and `flags` (settings by their command-line
+    names: interval is `query`, verify_tls `isslverifypeer`) over it."""
+    settings = merge(file, flags)
+    problem = check(settings)
+    if problem:
+        raise ConfigError(problem)
+    return configure(settings, environ)
+
+
+def check(settings: Mapping[str, Any]) -> str | None:
+    """The first problem with the InfluxDB settings, worded as what to change; None if all is well."""
+    server = settings.get("server")
+    if not server:
+        return None
+    try:
+        InfluxTarget(server, settings["port"]).base  # noqa: B018 - parses the server URL
+    except ValueError as error:
+        return f"--server {server}: {error}; give a name, HOST:PORT or a URL"
+    if settings.get("influxapi"):
+        return None
+    if settings.get("org") or settings.get("bucket") or settings.get("token") or settings.get("token_file"):
+        for name in ("org", "bucket"):
+            if not settings.get(name):
+                return f"InfluxDB v2 needs --org, --bucket and --token; --{name} is missing"
+        if settings.get("db") or settings.get("user") or settings.get("password"):
+            log.warning("--db, --user and --password are ignored for InfluxDB v2")
+    elif not settings.get("db"):
+        return "InfluxDB v1 needs --db (or give --org, --bucket and --token for v2, or --influxapi)"
+    password = settings.get("password")
+    if password and password.isdigit() and not settings.get("user"):
+        log.warning("-p/--password is the database password, and it looks like a port number: did you mean -o/--port?")
+    return None
+
+
+def _secret(settings: Mapping[str, Any], name: str, environ: Mapping[str, str]) -> str | None:
+    """A secret from its own file, else the flag, else the environment."""
+    file = f"{name}_file"
+    path = settings.get(file)
+    if path is None:
+        return settings.get(name) or environ.get(ENVIRONMENT[name]) or None
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise PylonbusError(f"--{file.replace('_', '-')} {path}: {error.strerror or error}") from None
+
+
+def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """The service's configuration from merged settings, with the secrets read from their files or `environ`
+    (os.environ by default)."""
+    environ = os.environ if environ is None else environ
+    ca_file = settings.get("ca_file")
+    server, broker = settings.get("server"), settings.get("mqtt")
+    # Checked here, once for every sink that uses it (InfluxDB and MQTT over TLS), before the scan.
+    if (server or broker) and ca_file is not None and not Path(ca_file).is_file():
+        raise PylonbusError(f"--ca-file {ca_file}: no such file")
+    verify_tls = bool(settings["isslverifypeer"])
+    config = Config(
+        device=settings["device"],
+        baud=settings["baud"],
+        groups=settings["groups"],
+        interval=settings["query"],
+        rescan=settings["rescan"],
+        timeout=settings["timeout"],
+        once=bool(settings.get("once")),
+        every=settings["all"],
+        schema=settings["schema"],
+        spool=settings["spool"],
+        cache=settings["cache"],
+        http=settings["http"],
+    )
+    if server:
+        config.influx = InfluxTarget(
+            server,
+            settings["port"],
+            settings["db"],
+            settings["user"],
+            _secret(settings, "password", environ),
+            settings["org"],
+            settings["bucket"],
+            _secret(settings, "token", environ),
+            settings["influxapi"],
+            verify_tls,
+            None if ca_file is None else str(ca_file),
+        )
+    if broker:
+        config.mqtt = MqttConfig(
+            broker,
+            _secret(settings, "mqtt_password", environ),
+            settings["mqtt_prefix"],
+            settings["ha_prefix"],
+            settings["ha_discovery"],
+            settings["ha_cleanup"],
+            verify_tls,
+            None if ca_file is None else Path(ca_file),
+        )
+    return config

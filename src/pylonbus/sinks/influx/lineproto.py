@@ -9,7 +9,6 @@ if TYPE_CHECKING:
     from ...protocol.results import PackAnalog
     from ...readings.reading import Reading
 
-SCHEMAS = ("c", "full", "both")
 
 USABLE_PERCENT = 95
 

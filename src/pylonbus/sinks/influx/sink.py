@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from ...errors import PylonbusError
 from ...store.backlog import Backlog
 from ...store.spool import Spool, SpoolError
+from .config import InfluxTarget
 from .lineproto import LineProtocol
 from .shipper import Shipper
-from .writer import InfluxTarget, InfluxWriter, redact
+from .writer import InfluxWriter, redact
 
 if TYPE_CHECKING:
     from ...readings.reading import Reading

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...options import Setting, path
+
+SETTINGS = (
+    Setting("url", "mqtt"),
+    Setting("prefix", "mqtt_prefix", default="pylontech"),
+    Setting("ha_prefix", default="homeassistant"),
+    Setting("ha_discovery", default=True, flag=True),
+    Setting("ha_cleanup", default=False, flag=True),
+    Setting("password_file", "mqtt_password_file", parse=path),
+)
+
 
 @dataclass(slots=True)
 class MqttConfig:

@@ -1,0 +1,139 @@
+"""Where the collector's settings come from, merged in one place: the built-in defaults, then a TOML file (a table
+a part: [battery], [influx], [mqtt], [http], [log]), then the environment (secrets), then what a program was told
+(its flags). A library or a service manager uses this as the command line does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import PylonbusError
+from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..options import BadValue, Setting, numbers, ranged, seconds, verbosity, whole
+from ..protocol.codes import MAX_GROUP
+from ..sinks.http import config as http
+from ..sinks.influx import config as influx
+from ..sinks.mqtt import config as mqtt
+
+BATTERY = (
+    Setting("device", default=DEFAULT_PORT),
+    Setting("baud", default=DEFAULT_BAUD, parse=whole(*BAUD_RANGE)),
+    Setting("groups", default=[0], parse=numbers(0, MAX_GROUP)),
+    Setting("interval", "query", default=5.0, parse=ranged(float, 1, None)),
+    Setting("rescan", default=60.0, parse=ranged(float, 1, None)),
+    Setting("fanout", default=True, flag=True),
+    Setting("timeout", parse=seconds()),
+    Setting("auto_ports", default=AUTO_PORTS),
+    Setting("serial_starter_lock"),
+)
+LOG = (Setting("verbose", default=0, parse=verbosity), Setting("syslog", default=False, flag=True))
+
+#: Each table of the file and its settings, in the order --print-config shows them.
+TABLES: dict[str, tuple[Setting, ...]] = {
+    "battery": BATTERY,
+    "influx": influx.SETTINGS,
+    "mqtt": mqtt.SETTINGS,
+    "http": http.SETTINGS,
+    "log": LOG,
+}
+SETTINGS = {setting.name: setting for table in TABLES.values() for setting in table}
+#: Kept out of the file (a file of their own, or the environment): key -> what to use instead.
+SECRETS = {"password": "password_file", "token": "token_file"}
+#: Secret -> the environment variable it may come from, below a flag and a file of its own.
+ENVIRONMENT = {"password": "INFLUX_PASSWORD", "token": "INFLUX_TOKEN", "mqtt_password": "MQTT_PASSWORD"}
+
+
+class ConfigError(PylonbusError):
+    """The configuration file cannot be read or holds a key or value that is not allowed."""
+
+
+def defaults() -> dict[str, Any]:
+    return {name: setting.default for name, setting in SETTINGS.items()}
+
+
+def _line_of(text: str, table: str, key: str) -> int:
+    """The line of `key` in `[table]` (1 when it cannot be told), for messages that point at the file."""
+    in_table = False
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_table = stripped.strip("[]").strip() == table
+            if in_table and not key:
+                return number
+        elif in_table and re.match(rf'["\']?{re.escape(key)}["\']?\s*=', stripped):
+            return number
+    return 1
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The settings a config file gives, each value checked as its flag would be."""
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    given: dict[str, Any] = {}
+    for table, values in data.items():
+        if table not in TABLES or not isinstance(values, dict):
+            known = ", ".join(f"[{name}]" for name in TABLES)
+            raise ConfigError(f"{path}:{_line_of(text, table, '')}: unknown table [{table}]; known: {known}")
+        keys = {setting.key: setting for setting in TABLES[table]}
+        for key, value in values.items():
+            where = f"{path}:{_line_of(text, table, key)}"
+            if key in SECRETS and table in ("influx", "mqtt"):
+                raise ConfigError(f"{where}: {key} does not belong in this file; use {SECRETS[key]} or the environment")
+            setting = keys.get(key)
+            if setting is None:
+                raise ConfigError(f"{where}: unknown key {key} in [{table}]; known: {', '.join(keys)}")
+            try:
+                given[setting.name] = setting.read(value)
+            except BadValue as error:
+                raise ConfigError(f"{where}: {key}{' ' if setting.flag else ': '}{error}") from None
+    return given
+
+
+def merge(file: Path | None = None, flags: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting: the defaults, then `file`, then `flags`. Secrets come later, when the service is configured:
+    from their own file (password_file …), else a flag, else the environment (`ENVIRONMENT`)."""
+    merged = defaults()
+    if file is not None:
+        merged |= read_file(file)
+    merged |= dict(flags or {})
+    return merged
+
+
+def render(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
+    """The settings as TOML, a table a part; the InfluxDB secrets given on the command line or in the environment
+    as ***."""
+    environ = os.environ if environ is None else environ
+    secrets = [name for name in SECRETS if settings.get(name) or environ.get(ENVIRONMENT[name])]
+    lines: list[str] = []
+    for table, entries in TABLES.items():
+        lines.append(f"[{table}]")
+        for setting in entries:
+            value = settings.get(setting.name)
+            if setting.flag and value is not None:
+                value = bool(value)
+            if value is not None:
+                lines.append(f"{setting.key} = {_toml(value)}")
+        if table == "influx":
+            lines += [f'# {name} = "***"  (given on the command line or in the environment)' for name in secrets]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

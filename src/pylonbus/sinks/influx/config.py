@@ -1,0 +1,97 @@
+"""The InfluxDB sink's part of the configuration: the `[influx]` table (also the -s/-n/-B… options) and the
+target it describes."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from ...options import Setting, one_of, path, whole
+
+SCHEMAS = ("c", "full", "both")
+
+SETTINGS = (
+    Setting("server"),
+    Setting("port", default=8086, parse=whole(1, 65535)),
+    Setting("db"),
+    Setting("user"),
+    Setting("bucket"),
+    Setting("org"),
+    Setting("influxapi"),
+    Setting("ca_file", parse=path),
+    Setting("verify_tls", "isslverifypeer", default=1, parse=whole(0, 1), flag=True),
+    Setting("cache", parse=whole(1, None)),
+    Setting("spool", parse=path),
+    Setting("all", default=False, flag=True),
+    Setting("schema", default="c", parse=one_of(*SCHEMAS)),
+    Setting("password_file", parse=path),
+    Setting("token_file", parse=path),
+)
+
+
+@dataclass(frozen=True)
+class InfluxTarget:
+    """Where and how to write. `server` is a host name, `host:port` or a URL (scheme, port, path); `port`
+    applies when the server names none."""
+
+    server: str
+    port: int = 8086
+    db: str | None = None
+    user: str | None = None
+    password: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    token: str | None = None
+    api: str | None = None  # --influxapi: a write path appended to the server's URL as given
+    verify_tls: bool = True
+    ca_file: str | None = None  # a private CA's certificate(s), PEM
+
+    def _parts(self) -> urllib.parse.SplitResult:
+        """`server` split as a URL; a bare name or HOST:PORT is read as http://."""
+        return urllib.parse.urlsplit(self.server if "://" in self.server else f"http://{self.server}")
+
+    @property
+    def base(self) -> str:
+        """scheme://host:port[/path] of the server, without a trailing slash. Raises ValueError for a port
+        that is not a number."""
+        parts = self._parts()
+        # Like the C program: no scheme, or an unknown one, means http.
+        scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        return f"{scheme}://{host}:{parts.port or self.port}{parts.path.rstrip('/')}"
+
+    @property
+    def kind(self) -> str:
+        if self.api:
+            return "custom"
+        return "v2" if (self.org or self.bucket or self.token) else "v1"
+
+    def url(self) -> str:
+        if self.api:
+            return self.base + ("" if self.api.startswith("/") else "/") + self.api
+        if self.kind == "v2":
+            return f"{self.base}/api/v2/write?" + urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
+        return f"{self.base}/write?" + urllib.parse.urlencode({"db": self.db})
+
+    def headers(self) -> dict[str, str]:
+        """Credentials travel in the Authorization header, never in the URL that proxies and logs record."""
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.kind == "v2":
+            headers["Authorization"] = f"Token {self.token}"
+        else:
+            user, password = self.credentials
+            if user or password:
+                import urllib3  # only when the sink is used: the settings load without it
+
+                headers |= urllib3.util.make_headers(basic_auth=f"{user or ''}:{password or ''}")
+        return headers
+
+    @property
+    def credentials(self) -> tuple[str | None, str | None]:
+        """User and password: the options, else the user-info of a `--server` URL (never logged: `base` drops it)."""
+        parts = self._parts()
+        user = urllib.parse.unquote(parts.username) if parts.username else None
+        password = urllib.parse.unquote(parts.password) if parts.password else None
+        return self.user or user, self.password or password
