@@ -8,7 +8,7 @@
    into the same influxd: its peak resident memory and its CPU time per second of wall time, read from
    /proc, over a minute after start-up.
 
-Run: python benchmarks/replay.py  (needs influxd; uses port 18086 like the tests)"""
+Run: python benchmarks/replay.py  (needs influxd; started on a free port, like the tests)"""
 
 from __future__ import annotations
 

@@ -1,10 +1,14 @@
-"""Real database servers for the integration tests, started on 127.0.0.1 with non-default ports.
+"""Real database servers for the integration tests, started on 127.0.0.1 on ports free at the start of the run;
+each proves that the server answering on its port is the process it started (another influxd on the machine must
+not take the tests' writes).
 
 In CI (CI=true) a missing server binary is a failure; elsewhere those tests are skipped."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -44,6 +48,47 @@ def need(binary: str) -> str:
     return path
 
 
+_TAKEN: set[int] = set()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (and not handed out before in this run)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:`port` (or any address), from /proc: the socket's inode in
+    /proc/net/tcp, found among the descriptors of each process."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+            inode = fields[9]
+            break
+    if inode is None:
+        return None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if f"socket:[{inode}]" in links:
+            return int(pid)
+    return None
+
+
+def prove_ours(port: int, proc: subprocess.Popen) -> None:
+    owner = listener_pid(port)
+    if owner != proc.pid:
+        raise RuntimeError(f"port {port} answers, but from process {owner}, not the server started here ({proc.pid})")
+
+
 def wait_http(url: str, proc: subprocess.Popen, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -51,6 +96,7 @@ def wait_http(url: str, proc: subprocess.Popen, seconds: float = 30.0) -> None:
             raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
         try:
             with urllib.request.urlopen(url, timeout=1):
+                prove_ours(urllib.parse.urlsplit(url).port or 80, proc)
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
@@ -73,7 +119,7 @@ class Server:
         self.log.close()
 
 
-INFLUX_PORT, VM_PORT = 18086, 18428
+INFLUX_PORT, INFLUX_RPC_PORT, VM_PORT = free_port(), free_port(), free_port()
 INFLUX_USER, INFLUX_PASSWORD = "admin", "s3cret pass&word"
 
 
@@ -82,7 +128,7 @@ def start_influxd(tmp: Path) -> Server:
     config = tmp / "influxdb.conf"
     config.write_text(f"""
 reporting-disabled = true
-bind-address = "127.0.0.1:18088"
+bind-address = "127.0.0.1:{INFLUX_RPC_PORT}"
 [meta]
   dir = "{tmp}/meta"
 [data]
@@ -126,7 +172,7 @@ def start_victoria_metrics(tmp: Path) -> Server:
     )
 
 
-MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT = 18883, 18884, 18885
+MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT = free_port(), free_port(), free_port()
 MQTT_USER, MQTT_PASSWORD = "pylon", "mqtt s3cret"
 
 
@@ -171,8 +217,6 @@ keyfile {tmp / "broker.key"}
         self.start()
 
     def start(self) -> None:
-        import socket
-
         self.log = (self.tmp / "mosquitto.log").open("a")
         self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -181,6 +225,8 @@ keyfile {tmp / "broker.key"}
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.tmp}/mosquitto.log")
             try:
                 socket.create_connection(("127.0.0.1", MQTT_PORT), timeout=1).close()
+                for port in (MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT):
+                    prove_ours(port, self.proc)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -193,11 +239,11 @@ keyfile {tmp / "broker.key"}
             self.log.close()
 
 
-PROMETHEUS_PORT, HTTP_SINK_PORT = 19090, 19101
+PROMETHEUS_PORT, HTTP_SINK_PORT = free_port(), free_port()
 
 
 def start_prometheus(tmp: Path) -> Server:
-    """Prometheus scraping the HTTP sink of the daemon under test (127.0.0.1:19101) every second."""
+    """Prometheus scraping the HTTP sink of the daemon under test (127.0.0.1:HTTP_SINK_PORT) every second."""
     binary = need("prometheus")
     config = tmp / "prometheus.yml"
     config.write_text(f"""
