@@ -59,6 +59,12 @@ BAD_INPUTS = [
     ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/etc/passwd/spool.sqlite"], "--spool"),
     ("pylon2influx", ["-d", SIM, "-s", "x", "-B", "b", "-O", "o", "--token-file", "/nonexistent"], "--token-file"),
     ("pylon2influx", ["-d", SIM, "-s", "http://x:port"], "--server http://x:port"),
+    ("pylon2influx", ["-d", SIM, "-g", ""], "argument -g/--group: give at least one number 0-15"),
+    ("pylon2influx", ["-d", SIM, "-g", ","], "argument -g/--group: give at least one number 0-15"),
+    ("pylon2influx", ["-d", SIM, "-s", "ftp://db.lan", "-n", "x"], "InfluxDB speaks http:// or https://, not ftp://"),
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--password-file", "/dev/zero"], "/dev/zero: not a regular"),
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--password-file", "/tmp"], "--password-file /tmp: Is a dir"),
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-B", "b", "-O", "o", "--token-file", "/dev/urandom"], "not a regular"),
     ("pylontech-sim", ["--pty", "-b", "0"], "argument -b/--baud: 0 is out of range"),
     ("pylontech-sim", ["--tcp", "127.0.0.1"], "expected HOST:PORT"),
     ("pylontech-sim", ["--pty", "--group", "16"], "argument --group: 16 is out of range (0-15)"),
@@ -255,3 +261,97 @@ def test_try_says_whether_a_battery_answers_on_the_port() -> None:
     assert done.returncode == 0 and "a Pylontech battery answers on sim://" in done.stdout
     done = run("pylontech", "-d", SIM, "--try", "-g", "3")
     assert done.returncode == 2 and "no module answered in group 3" in done.stderr
+
+
+def test_a_huge_or_binary_secret_file_is_refused_before_it_fills_the_memory(tmp_path: Path) -> None:
+    huge, binary = tmp_path / "huge", tmp_path / "binary"
+    huge.write_bytes(b"x" * 10_000_000)
+    binary.write_bytes(b"\xff\xfe secret")
+    for path, message in ((huge, "larger than 64 KiB"), (binary, "not UTF-8 text")):
+        done = run("pylon2influx", "-d", SIM, "-s", "x", "-n", "db", "--password-file", str(path), "--once")
+        assert done.returncode == 1 and f"--password-file {path}: {message}" in done.stderr, done.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes('[battery]\ndevice = "/dev/ttyUSB0"  # Keller, Gerät 1\n'.encode("latin-1"))
+    done = run("pylon2influx", "--config", str(config), "--print-config")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{config}:2: byte 0xE4 is not UTF-8 text; save the file as UTF-8" in done.stderr
+
+
+def test_a_token_in_the_environment_does_not_turn_a_v1_database_into_v2(tmp_path: Path) -> None:
+    from servers import free_port
+
+    once = ["--once", "--spool", str(tmp_path / "spool.sqlite"), "-v", "1"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            PROGRAMS["pylon2influx"],
+            "-d",
+            SIM,
+            "-s",
+            f"127.0.0.1:{free_port()}",
+            "-n",
+            "db",
+            *once,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**__import__("os").environ, "INFLUX_TOKEN": "t0ken"},
+    )
+    assert "writing to InfluxDB v1 at http://127.0.0.1:" in done.stderr and "/write?db=db" in done.stderr, done.stderr
+    assert "org=None" not in done.stderr
+
+
+def test_once_with_the_database_down_spools_its_reading_and_ends_within_10_s(tmp_path: Path) -> None:
+    from pylonbus.store.spool import Spool
+    from servers import free_port
+
+    spool = tmp_path / "spool.sqlite"
+    done = run(
+        "pylon2influx",
+        "-d",
+        SIM,
+        "-s",
+        f"127.0.0.1:{free_port()}",
+        "-n",
+        "db",
+        "--once",
+        "--spool",
+        str(spool),
+        timeout=10,
+    )
+    assert done.returncode == 1 and "stay in the spool" in done.stderr, done.stderr
+    assert Spool(spool, 10).pending() == 1
+
+
+def test_a_fatal_error_reaches_stderr_whatever_becomes_of_syslog() -> None:
+    """With -y the log goes to syslog; what ends the program is on stderr too. Where there is no syslog socket
+    (containers, this test machine), the log falls back to stderr with one warning instead of vanishing."""
+    done = run("pylon2influx", "-y", "-d", "/dev/nonexistent-adapter")
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "Logging error" not in done.stderr
+    assert "cannot open /dev/nonexistent-adapter: no such device" in done.stderr
+    if not Path("/dev/log").exists():
+        assert done.stderr.count("syslog is unreachable (/dev/log); logging to stderr") == 1
+        assert "modules: group 0: []" in done.stderr  # the rest of the log, on stderr
+
+
+def test_the_simulator_replaces_only_its_own_link(tmp_path: Path) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    done = run("pylontech-sim", "--pty", "--link", str(precious), timeout=10)
+    assert done.returncode == 1 and "a file is there, not a simulator's link to a pseudo-terminal" in done.stderr
+    assert precious.read_text() == "keep me"
+    stale = tmp_path / "ttyPylon"
+    stale.symlink_to("/dev/pts/999")  # what a killed simulator leaves
+    from conftest import SimProcess
+
+    sim = SimProcess("--pty", "--link", str(stale), "--modules", "1")
+    try:
+        assert sim.port == str(stale) and stale.resolve() != Path("/dev/pts/999")
+    finally:
+        sim.stop()
+    assert not stale.is_symlink()  # removed on exit, being ours

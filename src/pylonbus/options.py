@@ -55,9 +55,16 @@ def verbosity(text: str) -> int:
 
 
 def numbers(low: int, high: int) -> Callable[[str], list[int]]:
-    """`0`, `0,1`: whole numbers within low..high, each once, in order."""
+    """`0`, `0,1`: whole numbers within low..high, each once, in order; at least one."""
     parse = whole(low, high)
-    return lambda text: list(dict.fromkeys(parse(part) for part in text.split(",") if part.strip()))
+
+    def read(text: str) -> list[int]:
+        values = list(dict.fromkeys(parse(part) for part in text.split(",") if part.strip()))
+        if not values:
+            raise BadValue(f"give at least one number {low}-{high}, e.g. {low} or {low},{low + 1}")
+        return values
+
+    return read
 
 
 def one_of(*choices: str) -> Callable[[str], str]:

@@ -8,8 +8,10 @@ import logging
 import logging.handlers
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
@@ -146,18 +148,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SYSLOG = "/dev/log"
+
+
+class Syslog(logging.handlers.SysLogHandler):
+    """Syslog through its socket; a record it cannot send (syslogd stopped, no socket) goes to `fallback`, with one
+    warning there, instead of logging's traceback on stderr."""
+
+    def __init__(self, fallback: logging.Handler) -> None:
+        super().__init__(SYSLOG, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        self.fallback = fallback
+        self.failed = False
+        self.setFormatter(logging.Formatter("pylon2influx[%(process)d]: %(message)s"))
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            self.fallback.handle(
+                logging.makeLogRecord(
+                    {
+                        "levelno": logging.WARNING,
+                        "levelname": "WARNING",
+                        "msg": f"syslog is unreachable ({SYSLOG}); logging to stderr",
+                    }
+                )
+            )
+        if not getattr(record, "fatal", False):  # a fatal record is on stderr already
+            self.fallback.handle(record)
+
+
 def setup_logging(args: argparse.Namespace) -> None:
-    handler: logging.Handler
+    """To syslog (-y) through its socket, else to stderr. Without a syslog to reach (a container, a minimal
+    system) the log goes to stderr with one warning: a daemon that logs nowhere cannot be helped."""
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handlers: list[logging.Handler] = [stderr]
     if args.syslog or args.syslogtest:
-        address = "/dev/log" if Path("/dev/log").exists() else ("localhost", 514)
-        handler = logging.handlers.SysLogHandler(address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-        handler.setFormatter(logging.Formatter("pylon2influx[%(process)d]: %(message)s"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(stderr.formatter)
+        # Beside syslog, what ends the program also goes to stderr, where whoever started it looks first.
+        stderr.addFilter(lambda record: getattr(record, "fatal", False))
+        handlers = [Syslog(fallback), stderr]
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(log_level(max(args.verbose, 1)))
+
+
+def fatal(message: str, *args: object) -> None:
+    """Log what ends the program: also on stderr when the log goes to syslog."""
+    log.error(message, *args, extra={"fatal": True})
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -181,6 +220,9 @@ def _main(argv: list[str] | None = None) -> int:
     if args.syslogtest:
         log.info("testtext via syslog by pylon2influx")
         return EXIT_OK
+    stop = threading.Event()
+    started: list[Daemon] = []  # the daemon, once there is one for SIGHUP to report on
+    install_signals(stop, started)  # before anything slow: a signal must never find the default action
     from ..service.config import check, configure
 
     problem = None if args.try_ else check(vars(args))
@@ -196,20 +238,20 @@ def _main(argv: list[str] | None = None) -> int:
     locks = default_lock_dir(args.serial_starter_lock)
     device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
     if device is None:
-        log.error("%s", no_port(args))
+        fatal("%s", no_port(args))
         return EXIT_NO_MODULE
     args.device = device
     link = Link(device, args.baud, timeout=args.timeout)
-    poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout)
+    poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout, stop=stop)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.
         try:
             daemon = Daemon(configure(vars(args)), poller)
         except PylonbusError as error:
-            log.error("%s", error)
+            fatal("%s", error)
             return EXIT_ERROR
-        install_signals(daemon)
+        started.append(daemon)
     groups = ",".join(map(str, args.groups))
     lock = PortLock(locks, device) if locks is not None and daemon is not None and "://" not in device else None
     try:
@@ -221,15 +263,16 @@ def _main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         found = [f"group {stack.group}: {stack.modules}" for stack in poller.stacks if stack.modules]
         if not found:
-            log.error(
+            ends = daemon is None or args.once
+            (fatal if ends else log.error)(
                 "no pylontech devices found on %s in group %s at %d Bd — check the group DIP switches, "
                 "the baud rate and the A/B wiring%s",
                 args.device,
                 groups,
                 args.baud,
-                "" if daemon is None or args.once else f"; probing again every {args.rescan:g} s",
+                "" if ends else f"; probing again every {args.rescan:g} s",
             )
-            if daemon is None or args.once:
+            if ends:
                 return EXIT_NO_MODULE
         else:
             log.info("modules found: %s", "; ".join(found))
@@ -237,7 +280,7 @@ def _main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return daemon.run()
     except LinkError as error:
-        log.error("%s", error)
+        fatal("%s", error)
         return EXIT_ERROR
     finally:
         if daemon is not None:
@@ -247,29 +290,32 @@ def _main(argv: list[str] | None = None) -> int:
             lock.release()
 
 
-def install_signals(daemon: Daemon) -> None:
-    """Handlers only set flags: the work (statistics, which read the spool) happens in the main loop."""
+def install_signals(stop: threading.Event, started: list[Daemon]) -> None:
+    """SIGTERM/SIGINT set `stop`, SIGHUP has the daemon log its statistics, SIGUSR1/SIGUSR2 lower/raise the
+    verbosity; acted on by the relay thread, never inside a handler (a burst of thousands must neither nest nor
+    block)."""
+    from ..signals import SignalRelay
 
-    def stop(*_: object) -> None:
-        daemon.stop.set()
-        daemon.wake.set()
+    def end() -> None:
+        stop.set()
+        for daemon in started:
+            daemon.wake.set()
 
-    def report(*_: object) -> None:
-        daemon.report = True
-        daemon.wake.set()
+    def report() -> None:
+        for daemon in started:
+            daemon.report = True
+            daemon.wake.set()
 
-    def verbosity(step: int) -> Any:
-        def handler(*_: object) -> None:
+    def verbosity(step: int) -> Callable[[], None]:
+        def change() -> None:
             root = logging.getLogger()
             root.setLevel(min(max(root.level - 10 * step, logging.DEBUG), logging.ERROR))
 
-        return handler
+        return change
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, report)
-    signal.signal(signal.SIGUSR1, verbosity(-1))
-    signal.signal(signal.SIGUSR2, verbosity(+1))
+    actions: dict[int, Callable[[], None]] = {signal.SIGTERM: end, signal.SIGINT: end, signal.SIGHUP: report}
+    actions |= {signal.SIGUSR1: verbosity(-1), signal.SIGUSR2: verbosity(+1)}
+    SignalRelay(actions, first=(signal.SIGTERM, signal.SIGINT)).install()
 
 
 main = guarded("pylon2influx", _main)

@@ -11,6 +11,7 @@ import time
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..options import fraction, ranged, whole
 from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..signals import SignalRelay
 from ..sim import Bus, Faults, Responder, Stack
 from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp
@@ -91,8 +92,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"pylontech-sim: serving {modules}", file=sys.stderr, flush=True)
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    SignalRelay(dict.fromkeys((signal.SIGTERM, signal.SIGINT), stop.set)).install()  # no work inside a handler
     try:
         if args.pty:
             serve_pty(make_bus, args.link, ready, stop)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,9 @@ def check(settings: Mapping[str, Any]) -> str | None:
     server = settings.get("server")
     if not server:
         return None
+    scheme, sep, _ = server.partition("://")
+    if sep and scheme.lower() not in ("http", "https"):
+        return f"--server {server}: InfluxDB speaks http:// or https://, not {scheme}://"
     try:
         InfluxTarget(server, settings["port"]).base  # noqa: B018 - parses the server URL
     except ValueError as error:
@@ -85,16 +89,29 @@ def check(settings: Mapping[str, Any]) -> str | None:
     return None
 
 
+MAX_SECRET = 64 * 1024  # bytes; a password or token file is a line, and /dev/zero must not fill the memory
+
+
 def _secret(settings: Mapping[str, Any], name: str, environ: Mapping[str, str]) -> str | None:
     """A secret from its own file, else the flag, else the environment."""
     file = f"{name}_file"
     path = settings.get(file)
     if path is None:
         return settings.get(name) or environ.get(ENVIRONMENT[name]) or None
+    option = f"--{file.replace('_', '-')} {path}"
     try:
-        return Path(path).read_text().strip()
+        with open(path, "rb") as opened:
+            if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
+                raise PylonbusError(f"{option}: not a regular file; give the file that holds the secret")
+            data = opened.read(MAX_SECRET + 1)
     except OSError as error:
-        raise PylonbusError(f"--{file.replace('_', '-')} {path}: {error.strerror or error}") from None
+        raise PylonbusError(f"{option}: {error.strerror or error}") from None
+    if len(data) > MAX_SECRET:
+        raise PylonbusError(f"{option}: larger than {MAX_SECRET // 1024} KiB; a secret file holds one line")
+    try:
+        return data.decode().strip()
+    except UnicodeDecodeError:
+        raise PylonbusError(f"{option}: not UTF-8 text") from None
 
 
 def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
@@ -122,6 +139,9 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
         http=settings["http"],
     )
     if server:
+        # The kind is chosen by what the file and the flags say; a token in the environment beside a v1 --db must
+        # not turn it into a v2 write to org=None.
+        v2 = any(settings.get(name) for name in ("org", "bucket", "token", "token_file"))
         config.influx = InfluxTarget(
             server,
             settings["port"],
@@ -130,7 +150,7 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
             _secret(settings, "password", environ),
             settings["org"],
             settings["bucket"],
-            _secret(settings, "token", environ),
+            _secret(settings, "token", environ) if v2 else None,
             settings["influxapi"],
             verify_tls,
             None if ca_file is None else str(ca_file),

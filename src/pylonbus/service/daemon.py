@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from .poller import Poller
 
 log = logging.getLogger("pylon2influx")
-EXIT_FLUSH = 5.0  # s to send what is spooled after SIGTERM
-ONCE_FLUSH = 60.0  # s --once may take to send what is spooled
+# What the sinks together may take to send what is spooled: SIGTERM must end the process within 2 s in any state
+# (systemd and users wait on it), and --once must end within 10 s with the database or broker down; what is left
+# waits in the spool for the next start.
+EXIT_FLUSH = 1.0
+ONCE_FLUSH = 8.0
 
 
 def open_spool(config: Config) -> Spool:
@@ -72,6 +75,8 @@ class Daemon:
     def cycle(self) -> bool:
         """Poll every module once and hand the reading to every sink; True when every module answered."""
         reading = self.poller.cycle()
+        if self.stop.is_set():
+            return False  # cut short by SIGTERM: its stack figures would miss modules, so it is not published
         for sink in self.sinks:
             try:
                 sink.publish(reading)
@@ -100,17 +105,20 @@ class Daemon:
                 # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
                 notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
                 if self.config.once:
-                    left = sum(sink.close(ONCE_FLUSH) for sink in self.sinks)
-                    return 0 if ok and not left else 1
+                    return 0 if ok and not self._close_sinks(ONCE_FLUSH) else 1
                 # A fixed period: neither slow polls nor the database stretch the interval.
                 self._sleep_until(started + self.config.interval)
             notify("STOPPING=1")
-            for sink in self.sinks:
-                sink.close(EXIT_FLUSH)  # a few seconds to send what is spooled; the rest waits for the next start
+            self._close_sinks(EXIT_FLUSH)
             return 0
         finally:
             if self.poller.energy is not None:
                 self.poller.energy.save(time.time(), force=True)
+
+    def _close_sinks(self, seconds: float) -> int:
+        """Close every sink within `seconds` in all; how much is left unsent."""
+        deadline = time.monotonic() + seconds
+        return sum(sink.close(max(0.0, deadline - time.monotonic())) for sink in self.sinks)
 
     def _sleep_until(self, deadline: float) -> None:
         """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler."""

@@ -115,7 +115,9 @@ class Poller:
             readings = self.read_fanout(stack)
             if readings is not None:
                 return readings
-        return [self.read(stack, module) for module in stack.modules]
+        # SIGTERM ends a cycle between two modules: with silent modules a cycle can take longer than the 2 s a
+        # stop may take.
+        return [self.read(stack, module) for module in stack.modules if not self.stop.is_set()]
 
     def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of

@@ -77,6 +77,11 @@ def read_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except OSError as error:
         raise ConfigError(f"--config {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: byte 0x{error.object[error.start]:02X} is not UTF-8 text; save the file as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from None
     given: dict[str, Any] = {}

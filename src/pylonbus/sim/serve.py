@@ -13,6 +13,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import PylonbusError
 from .bus import Bus, write_paced
 
 log = logging.getLogger(__name__)
@@ -40,23 +41,38 @@ def serve_pty(
     make_bus: Callable[[], Bus], link: str | None, on_ready: Callable[[str], None], stop: threading.Event
 ) -> None:
     """Serve on a new pseudo-terminal; `on_ready` gets the slave path (or the link to it)."""
+    if link:
+        _check_link(Path(link))
     master, slave = os.openpty()
     tty.setraw(slave)  # no echo, no line discipline: bytes pass as on a serial line
     path = os.ttyname(slave)
     if link:
-        link_path = Path(link)
-        if link_path.is_symlink() or link_path.exists():
-            link_path.unlink()
-        link_path.symlink_to(path)
+        Path(link).unlink(missing_ok=True)  # a simulator's link left by a run that was killed
+        Path(link).symlink_to(path)
     on_ready(link or path)
     try:
         # The slave stays open here, so a client closing its end never makes this read fail with EIO.
         _serve(make_bus(), master, lambda: os.read(master, 4096), lambda data: os.write(master, data), stop)
     finally:
-        if link:
-            Path(link).unlink(missing_ok=True)
+        if link and Path(link).is_symlink() and os.readlink(link) == path:  # still ours: another run may own it
+            Path(link).unlink()
         os.close(master)
         os.close(slave)
+
+
+def _check_link(link: Path) -> None:
+    """`--link` may replace only a link to a pseudo-terminal (what a simulator leaves behind), never a file."""
+    if link.is_symlink():
+        if os.readlink(link).startswith("/dev/pts/"):
+            return
+        what = f"a link to {os.readlink(link)}"
+    elif link.exists():
+        what = "a directory" if link.is_dir() else "a file"
+    else:
+        return
+    raise PylonbusError(
+        f"--link {link}: {what} is there, not a simulator's link to a pseudo-terminal; remove it or choose another path"
+    )
 
 
 class _Handler(socketserver.BaseRequestHandler):

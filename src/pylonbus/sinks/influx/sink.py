@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
@@ -69,7 +70,8 @@ class InfluxSink:
         )
 
     def close(self, seconds: float) -> int:
-        """Stop the shipper, then send what is spooled for at most `seconds`; the batches left for next time."""
+        """Stop the shipper, then send what is spooled; `seconds` for both. The batches left for next time."""
+        deadline = time.monotonic() + seconds
         self._stop.set()
         if self._thread is not None:
             self._thread.join(seconds)
@@ -77,7 +79,7 @@ class InfluxSink:
                 with contextlib.suppress(SpoolError):
                     self.spool.settle()
                 return self.spool.pending() + len(self.backlog.unspooled)
-        left = self.shipper.flush(seconds) + len(self.backlog.unspooled)
+        left = self.shipper.flush(max(0.0, deadline - time.monotonic())) + len(self.backlog.unspooled)
         if left:
             log.info("%d batch(es) stay in the spool %s for the next start", left, self.spool.path)
         return left
