@@ -339,3 +339,111 @@ def test_without_paho_the_error_says_what_to_install(tmp_path: Path) -> None:
     done = once("--mqtt", "mqtt://127.0.0.1:1", env=os.environ | {"PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1
     assert "--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'" in done.stderr and "Traceback" not in done.stderr
+
+
+REFUSE_PREFIX = "give letters, digits and / such as pylontech or home/battery"
+REFUSE_PORT = "the port must be a number 1-65535 (or none: 1883, 8883 for mqtts://)"
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--mqtt-prefix", "pylon#"], "argument --mqtt-prefix: 'pylon#' holds a wildcard (# or +), which only"),
+        (["--mqtt-prefix", "home/+/battery"], "argument --mqtt-prefix: 'home/+/battery' holds a wildcard"),
+        (["--mqtt-prefix", "#"], "argument --mqtt-prefix: '#' holds a wildcard"),
+        (["--mqtt-prefix", ""], f"argument --mqtt-prefix: '' is empty; {REFUSE_PREFIX}"),
+        (["--mqtt-prefix", "pylon\udcff"], "argument --mqtt-prefix: 'pylon\\udcff' is not valid UTF-8"),
+        (["--mqtt-prefix", "pylon\x1b[31m"], "argument --mqtt-prefix: 'pylon\\x1b[31m' holds a control character"),
+        (["--mqtt-prefix", "$SYS/pylon"], "argument --mqtt-prefix: '$SYS/pylon' starts with $, which the broker"),
+        (["--ha-prefix", "homeassistant/#"], "argument --ha-prefix: 'homeassistant/#' holds a wildcard"),
+        (["--ha-prefix", "ha+"], "argument --ha-prefix: 'ha+' holds a wildcard (# or +), which only"),
+        (["--ha-prefix", "h\xe4\udce4"], "argument --ha-prefix: 'h\xe4\\udce4' is not valid UTF-8"),
+        (["--ha-prefix", ""], f"argument --ha-prefix: '' is empty; {REFUSE_PREFIX}"),
+        (["--mqtt", "mqtt://127.0.0.1:0"], f"argument --mqtt: mqtt://127.0.0.1:0: {REFUSE_PORT}"),
+        (["--mqtt", "mqtts://pylon@broker.lan:0"], f"argument --mqtt: mqtts://pylon@broker.lan:0: {REFUSE_PORT}"),
+        (["--mqtt", "mqtt://broker:65536"], f"argument --mqtt: mqtt://broker:65536: {REFUSE_PORT}"),
+        (["--mqtt", "mqtt://broker:port"], f"argument --mqtt: mqtt://broker:port: {REFUSE_PORT}"),
+        (["--mqtt", "http://broker:1883"], "argument --mqtt: http://broker:1883: give mqtt://[USER@]HOST[:PORT]"),
+        (["--mqtt", "ws://broker"], "argument --mqtt: ws://broker: give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)"),
+    ],
+)
+def test_prefixes_and_broker_urls_mqtt_refuses_are_refused_at_start(tmp_path: Path, args: list[str], line: str) -> None:
+    """In one line naming the option and the fix, before the scan: nothing is spooled, nothing published."""
+    spool = tmp_path / "spool.sqlite"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pylonbus.cli.pylon2influx", "--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}"),
+            *("-d", SIM, "--spool", str(spool), "--once", *args),
+        ],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"pylon2influx: error: {line}"), done.stderr
+    assert "Traceback" not in done.stderr and not spool.exists()
+
+
+@pytest.mark.parametrize(
+    "key, value, line",
+    [
+        ("prefix", '"pylon#"', "prefix: 'pylon#' holds a wildcard (# or +)"),
+        ("prefix", '"a\\u0000b"', "prefix: 'a\\x00b' holds a control character ('\\x00')"),
+        ("ha_prefix", '"+"', "ha_prefix: '+' holds a wildcard (# or +)"),
+        ("url", '"mqtt://broker.lan:0"', f"url: mqtt://broker.lan:0: {REFUSE_PORT}"),
+        ("url", '"https://broker.lan"', "url: https://broker.lan: give mqtt://[USER@]HOST[:PORT]"),
+    ],
+)
+def test_the_config_file_refuses_them_with_its_line(tmp_path: Path, key: str, value: str, line: str) -> None:
+    config = tmp_path / "p.toml"
+    url = "" if key == "url" else 'url = "mqtt://broker.lan"\n'
+    config.write_text(f"[mqtt]\n{url}{key} = {value}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "--config", str(config), "-d", SIM, "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    number = 2 if key == "url" else 3
+    assert done.stderr.startswith(f"pylon2influx: {config}:{number}: {line}"), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_program_that_embeds_the_collector_is_refused_too() -> None:
+    from pylonbus.errors import PylonbusError
+    from pylonbus.service.config import load
+
+    with pytest.raises(PylonbusError, match=r"^--mqtt-prefix: 'pylon\+' holds a wildcard"):
+        load(None, {}, mqtt="mqtt://broker.lan", mqtt_prefix="pylon+")
+    with pytest.raises(PylonbusError, match=rf"^--mqtt: mqtt://broker.lan:0: {re.escape(REFUSE_PORT)}$"):
+        load(None, {}, mqtt="mqtt://broker.lan:0")
+
+
+def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosquitto, tmp_path: Path) -> None:
+    """A spool an earlier version filled under a prefix it did not check: those messages are skipped (logged
+    once, counted), the valid ones of the same spool go out in order, and the daemon's own after them."""
+    from pylonbus.store.spool import Spool
+
+    spool = Spool(tmp_path / "spool.sqlite", 100)
+    queue = spool.queue("mqtt", 100)
+    invalid = ["old#/0/1/state", "old/+/stack/state", "old\udcff/0/1/state", "old\x00/0/2/state"]
+    queue.add(json.dumps([[topic, '{"old":true}'] for topic in invalid]).encode(), len(invalid))
+    queue.add(json.dumps([["skip/0/1/state", '{"spooled":1}']]).encode(), 1)
+    queue.add(json.dumps([["old#/0/1/state", "{}"], ["skip/0/1/state", '{"spooled":2}']]).encode(), 2)
+    spool.close()
+    listener = Listener("skip/0/1/state", "old/#")
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="skip")
+    try:
+        got = listener.wait(lambda got: sum(b'"online":true' in payload for _, payload, _ in got) >= 2)
+    finally:
+        err = stop(daemon)
+        listener.close()
+    payloads = [payload for _, payload, _ in got]
+    assert payloads[:2] == [b'{"spooled":1}', b'{"spooled":2}'], (payloads[:3], err)
+    assert not [topic for topic, _, _ in got if topic.startswith("old")]
+    assert err.count("is skipped: the topic") == 1, err
+    assert "a spooled message to 'old#/0/1/state' is skipped: the topic holds a wildcard" in err
+    assert "skipped (invalid topic): 5" in err

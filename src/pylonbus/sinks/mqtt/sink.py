@@ -13,12 +13,12 @@ import ssl
 import sys
 import threading
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
 from ...store.backlog import Backlog
+from .config import broker, topic_problem
 from .discovery import Discovery
 
 if TYPE_CHECKING:
@@ -47,20 +47,6 @@ def _paho() -> Any:
     return client
 
 
-def broker(url: str) -> tuple[str, int, bool, str | None]:
-    """(host, port, tls, user) of `mqtt://[USER@]HOST[:PORT]` or `mqtts://…`."""
-    parts = urllib.parse.urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise PylonbusError(f"--mqtt {url}: give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)")
-    if parts.password is not None:
-        raise PylonbusError("--mqtt: no password in the URL; use MQTT_PASSWORD or --mqtt-password-file")
-    try:
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-    except ValueError:
-        raise PylonbusError(f"--mqtt {url}: the port is not a number") from None
-    return parts.hostname, port, parts.scheme == "mqtts", parts.username
-
-
 class MqttSink:
     def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
         paho = _paho()
@@ -79,6 +65,7 @@ class MqttSink:
         self._unreachable = False  # said once per outage
         self._was_connected = False
         self.sent = 0
+        self.skipped = 0  # spooled messages to a topic MQTT does not allow
         self._cleanup_after = 0.0 if config.cleanup and self.discovery is not None else None  # monotonic s
         self._found: set[str] = set()  # retained module configs on the broker whose state topics are ours
         client = paho.Client(
@@ -227,7 +214,7 @@ class MqttSink:
         batches = spool.oldest(CHUNK)
         if not batches:
             return False
-        messages = [message for _, _, body in batches for message in json.loads(body)]
+        messages = [message for _, _, body in batches for message in self._publishable(body)]
         # Only the newest state of a topic is retained: a replayed backlog is history, not the present.
         last = {} if spool.pending() > len(batches) else {topic: n for n, (topic, _) in enumerate(messages)}
         infos = [
@@ -239,6 +226,25 @@ class MqttSink:
         spool.remove([batch_id for batch_id, _, _ in batches])
         self.sent += len(messages)
         return True
+
+    def _publishable(self, body: bytes) -> list[tuple[str, str]]:
+        """A batch's messages less those to a topic MQTT does not allow: an older version spooled its prefix
+        unchecked, and the broker (or paho) would refuse such a message at every attempt, holding up the queue."""
+        kept = []
+        for topic, payload in json.loads(body):
+            problem = topic_problem(topic)
+            if problem is None:
+                kept.append((topic, payload))
+                continue
+            if not self.skipped:
+                log.warning(
+                    "MQTT: a spooled message to %r is skipped: the topic %s (spooled by an earlier version); "
+                    "every such message is skipped and counted in the statistics",
+                    topic,
+                    problem,
+                )
+            self.skipped += 1
+        return kept
 
     def _cleanup(self) -> None:
         """Empty the retained configs of modules this run has not seen: Home Assistant removes their devices."""
@@ -265,7 +271,8 @@ class MqttSink:
 
     def statistics(self) -> str:
         state = "connected" if self.connected.is_set() else "not connected"
-        return f"MQTT {state}, published: {self.sent}, {self.backlog.describe()}"
+        skipped = f", skipped (invalid topic): {self.skipped}" if self.skipped else ""
+        return f"MQTT {state}, published: {self.sent}{skipped}, {self.backlog.describe()}"
 
     def close(self, seconds: float) -> int:
         """Send what is queued for at most `seconds`, say `offline`, disconnect; how many batches are left."""
