@@ -3,6 +3,7 @@ Assistant discovery, availability, and a broker outage with a kill -9 of the dae
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -107,16 +108,16 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def template_value(template: str, state: dict[str, Any]) -> Any:
-    """What Home Assistant would show for the `value_json` paths the configs use."""
-    path = re.search(r"value_json\.([\w.\[\]]+)", template)
-    assert path, template
-    value: Any = state
-    for part in re.findall(r"\w+|\[\d+\]", path.group(1)):
-        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-    if "'ON' if" in template:
-        return "ON" if value else "OFF"
-    return value
+def render(template: str, payload: bytes) -> str:
+    """What Home Assistant makes of a message with a template: Jinja2 in a sandbox, `value_json` the parsed
+    payload (absent when it is not JSON), and a missing key an error (Home Assistant logs a warning for each)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    variables: dict[str, Any] = {"value": payload.decode()}
+    with contextlib.suppress(ValueError):
+        variables["value_json"] = json.loads(payload)
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string(template).render(variables)
 
 
 def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Path) -> None:
@@ -137,8 +138,7 @@ def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Pat
     for topic, config in configs.items():
         if not config["state_topic"].startswith("disc/"):
             continue
-        state = json.loads(latest[config["state_topic"]])
-        template_value(config["value_template"], state)  # every key exists in the state document
+        render(config["value_template"], latest[config["state_topic"]])  # every key exists in the state document
         if "device_class" in config and topic.startswith("homeassistant/sensor/"):
             assert config["unit_of_measurement"] in VALID_UNITS[config["device_class"]], config
         assert config["availability"][0] == {"topic": "disc/status"}
@@ -150,13 +150,13 @@ def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Pat
     by_name = {(c["device"]["serial_number"], c["name"]): c for c in modules}
     # The same values as the CLI reads from the same frozen simulator.
     for module in (1, 2):
-        state = json.loads(latest[f"disc/0/{module}/state"])
+        state = latest[f"disc/0/{module}/state"]
         cli = pylontech_json(SIM, module)
-        serial = state["serial"]
-        assert template_value(by_name[serial, "Voltage"]["value_template"], state) == cli["voltage"]
-        assert template_value(by_name[serial, "Current"]["value_template"], state) == cli["current"]
-        assert template_value(by_name[serial, "State of charge"]["value_template"], state) == cli["soc"]
-        assert template_value(by_name[serial, "Cell 3 voltage"]["value_template"], state) == cli["cell_voltages"][2]
+        serial = json.loads(state)["serial"]
+        assert render(by_name[serial, "Voltage"]["value_template"], state) == str(cli["voltage"])
+        assert render(by_name[serial, "Current"]["value_template"], state) == str(cli["current"])
+        assert render(by_name[serial, "State of charge"]["value_template"], state) == str(cli["soc"])
+        assert render(by_name[serial, "Cell 3 voltage"]["value_template"], state) == str(cli["cell_voltages"][2])
         assert by_name[serial, "Voltage"]["suggested_display_precision"] == 2
         assert by_name[serial, "Full capacity"]["unit_of_measurement"] == "Ah"
         assert "device_class" not in by_name[serial, "Full capacity"]
@@ -447,3 +447,47 @@ def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosqui
     assert err.count("is skipped: the topic") == 1, err
     assert "a spooled message to 'old#/0/1/state' is skipped: the topic holds a wildcard" in err
     assert "skipped (invalid topic): 5" in err
+
+
+def test_every_template_renders_every_state_a_silent_module_publishes(mosquitto, sim_process, tmp_path: Path) -> None:
+    """Module 2 turned off (0x95, as with its power button) while the daemon polls: each value and availability
+    template of the discovery renders against every state message captured at the broker, online and silent,
+    without reaching for a missing key (Home Assistant logged 613 template warnings a minute); the silent
+    module's entities go unavailable and its values unknown."""
+    from pylonbus.link.stack import connect
+
+    sim = sim_process("--tcp", "127.0.0.1:0", "--stack", "US3000C*2", "--frozen", "--no-pace")
+    listener = Listener("tpl/#", "homeassistant/#")
+    daemon = start(tmp_path, "-d", sim.port, "-q", "1", prefix="tpl")
+    try:
+        listener.wait(lambda got: {"tpl/0/1/state", "tpl/0/2/state"} <= {topic for topic, _, _ in got})
+        with connect(sim.port, scan=False) as stack:
+            stack.turn_off(2, allow_write=True)
+        listener.wait(lambda got: sum(t == "tpl/0/2/state" and b'"online":false' in p for t, p, _ in got) >= 3)
+    finally:
+        err = stop(daemon)
+        listener.close()
+    states: dict[str, list[bytes]] = {}
+    configs = []
+    for topic, payload, _ in listener.messages:
+        if topic.startswith("homeassistant/") and payload and json.loads(payload)["state_topic"].startswith("tpl/"):
+            configs.append(json.loads(payload))
+        elif topic.endswith("/state"):
+            states.setdefault(topic, []).append(payload)
+    silent = [payload for payload in states["tpl/0/2/state"] if b'"online":false' in payload]
+    assert b'"voltage"' not in silent[0] and b'"error"' in silent[0], silent[0]
+    rendered = 0
+    for config in configs:
+        available = [a for a in config["availability"] if "value_template" in a]
+        for payload in states[config["state_topic"]]:
+            value = render(config["value_template"], payload)
+            shown = [render(a["value_template"], payload) for a in available]
+            rendered += 1 + len(shown)
+            if payload in silent:
+                assert value == "None" or config["name"] == "Online", (config["name"], value)
+                assert shown == ([] if config["name"] == "Online" else ["offline"]), config["name"]
+            elif config["state_topic"] != "tpl/0/stack/state":
+                assert value != "None" and shown in ([], ["online"]), (config["name"], value, payload)
+    module_configs = [c for c in configs if c["state_topic"] == "tpl/0/2/state"]
+    assert len(module_configs) > 40 and rendered > 1000, (len(configs), rendered, err)
+    assert {c["name"]: render(c["value_template"], silent[0]) for c in module_configs}["Online"] == "OFF"

@@ -34,11 +34,12 @@ class Entity:
 
     def config(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
+        value = f"value_json.{self.key}"
         if self.component == "binary_sensor":
             out["device_class"] = self.device_class or "problem"
-            out["value_template"] = f"{{{{ 'ON' if value_json.{self.key} else 'OFF' }}}}"
+            out["value_template"] = _guarded(self.key, f"('ON' if {value} else 'OFF')")
         else:
-            out["value_template"] = f"{{{{ value_json.{self.key} }}}}"
+            out["value_template"] = _guarded(self.key, value)
             device_class = self.device_class or _DEVICE_CLASS.get(self.unit)
             if device_class:
                 out["device_class"] = device_class
@@ -53,6 +54,23 @@ class Entity:
         if not self.enabled:
             out["enabled_by_default"] = False
         return out
+
+
+def _present(key: str) -> str:
+    """A Jinja test that `value_json.<key>` and every step of the path to it exist: a silent module's state has
+    none of its values, and Home Assistant logs a warning for every template that reaches for a missing one,
+    each entity each message (hundreds a minute)."""
+    steps = [key[: found.start()] for found in re.finditer(r"[.\[]", key)] + [key]
+    return " and ".join(["value_json is defined", *(f"value_json.{step} is defined" for step in steps)])
+
+
+def _guarded(key: str, expression: str) -> str:
+    """A template of `expression` that renders `None` (unknown to Home Assistant) where `key` is missing."""
+    return f"{{{{ {expression} if {_present(key)} else none }}}}"
+
+
+#: A module's entities are available while its state says it answers (their values are there).
+ONLINE = f"{{{{ 'online' if {_present('online')} and value_json.online else 'offline' }}}}"
 
 
 def _energy() -> list[Entity]:
@@ -182,7 +200,7 @@ class Discovery:
             )
         for serial, (group, module, device, cells, temperatures) in self.modules.items():
             state = f"{self.prefix}/{group}/{module}/state"
-            online = {"topic": state, "value_template": "{{ 'online' if value_json.online else 'offline' }}"}
+            online = {"topic": state, "value_template": ONLINE}
             entities = module_entities(cells, temperatures)
             out += self._configs(self._module_node(serial), state, device, entities, [online])
         return out
