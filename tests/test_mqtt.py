@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -280,28 +281,151 @@ def test_the_config_file_has_an_mqtt_table(tmp_path: Path) -> None:
     )
 
 
-def test_ha_cleanup_removes_the_devices_of_modules_not_seen(mosquitto, tmp_path: Path) -> None:
+class Relay:
+    """A TCP relay in front of the simulator that drops the requests to the addresses in `blocked`: a module
+    that does not answer for a while, as one with a loose cable or switched on late."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.removeprefix("socket://").rpartition(":")
+        self.target = (host, int(port))
+        self.blocked: set[int] = set()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(self.target)
+                threading.Thread(target=self._copy, args=(upstream, client, False), daemon=True).start()
+                threading.Thread(target=self._copy, args=(client, upstream, True), daemon=True).start()
+
+    def _copy(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
+        pending = b""
+        with contextlib.suppress(OSError), source, sink:
+            while chunk := source.recv(4096):
+                if not requests:
+                    sink.sendall(chunk)
+                    continue
+                *frames, pending = (pending + chunk).split(b"\r")
+                for frame in frames:
+                    start = frame.find(b"~")
+                    if start < 0 or int(frame[start + 3 : start + 5] or b"0", 16) not in self.blocked:
+                        sink.sendall(frame + b"\r")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class Daemon:
+    """pylon2influx publishing under `prefix`, its log read as it is written."""
+
+    def __init__(self, tmp_path: Path, *args: str, prefix: str) -> None:
+        self.proc = start(tmp_path, *args, prefix=prefix)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")))
+        self.reader.start()
+
+    def wait_log(self, text: str, seconds: float = 60) -> int:
+        """The number of the first line of the log with `text`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = [n for n, line in enumerate(list(self.lines)) if text in line]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not logged within {seconds} s: {''.join(self.lines)}")
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        self.reader.join()
+        assert self.proc.returncode == 0, "".join(self.lines)
+        return "".join(self.lines)
+
+
+def retained(pattern: str) -> dict[str, bytes]:
+    """The messages the broker keeps under `pattern`, each topic's payload."""
+    marker = f"test/retained-marker/{time.monotonic_ns()}"
+    publisher = Listener()
+    publisher.client.publish(marker, b"end", qos=1, retain=True).wait_for_publish(5)
+    # Subscribed after `pattern` on the same connection: the marker comes after every message of the pattern.
+    listener = Listener(pattern, marker)
+    listener.wait(lambda got: any(topic == marker for topic, _, _ in got))
+    listener.close()
+    publisher.client.publish(marker, b"", qos=1, retain=True).wait_for_publish(5)
+    publisher.close()
+    return {topic: payload for topic, payload, retain in listener.messages if retain and topic != marker}
+
+
+def test_ha_cleanup_keeps_a_module_that_missed_the_scan_and_removes_the_gone(
+    mosquitto, sim_process, tmp_path: Path
+) -> None:
+    """--ha-cleanup waits a full rescan period: a module that answers only after the start-up scan keeps its
+    device; a module unseen that long loses its configs and its retained state; another program's stay."""
+    from pylonbus.protocol.codes import address
+
+    sim = sim_process("--tcp", "127.0.0.1:0", "--stack", "US3000C*2", "--frozen", "--no-pace")
+    listener = Listener("homeassistant/+/+/+/config", "clean/0/2/state")
+    first = Daemon(tmp_path, "-d", sim.port, "-q", "1", prefix="clean")
+    try:
+        listener.wait(lambda got: sum(b'"clean/0/2/state"' in payload for _, payload, _ in got) > 40)
+    finally:
+        first.stop()
+        listener.close()
     ghost = "homeassistant/sensor/pylontech_GHOST1/voltage/config"
     other = "homeassistant/sensor/pylontech_OTHER1/voltage/config"  # another program's: left alone
     publisher = Listener()
     publisher.client.publish(ghost, json.dumps({"state_topic": "clean/0/9/state"}), qos=1, retain=True)
-    publisher.client.publish(
-        other, json.dumps({"state_topic": "elsewhere/0/9/state"}), qos=1, retain=True
-    ).wait_for_publish(5)
+    publisher.client.publish("clean/0/9/state", json.dumps({"online": False}), qos=1, retain=True)
+    publisher.client.publish(other, json.dumps({"state_topic": "elsewhere/0/9/state"}), qos=1, retain=True)
+    publisher.client.publish("elsewhere/0/9/state", b"{}", qos=1, retain=True).wait_for_publish(5)
     publisher.close()
-    daemon = start(tmp_path, "-d", SIM, "-q", "1", "--ha-cleanup", prefix="clean")
+    before = retained("homeassistant/+/+/+/config")
+    module2 = {topic for topic, payload in before.items() if payload and b'"clean/0/2/state"' in payload}
+    assert len(module2) > 40, sorted(before)
+
+    relay = Relay(sim.port)
+    relay.blocked.add(address(0, 2))
+    daemon = Daemon(tmp_path, "-d", relay.port, "-q", "1", "--rescan", "8", "--ha-cleanup", prefix="clean")
     try:
-        time.sleep(8)
+        daemon.wait_log("modules found: group 0: [1]")
+        relay.blocked.clear()
+        joined = daemon.wait_log("module 2 of group 0 answers now")
+        cleaned = daemon.wait_log("--ha-cleanup: removed")
     finally:
-        err = stop(daemon)
-    assert "removed 1 entities of modules not seen" in err, err
-    after = Listener("homeassistant/sensor/#")
-    got = after.wait(lambda got: any("pylontech_" in t and "voltage" in t for t, _, _ in got))
-    time.sleep(0.5)
-    after.close()
-    retained = {topic for topic, payload, _ in after.messages if payload}
-    assert ghost not in retained and other in retained
-    assert got
+        err = daemon.stop()
+        relay.close()
+    assert joined < cleaned, err
+    assert "removed 1 entities and 1 retained states of modules not seen for 10 s" in err, err
+    after = retained("#")
+    assert {topic for topic in module2 if after.get(topic)} == module2  # kept, none emptied
+    assert ghost not in after and "clean/0/9/state" not in after
+    assert other in after and "elsewhere/0/9/state" in after
+    assert after["clean/0/2/state"] and after["clean/0/1/state"]
+
+
+def test_two_daemons_with_other_prefixes_name_their_stacks_apart(mosquitto, tmp_path: Path) -> None:
+    """Two stacks on one broker and one Home Assistant, each daemon under its own --mqtt-prefix."""
+    listener = Listener("homeassistant/binary_sensor/+/alarms_cell_error/config")
+    daemons = [
+        Daemon(tmp_path / prefix, "-d", f"{SIM}&seed={seed}", "-q", "1", prefix=prefix)
+        for prefix, seed in (("pylontech", 1), ("garage", 2))
+    ]
+    try:  # the last config of each module of both: the stacks' come first
+        listener.wait(lambda got: len({topic for topic, _, retain in got if not retain}) == 4)
+    finally:
+        listener.close()
+        for daemon in daemons:
+            daemon.stop()
+    configs = [json.loads(p) for p in retained("homeassistant/+/+/+/config").values() if p]
+    stacks = {c["state_topic"]: c["device"] for c in configs if c["state_topic"].endswith("/0/stack/state")}
+    assert stacks["pylontech/0/stack/state"]["name"] == "Pylontech stack 0"  # as before for the default prefix
+    assert stacks["garage/0/stack/state"]["name"] == "Pylontech stack 0 (garage)"
+    assert stacks["garage/0/stack/state"]["identifiers"] != stacks["pylontech/0/stack/state"]["identifiers"]
+    ids = [c["unique_id"] for c in configs if c["state_topic"].split("/")[0] in ("pylontech", "garage")]
+    assert len(ids) == len(set(ids)) > 100
 
 
 def once(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ...errors import PylonbusError
 from ...options import BadValue, Setting, path
 
+DEFAULT_PREFIX = "pylontech"
 URL_FORM = "give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)"
 
 
@@ -65,7 +66,7 @@ def broker_url(text: str) -> str:
 
 SETTINGS = (
     Setting("url", "mqtt", parse=broker_url),
-    Setting("prefix", "mqtt_prefix", default="pylontech", parse=topic_prefix),
+    Setting("prefix", "mqtt_prefix", default=DEFAULT_PREFIX, parse=topic_prefix),
     Setting("ha_prefix", default="homeassistant", parse=topic_prefix),
     Setting("ha_discovery", default=True, flag=True),
     Setting("ha_cleanup", default=False, flag=True),
@@ -77,7 +78,7 @@ SETTINGS = (
 class MqttConfig:
     url: str  # mqtt://[USER@]HOST[:PORT] or mqtts://…
     password: str | None = None
-    prefix: str = "pylontech"
+    prefix: str = DEFAULT_PREFIX
     ha_prefix: str = "homeassistant"
     discovery: bool = True
     cleanup: bool = False  # empty retained configs for modules of earlier runs not seen now

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
+from .config import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from ...readings.reading import ModuleReading
@@ -179,6 +180,13 @@ class Discovery:
         """The node ids of the module devices seen (the third part of their config topics)."""
         return {self._module_node(serial) for serial in self.modules}
 
+    def state_topics(self) -> set[str]:
+        """The state topics of the module devices seen."""
+        return {self._state_topic(group, module) for group, module, *_ in self.modules.values()}
+
+    def _state_topic(self, group: int, module: int | str) -> str:
+        return f"{self.prefix}/{group}/{module}/state"
+
     @staticmethod
     def _module_node(serial: str) -> str:
         return f"pylontech_{node_id(serial)}"
@@ -190,16 +198,13 @@ class Discovery:
         """(topic, retained JSON) of every entity of every device."""
         out = []
         for group in sorted(self.stacks):
-            device = {
-                "identifiers": [self._stack_id(group)],
-                "name": f"Pylontech stack {group}",
-                "manufacturer": "Pylontech",
-            }
-            out += self._configs(
-                self._stack_id(group), f"{self.prefix}/{group}/stack/state", device, stack_entities(), []
-            )
+            # A second daemon on the broker (another --mqtt-prefix) names its stacks apart: Home Assistant makes
+            # the entity ids from the device's name.
+            name = f"Pylontech stack {group}" + ("" if self.prefix == DEFAULT_PREFIX else f" ({self.prefix})")
+            device = {"identifiers": [self._stack_id(group)], "name": name, "manufacturer": "Pylontech"}
+            out += self._configs(self._stack_id(group), self._state_topic(group, "stack"), device, stack_entities(), [])
         for serial, (group, module, device, cells, temperatures) in self.modules.items():
-            state = f"{self.prefix}/{group}/{module}/state"
+            state = self._state_topic(group, module)
             online = {"topic": state, "value_template": ONLINE}
             entities = module_entities(cells, temperatures)
             out += self._configs(self._module_node(serial), state, device, entities, [online])
