@@ -3,9 +3,11 @@ Assistant discovery, availability, and a broker outage with a kill -9 of the dae
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -107,16 +109,16 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def template_value(template: str, state: dict[str, Any]) -> Any:
-    """What Home Assistant would show for the `value_json` paths the configs use."""
-    path = re.search(r"value_json\.([\w.\[\]]+)", template)
-    assert path, template
-    value: Any = state
-    for part in re.findall(r"\w+|\[\d+\]", path.group(1)):
-        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-    if "'ON' if" in template:
-        return "ON" if value else "OFF"
-    return value
+def render(template: str, payload: bytes) -> str:
+    """What Home Assistant makes of a message with a template: Jinja2 in a sandbox, `value_json` the parsed
+    payload (absent when it is not JSON), and a missing key an error (Home Assistant logs a warning for each)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    variables: dict[str, Any] = {"value": payload.decode()}
+    with contextlib.suppress(ValueError):
+        variables["value_json"] = json.loads(payload)
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string(template).render(variables)
 
 
 def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Path) -> None:
@@ -137,8 +139,7 @@ def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Pat
     for topic, config in configs.items():
         if not config["state_topic"].startswith("disc/"):
             continue
-        state = json.loads(latest[config["state_topic"]])
-        template_value(config["value_template"], state)  # every key exists in the state document
+        render(config["value_template"], latest[config["state_topic"]])  # every key exists in the state document
         if "device_class" in config and topic.startswith("homeassistant/sensor/"):
             assert config["unit_of_measurement"] in VALID_UNITS[config["device_class"]], config
         assert config["availability"][0] == {"topic": "disc/status"}
@@ -150,13 +151,13 @@ def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Pat
     by_name = {(c["device"]["serial_number"], c["name"]): c for c in modules}
     # The same values as the CLI reads from the same frozen simulator.
     for module in (1, 2):
-        state = json.loads(latest[f"disc/0/{module}/state"])
+        state = latest[f"disc/0/{module}/state"]
         cli = pylontech_json(SIM, module)
-        serial = state["serial"]
-        assert template_value(by_name[serial, "Voltage"]["value_template"], state) == cli["voltage"]
-        assert template_value(by_name[serial, "Current"]["value_template"], state) == cli["current"]
-        assert template_value(by_name[serial, "State of charge"]["value_template"], state) == cli["soc"]
-        assert template_value(by_name[serial, "Cell 3 voltage"]["value_template"], state) == cli["cell_voltages"][2]
+        serial = json.loads(state)["serial"]
+        assert render(by_name[serial, "Voltage"]["value_template"], state) == str(cli["voltage"])
+        assert render(by_name[serial, "Current"]["value_template"], state) == str(cli["current"])
+        assert render(by_name[serial, "State of charge"]["value_template"], state) == str(cli["soc"])
+        assert render(by_name[serial, "Cell 3 voltage"]["value_template"], state) == str(cli["cell_voltages"][2])
         assert by_name[serial, "Voltage"]["suggested_display_precision"] == 2
         assert by_name[serial, "Full capacity"]["unit_of_measurement"] == "Ah"
         assert "device_class" not in by_name[serial, "Full capacity"]
@@ -280,28 +281,151 @@ def test_the_config_file_has_an_mqtt_table(tmp_path: Path) -> None:
     )
 
 
-def test_ha_cleanup_removes_the_devices_of_modules_not_seen(mosquitto, tmp_path: Path) -> None:
+class Relay:
+    """A TCP relay in front of the simulator that drops the requests to the addresses in `blocked`: a module
+    that does not answer for a while, as one with a loose cable or switched on late."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.removeprefix("socket://").rpartition(":")
+        self.target = (host, int(port))
+        self.blocked: set[int] = set()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(self.target)
+                threading.Thread(target=self._copy, args=(upstream, client, False), daemon=True).start()
+                threading.Thread(target=self._copy, args=(client, upstream, True), daemon=True).start()
+
+    def _copy(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
+        pending = b""
+        with contextlib.suppress(OSError), source, sink:
+            while chunk := source.recv(4096):
+                if not requests:
+                    sink.sendall(chunk)
+                    continue
+                *frames, pending = (pending + chunk).split(b"\r")
+                for frame in frames:
+                    start = frame.find(b"~")
+                    if start < 0 or int(frame[start + 3 : start + 5] or b"0", 16) not in self.blocked:
+                        sink.sendall(frame + b"\r")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class Daemon:
+    """pylon2influx publishing under `prefix`, its log read as it is written."""
+
+    def __init__(self, tmp_path: Path, *args: str, prefix: str) -> None:
+        self.proc = start(tmp_path, *args, prefix=prefix)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")))
+        self.reader.start()
+
+    def wait_log(self, text: str, seconds: float = 60) -> int:
+        """The number of the first line of the log with `text`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = [n for n, line in enumerate(list(self.lines)) if text in line]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not logged within {seconds} s: {''.join(self.lines)}")
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        self.reader.join()
+        assert self.proc.returncode == 0, "".join(self.lines)
+        return "".join(self.lines)
+
+
+def retained(pattern: str) -> dict[str, bytes]:
+    """The messages the broker keeps under `pattern`, each topic's payload."""
+    marker = f"test/retained-marker/{time.monotonic_ns()}"
+    publisher = Listener()
+    publisher.client.publish(marker, b"end", qos=1, retain=True).wait_for_publish(5)
+    # Subscribed after `pattern` on the same connection: the marker comes after every message of the pattern.
+    listener = Listener(pattern, marker)
+    listener.wait(lambda got: any(topic == marker for topic, _, _ in got))
+    listener.close()
+    publisher.client.publish(marker, b"", qos=1, retain=True).wait_for_publish(5)
+    publisher.close()
+    return {topic: payload for topic, payload, retain in listener.messages if retain and topic != marker}
+
+
+def test_ha_cleanup_keeps_a_module_that_missed_the_scan_and_removes_the_gone(
+    mosquitto, sim_process, tmp_path: Path
+) -> None:
+    """--ha-cleanup waits a full rescan period: a module that answers only after the start-up scan keeps its
+    device; a module unseen that long loses its configs and its retained state; another program's stay."""
+    from pylonbus.protocol.codes import address
+
+    sim = sim_process("--tcp", "127.0.0.1:0", "--stack", "US3000C*2", "--frozen", "--no-pace")
+    listener = Listener("homeassistant/+/+/+/config", "clean/0/2/state")
+    first = Daemon(tmp_path, "-d", sim.port, "-q", "1", prefix="clean")
+    try:
+        listener.wait(lambda got: sum(b'"clean/0/2/state"' in payload for _, payload, _ in got) > 40)
+    finally:
+        first.stop()
+        listener.close()
     ghost = "homeassistant/sensor/pylontech_GHOST1/voltage/config"
     other = "homeassistant/sensor/pylontech_OTHER1/voltage/config"  # another program's: left alone
     publisher = Listener()
     publisher.client.publish(ghost, json.dumps({"state_topic": "clean/0/9/state"}), qos=1, retain=True)
-    publisher.client.publish(
-        other, json.dumps({"state_topic": "elsewhere/0/9/state"}), qos=1, retain=True
-    ).wait_for_publish(5)
+    publisher.client.publish("clean/0/9/state", json.dumps({"online": False}), qos=1, retain=True)
+    publisher.client.publish(other, json.dumps({"state_topic": "elsewhere/0/9/state"}), qos=1, retain=True)
+    publisher.client.publish("elsewhere/0/9/state", b"{}", qos=1, retain=True).wait_for_publish(5)
     publisher.close()
-    daemon = start(tmp_path, "-d", SIM, "-q", "1", "--ha-cleanup", prefix="clean")
+    before = retained("homeassistant/+/+/+/config")
+    module2 = {topic for topic, payload in before.items() if payload and b'"clean/0/2/state"' in payload}
+    assert len(module2) > 40, sorted(before)
+
+    relay = Relay(sim.port)
+    relay.blocked.add(address(0, 2))
+    daemon = Daemon(tmp_path, "-d", relay.port, "-q", "1", "--rescan", "8", "--ha-cleanup", prefix="clean")
     try:
-        time.sleep(8)
+        daemon.wait_log("modules found: group 0: [1]")
+        relay.blocked.clear()
+        joined = daemon.wait_log("module 2 of group 0 answers now")
+        cleaned = daemon.wait_log("--ha-cleanup: removed")
     finally:
-        err = stop(daemon)
-    assert "removed 1 entities of modules not seen" in err, err
-    after = Listener("homeassistant/sensor/#")
-    got = after.wait(lambda got: any("pylontech_" in t and "voltage" in t for t, _, _ in got))
-    time.sleep(0.5)
-    after.close()
-    retained = {topic for topic, payload, _ in after.messages if payload}
-    assert ghost not in retained and other in retained
-    assert got
+        err = daemon.stop()
+        relay.close()
+    assert joined < cleaned, err
+    assert "removed 1 entities and 1 retained states of modules not seen for 10 s" in err, err
+    after = retained("#")
+    assert {topic for topic in module2 if after.get(topic)} == module2  # kept, none emptied
+    assert ghost not in after and "clean/0/9/state" not in after
+    assert other in after and "elsewhere/0/9/state" in after
+    assert after["clean/0/2/state"] and after["clean/0/1/state"]
+
+
+def test_two_daemons_with_other_prefixes_name_their_stacks_apart(mosquitto, tmp_path: Path) -> None:
+    """Two stacks on one broker and one Home Assistant, each daemon under its own --mqtt-prefix."""
+    listener = Listener("homeassistant/binary_sensor/+/alarms_cell_error/config")
+    daemons = [
+        Daemon(tmp_path / prefix, "-d", f"{SIM}&seed={seed}", "-q", "1", prefix=prefix)
+        for prefix, seed in (("pylontech", 1), ("garage", 2))
+    ]
+    try:  # the last config of each module of both: the stacks' come first
+        listener.wait(lambda got: len({topic for topic, _, retain in got if not retain}) == 4)
+    finally:
+        listener.close()
+        for daemon in daemons:
+            daemon.stop()
+    configs = [json.loads(p) for p in retained("homeassistant/+/+/+/config").values() if p]
+    stacks = {c["state_topic"]: c["device"] for c in configs if c["state_topic"].endswith("/0/stack/state")}
+    assert stacks["pylontech/0/stack/state"]["name"] == "Pylontech stack 0"  # as before for the default prefix
+    assert stacks["garage/0/stack/state"]["name"] == "Pylontech stack 0 (garage)"
+    assert stacks["garage/0/stack/state"]["identifiers"] != stacks["pylontech/0/stack/state"]["identifiers"]
+    ids = [c["unique_id"] for c in configs if c["state_topic"].split("/")[0] in ("pylontech", "garage")]
+    assert len(ids) == len(set(ids)) > 100
 
 
 def once(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -339,3 +463,155 @@ def test_without_paho_the_error_says_what_to_install(tmp_path: Path) -> None:
     done = once("--mqtt", "mqtt://127.0.0.1:1", env=os.environ | {"PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1
     assert "--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'" in done.stderr and "Traceback" not in done.stderr
+
+
+REFUSE_PREFIX = "give letters, digits and / such as pylontech or home/battery"
+REFUSE_PORT = "the port must be a number 1-65535 (or none: 1883, 8883 for mqtts://)"
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--mqtt-prefix", "pylon#"], "argument --mqtt-prefix: 'pylon#' holds a wildcard (# or +), which only"),
+        (["--mqtt-prefix", "home/+/battery"], "argument --mqtt-prefix: 'home/+/battery' holds a wildcard"),
+        (["--mqtt-prefix", "#"], "argument --mqtt-prefix: '#' holds a wildcard"),
+        (["--mqtt-prefix", ""], f"argument --mqtt-prefix: '' is empty; {REFUSE_PREFIX}"),
+        (["--mqtt-prefix", "pylon\udcff"], "argument --mqtt-prefix: 'pylon\\udcff' is not valid UTF-8"),
+        (["--mqtt-prefix", "pylon\x1b[31m"], "argument --mqtt-prefix: 'pylon\\x1b[31m' holds a control character"),
+        (["--mqtt-prefix", "$SYS/pylon"], "argument --mqtt-prefix: '$SYS/pylon' starts with $, which the broker"),
+        (["--ha-prefix", "homeassistant/#"], "argument --ha-prefix: 'homeassistant/#' holds a wildcard"),
+        (["--ha-prefix", "ha+"], "argument --ha-prefix: 'ha+' holds a wildcard (# or +), which only"),
+        (["--ha-prefix", "h\xe4\udce4"], "argument --ha-prefix: 'h\xe4\\udce4' is not valid UTF-8"),
+        (["--ha-prefix", ""], f"argument --ha-prefix: '' is empty; {REFUSE_PREFIX}"),
+        (["--mqtt", "mqtt://127.0.0.1:0"], f"argument --mqtt: mqtt://127.0.0.1:0: {REFUSE_PORT}"),
+        (["--mqtt", "mqtts://pylon@broker.lan:0"], f"argument --mqtt: mqtts://pylon@broker.lan:0: {REFUSE_PORT}"),
+        (["--mqtt", "mqtt://broker:65536"], f"argument --mqtt: mqtt://broker:65536: {REFUSE_PORT}"),
+        (["--mqtt", "mqtt://broker:port"], f"argument --mqtt: mqtt://broker:port: {REFUSE_PORT}"),
+        (["--mqtt", "http://broker:1883"], "argument --mqtt: http://broker:1883: give mqtt://[USER@]HOST[:PORT]"),
+        (["--mqtt", "ws://broker"], "argument --mqtt: ws://broker: give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)"),
+    ],
+)
+def test_prefixes_and_broker_urls_mqtt_refuses_are_refused_at_start(tmp_path: Path, args: list[str], line: str) -> None:
+    """In one line naming the option and the fix, before the scan: nothing is spooled, nothing published."""
+    spool = tmp_path / "spool.sqlite"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pylonbus.cli.pylon2influx", "--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}"),
+            *("-d", SIM, "--spool", str(spool), "--once", *args),
+        ],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"pylon2influx: error: {line}"), done.stderr
+    assert "Traceback" not in done.stderr and not spool.exists()
+
+
+@pytest.mark.parametrize(
+    "key, value, line",
+    [
+        ("prefix", '"pylon#"', "prefix: 'pylon#' holds a wildcard (# or +)"),
+        ("prefix", '"a\\u0000b"', "prefix: 'a\\x00b' holds a control character ('\\x00')"),
+        ("ha_prefix", '"+"', "ha_prefix: '+' holds a wildcard (# or +)"),
+        ("url", '"mqtt://broker.lan:0"', f"url: mqtt://broker.lan:0: {REFUSE_PORT}"),
+        ("url", '"https://broker.lan"', "url: https://broker.lan: give mqtt://[USER@]HOST[:PORT]"),
+    ],
+)
+def test_the_config_file_refuses_them_with_its_line(tmp_path: Path, key: str, value: str, line: str) -> None:
+    config = tmp_path / "p.toml"
+    url = "" if key == "url" else 'url = "mqtt://broker.lan"\n'
+    config.write_text(f"[mqtt]\n{url}{key} = {value}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "--config", str(config), "-d", SIM, "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    number = 2 if key == "url" else 3
+    assert done.stderr.startswith(f"pylon2influx: {config}:{number}: {line}"), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_program_that_embeds_the_collector_is_refused_too() -> None:
+    from pylonbus.errors import PylonbusError
+    from pylonbus.service.config import load
+
+    with pytest.raises(PylonbusError, match=r"^--mqtt-prefix: 'pylon\+' holds a wildcard"):
+        load(None, {}, mqtt="mqtt://broker.lan", mqtt_prefix="pylon+")
+    with pytest.raises(PylonbusError, match=rf"^--mqtt: mqtt://broker.lan:0: {re.escape(REFUSE_PORT)}$"):
+        load(None, {}, mqtt="mqtt://broker.lan:0")
+
+
+def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosquitto, tmp_path: Path) -> None:
+    """A spool an earlier version filled under a prefix it did not check: those messages are skipped (logged
+    once, counted), the valid ones of the same spool go out in order, and the daemon's own after them."""
+    from pylonbus.store.spool import Spool
+
+    spool = Spool(tmp_path / "spool.sqlite", 100)
+    queue = spool.queue("mqtt", 100)
+    invalid = ["old#/0/1/state", "old/+/stack/state", "old\udcff/0/1/state", "old\x00/0/2/state"]
+    queue.add(json.dumps([[topic, '{"old":true}'] for topic in invalid]).encode(), len(invalid))
+    queue.add(json.dumps([["skip/0/1/state", '{"spooled":1}']]).encode(), 1)
+    queue.add(json.dumps([["old#/0/1/state", "{}"], ["skip/0/1/state", '{"spooled":2}']]).encode(), 2)
+    spool.close()
+    listener = Listener("skip/0/1/state", "old/#")
+    daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="skip")
+    try:
+        got = listener.wait(lambda got: sum(b'"online":true' in payload for _, payload, _ in got) >= 2)
+    finally:
+        err = stop(daemon)
+        listener.close()
+    payloads = [payload for _, payload, _ in got]
+    assert payloads[:2] == [b'{"spooled":1}', b'{"spooled":2}'], (payloads[:3], err)
+    assert not [topic for topic, _, _ in got if topic.startswith("old")]
+    assert err.count("is skipped: the topic") == 1, err
+    assert "a spooled message to 'old#/0/1/state' is skipped: the topic holds a wildcard" in err
+    assert "skipped (invalid topic): 5" in err
+
+
+def test_every_template_renders_every_state_a_silent_module_publishes(mosquitto, sim_process, tmp_path: Path) -> None:
+    """Module 2 turned off (0x95, as with its power button) while the daemon polls: each value and availability
+    template of the discovery renders against every state message captured at the broker, online and silent,
+    without reaching for a missing key (Home Assistant logged 613 template warnings a minute); the silent
+    module's entities go unavailable and its values unknown."""
+    from pylonbus.link.stack import connect
+
+    sim = sim_process("--tcp", "127.0.0.1:0", "--stack", "US3000C*2", "--frozen", "--no-pace")
+    listener = Listener("tpl/#", "homeassistant/#")
+    daemon = start(tmp_path, "-d", sim.port, "-q", "1", prefix="tpl")
+    try:
+        listener.wait(lambda got: {"tpl/0/1/state", "tpl/0/2/state"} <= {topic for topic, _, _ in got})
+        with connect(sim.port, scan=False) as stack:
+            stack.turn_off(2, allow_write=True)
+        listener.wait(lambda got: sum(t == "tpl/0/2/state" and b'"online":false' in p for t, p, _ in got) >= 3)
+    finally:
+        err = stop(daemon)
+        listener.close()
+    states: dict[str, list[bytes]] = {}
+    configs = []
+    for topic, payload, _ in listener.messages:
+        if topic.startswith("homeassistant/") and payload and json.loads(payload)["state_topic"].startswith("tpl/"):
+            configs.append(json.loads(payload))
+        elif topic.endswith("/state"):
+            states.setdefault(topic, []).append(payload)
+    silent = [payload for payload in states["tpl/0/2/state"] if b'"online":false' in payload]
+    assert b'"voltage"' not in silent[0] and b'"error"' in silent[0], silent[0]
+    rendered = 0
+    for config in configs:
+        available = [a for a in config["availability"] if "value_template" in a]
+        for payload in states[config["state_topic"]]:
+            value = render(config["value_template"], payload)
+            shown = [render(a["value_template"], payload) for a in available]
+            rendered += 1 + len(shown)
+            if payload in silent:
+                assert value == "None" or config["name"] == "Online", (config["name"], value)
+                assert shown == ([] if config["name"] == "Online" else ["offline"]), config["name"]
+            elif config["state_topic"] != "tpl/0/stack/state":
+                assert value != "None" and shown in ([], ["online"]), (config["name"], value, payload)
+    module_configs = [c for c in configs if c["state_topic"] == "tpl/0/2/state"]
+    assert len(module_configs) > 40 and rendered > 1000, (len(configs), rendered, err)
+    assert {c["name"]: render(c["value_template"], silent[0]) for c in module_configs}["Online"] == "OFF"

@@ -165,5 +165,6 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
             settings["ha_cleanup"],
             verify_tls,
             None if ca_file is None else Path(ca_file),
+            settings["rescan"],
         )
     return config

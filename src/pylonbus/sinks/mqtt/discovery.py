@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
+from .config import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from ...readings.reading import ModuleReading
@@ -34,11 +35,12 @@ class Entity:
 
     def config(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
+        value = f"value_json.{self.key}"
         if self.component == "binary_sensor":
             out["device_class"] = self.device_class or "problem"
-            out["value_template"] = f"{{{{ 'ON' if value_json.{self.key} else 'OFF' }}}}"
+            out["value_template"] = _guarded(self.key, f"('ON' if {value} else 'OFF')")
         else:
-            out["value_template"] = f"{{{{ value_json.{self.key} }}}}"
+            out["value_template"] = _guarded(self.key, value)
             device_class = self.device_class or _DEVICE_CLASS.get(self.unit)
             if device_class:
                 out["device_class"] = device_class
@@ -53,6 +55,23 @@ class Entity:
         if not self.enabled:
             out["enabled_by_default"] = False
         return out
+
+
+def _present(key: str) -> str:
+    """A Jinja test that `value_json.<key>` and every step of the path to it exist: a silent module's state has
+    none of its values, and Home Assistant logs a warning for every template that reaches for a missing one,
+    each entity each message (hundreds a minute)."""
+    steps = [key[: found.start()] for found in re.finditer(r"[.\[]", key)] + [key]
+    return " and ".join(["value_json is defined", *(f"value_json.{step} is defined" for step in steps)])
+
+
+def _guarded(key: str, expression: str) -> str:
+    """A template of `expression` that renders `None` (unknown to Home Assistant) where `key` is missing."""
+    return f"{{{{ {expression} if {_present(key)} else none }}}}"
+
+
+#: A module's entities are available while its state says it answers (their values are there).
+ONLINE = f"{{{{ 'online' if {_present('online')} and value_json.online else 'offline' }}}}"
 
 
 def _energy() -> list[Entity]:
@@ -161,6 +180,13 @@ class Discovery:
         """The node ids of the module devices seen (the third part of their config topics)."""
         return {self._module_node(serial) for serial in self.modules}
 
+    def state_topics(self) -> set[str]:
+        """The state topics of the module devices seen."""
+        return {self._state_topic(group, module) for group, module, *_ in self.modules.values()}
+
+    def _state_topic(self, group: int, module: int | str) -> str:
+        return f"{self.prefix}/{group}/{module}/state"
+
     @staticmethod
     def _module_node(serial: str) -> str:
         return f"pylontech_{node_id(serial)}"
@@ -172,17 +198,14 @@ class Discovery:
         """(topic, retained JSON) of every entity of every device."""
         out = []
         for group in sorted(self.stacks):
-            device = {
-                "identifiers": [self._stack_id(group)],
-                "name": f"Pylontech stack {group}",
-                "manufacturer": "Pylontech",
-            }
-            out += self._configs(
-                self._stack_id(group), f"{self.prefix}/{group}/stack/state", device, stack_entities(), []
-            )
+            # A second daemon on the broker (another --mqtt-prefix) names its stacks apart: Home Assistant makes
+            # the entity ids from the device's name.
+            name = f"Pylontech stack {group}" + ("" if self.prefix == DEFAULT_PREFIX else f" ({self.prefix})")
+            device = {"identifiers": [self._stack_id(group)], "name": name, "manufacturer": "Pylontech"}
+            out += self._configs(self._stack_id(group), self._state_topic(group, "stack"), device, stack_entities(), [])
         for serial, (group, module, device, cells, temperatures) in self.modules.items():
-            state = f"{self.prefix}/{group}/{module}/state"
-            online = {"topic": state, "value_template": "{{ 'online' if value_json.online else 'offline' }}"}
+            state = self._state_topic(group, module)
+            online = {"topic": state, "value_template": ONLINE}
             entities = module_entities(cells, temperatures)
             out += self._configs(self._module_node(serial), state, device, entities, [online])
         return out

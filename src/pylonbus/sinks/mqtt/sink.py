@@ -13,12 +13,12 @@ import ssl
 import sys
 import threading
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
 from ...store.backlog import Backlog
+from .config import broker, topic_problem
 from .discovery import Discovery
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ log = logging.getLogger("pylon2influx")
 
 CHUNK = 1000  # messages published before their acknowledgements are awaited
 RECONNECT_MAX = 5  # s between two attempts while the broker is away
-CLEANUP_DELAY = 5.0  # s after connecting: the retained configs have arrived, every module has been read
+RETAINED_WAIT = 2.0  # s after subscribing: the broker has sent its retained configs
 REFUSED_RETRY = 60  # s between two attempts while the broker refuses us (credentials, not authorised)
 
 
@@ -45,20 +45,6 @@ def _paho() -> Any:
     except ImportError:
         raise PylonbusError("--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'") from None
     return client
-
-
-def broker(url: str) -> tuple[str, int, bool, str | None]:
-    """(host, port, tls, user) of `mqtt://[USER@]HOST[:PORT]` or `mqtts://…`."""
-    parts = urllib.parse.urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise PylonbusError(f"--mqtt {url}: give mqtt://[USER@]HOST[:PORT] (mqtts:// for TLS)")
-    if parts.password is not None:
-        raise PylonbusError("--mqtt: no password in the URL; use MQTT_PASSWORD or --mqtt-password-file")
-    try:
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-    except ValueError:
-        raise PylonbusError(f"--mqtt {url}: the port is not a number") from None
-    return parts.hostname, port, parts.scheme == "mqtts", parts.username
 
 
 class MqttSink:
@@ -78,9 +64,11 @@ class MqttSink:
         self._refused = False
         self._unreachable = False  # said once per outage
         self._was_connected = False
+        self.interval = interval
         self.sent = 0
-        self._cleanup_after = 0.0 if config.cleanup and self.discovery is not None else None  # monotonic s
-        self._found: set[str] = set()  # retained module configs on the broker whose state topics are ours
+        self.skipped = 0  # spooled messages to a topic MQTT does not allow
+        self._cleanup_after: float | None = None  # monotonic s; set by start() where --ha-cleanup is asked for
+        self._found: dict[str, str] = {}  # retained config on the broker whose state topic is ours -> that topic
         client = paho.Client(
             paho.CallbackAPIVersion.VERSION2,
             client_id=f"pylonbus-{socket.gethostname()}-{os.getpid()}",
@@ -133,7 +121,7 @@ class MqttSink:
             self._announce = True
         if self._cleanup_after is not None:
             client.subscribe(f"{self.config.ha_prefix}/+/+/+/config", qos=1)
-            self._cleanup_after = time.monotonic() + CLEANUP_DELAY
+            self._cleanup_after = max(self._cleanup_after, time.monotonic() + RETAINED_WAIT)
         self.connected.set()
         self.answered.set()
         self.wake.set()
@@ -178,11 +166,16 @@ class MqttSink:
             self.wake.set()
         elif message.topic.endswith("/config") and message.retain and message.payload:
             with contextlib.suppress(ValueError, AttributeError):
-                if json.loads(message.payload).get("state_topic", "").startswith(f"{self.config.prefix}/"):
-                    self._found.add(message.topic)
+                state = json.loads(message.payload).get("state_topic", "")
+                if state.startswith(f"{self.config.prefix}/"):
+                    self._found[message.topic] = state
 
     # the poller's thread
     def start(self) -> None:
+        if self.config.cleanup and self.discovery is not None:
+            # A module that missed the start-up scan is probed again `rescan` s after the start and published
+            # within the next cycle: only a module unseen for that long is taken as gone.
+            self._cleanup_after = time.monotonic() + self.config.rescan + 2 * self.interval
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="mqtt-shipper", daemon=True)
@@ -198,8 +191,9 @@ class MqttSink:
             messages.append((f"{prefix}/{stack['group']}/stack/state", _payload(stack_doc)))
         if self.discovery is not None:
             for stack in reading.stacks:
-                new = [self.discovery.add_module(module) for module in stack.modules]
-                if any(new) or self.discovery.add_stack(stack.group):
+                # Each noted, stack and modules alike (`or` would leave the stack out of the first announcement).
+                new = [self.discovery.add_stack(stack.group), *map(self.discovery.add_module, stack.modules)]
+                if any(new):
                     self._announce = True
         if self.backlog.put(json.dumps(messages).encode(), len(messages)):
             self.wake.set()
@@ -227,7 +221,7 @@ class MqttSink:
         batches = spool.oldest(CHUNK)
         if not batches:
             return False
-        messages = [message for _, _, body in batches for message in json.loads(body)]
+        messages = [message for _, _, body in batches for message in self._publishable(body)]
         # Only the newest state of a topic is retained: a replayed backlog is history, not the present.
         last = {} if spool.pending() > len(batches) else {topic: n for n, (topic, _) in enumerate(messages)}
         infos = [
@@ -240,15 +234,46 @@ class MqttSink:
         self.sent += len(messages)
         return True
 
+    def _publishable(self, body: bytes) -> list[tuple[str, str]]:
+        """A batch's messages less those to a topic MQTT does not allow: an older version spooled its prefix
+        unchecked, and the broker (or paho) would refuse such a message at every attempt, holding up the queue."""
+        kept = []
+        for topic, payload in json.loads(body):
+            problem = topic_problem(topic)
+            if problem is None:
+                kept.append((topic, payload))
+                continue
+            if not self.skipped:
+                log.warning(
+                    "MQTT: a spooled message to %r is skipped: the topic %s (spooled by an earlier version); "
+                    "every such message is skipped and counted in the statistics",
+                    topic,
+                    problem,
+                )
+            self.skipped += 1
+        return kept
+
     def _cleanup(self) -> None:
-        """Empty the retained configs of modules this run has not seen: Home Assistant removes their devices."""
+        """Empty the retained configs of modules this run has not seen (Home Assistant removes their devices),
+        and their retained states, unless a module seen now publishes to the same address."""
         assert self.discovery is not None
         self._cleanup_after = None
         self.client.unsubscribe(f"{self.config.ha_prefix}/+/+/+/config")
         ours = self.discovery.nodes()
-        gone = sorted(topic for topic in self._found if topic.split("/")[2] not in ours and "_stack_" not in topic)
-        self._wait([self.client.publish(topic, b"", qos=1, retain=True) for topic in gone], None)
-        log.info("--ha-cleanup: removed %d entities of modules not seen in this run", len(gone))
+        # <ha_prefix>/<component>/<node>/<object>/config, where the prefix may have levels of its own
+        gone = {
+            topic: state
+            for topic, state in self._found.items()
+            if topic[len(self.config.ha_prefix) + 1 :].split("/")[1] not in ours and "_stack_" not in topic
+        }
+        states = sorted(set(gone.values()) - self.discovery.state_topics())
+        self._wait([self.client.publish(topic, b"", qos=1, retain=True) for topic in [*sorted(gone), *states]], None)
+        log.info(
+            "--ha-cleanup: removed %d entities and %d retained states of modules not seen for %g s",
+            len(gone),
+            len(states),
+            self.config.rescan + 2 * self.interval,
+        )
 
     def _wait(self, infos: list[Any], deadline: float | None) -> bool:
         """Until the broker has acknowledged every message (paho sends them again after a reconnect)."""
@@ -265,7 +290,8 @@ class MqttSink:
 
     def statistics(self) -> str:
         state = "connected" if self.connected.is_set() else "not connected"
-        return f"MQTT {state}, published: {self.sent}, {self.backlog.describe()}"
+        skipped = f", skipped (invalid topic): {self.skipped}" if self.skipped else ""
+        return f"MQTT {state}, published: {self.sent}{skipped}, {self.backlog.describe()}"
 
     def close(self, seconds: float) -> int:
         """Send what is queued for at most `seconds`, say `offline`, disconnect; how many batches are left."""
