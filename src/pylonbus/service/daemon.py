@@ -22,7 +22,7 @@ log = logging.getLogger("pylon2influx")
 # (systemd and users wait on it), and --once must end within 10 s with the database or broker down; what is left
 # waits in the spool for the next start.
 EXIT_FLUSH = 1.0
-ONCE_FLUSH = 8.0
+ONCE_FLUSH = 5.0
 
 
 def open_spool(config: Config) -> Spool:
