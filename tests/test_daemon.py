@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,74 @@ def test_temperatures_truncate_toward_zero_and_other_groups_get_a_tag() -> None:
     line = battery_line(3, pack(current=-3.2), 1, group=2)
     assert line.startswith("Battery,Group=2,Module=3 i=-3.2,")
     assert "temp_2=25i,temp_3=26i,temp_4=-12i," in line
+
+
+def _half_even(quotient: int, rest: int, divisor: int) -> int:
+    return quotient + (2 * rest > divisor or (2 * rest == divisor and quotient % 2))
+
+
+def c_float(numerator: int, denominator: int) -> tuple[int, int]:
+    """The IEEE single-precision number nearest to numerator / denominator (ties to even) as (m, e), m·2^e: what a
+    C `float` holds. Integer arithmetic, so this reference shares nothing with the code under test."""
+    if numerator == 0:
+        return 0, 0
+    magnitude = abs(numerator)
+    exponent = magnitude.bit_length() - denominator.bit_length() - 24
+    while True:  # the exponent that gives the mantissa 24 bits
+        divisor = denominator << max(exponent, 0)
+        mantissa, rest = divmod(magnitude << max(-exponent, 0), divisor)
+        if mantissa >= 1 << 24:
+            exponent += 1
+        elif mantissa < 1 << 23:
+            exponent -= 1
+        else:
+            break
+    return (1 if numerator > 0 else -1) * _half_even(mantissa, rest, divisor), exponent
+
+
+def printf(value: tuple[int, int], decimals: int) -> str:
+    """C's `%.Nf` of a float promoted to double: its exact binary value rounded to N decimals (glibc: ties even)."""
+    mantissa, exponent = value
+    if exponent >= 0:
+        scaled = (abs(mantissa) << exponent) * 10**decimals
+    else:  # m·2^e = m·5^-e / 10^-e exactly
+        digits = -exponent
+        exact = abs(mantissa) * 5**digits
+        scaled = (
+            _half_even(*divmod(exact, 10 ** (digits - decimals)), 10 ** (digits - decimals))
+            if digits > decimals
+            else exact * 10 ** (decimals - digits)
+        )
+    text = f"{scaled:0{decimals + 1}d}"
+    return ("-" if mantissa < 0 else "") + f"{text[:-decimals]}.{text[-decimals:]}"
+
+
+def line_fields(line: str) -> dict[str, str]:
+    return dict(field.split("=") for field in line.split(" ")[1].split(","))
+
+
+def test_every_module_voltage_rounds_through_a_c_float_like_the_c_program() -> None:
+    differ = 0
+    for mv in range(65536):
+        c = printf(c_float(mv, 1000), 2)  # u: (float)mv / 1000, printed %.2f
+        assert line_fields(battery_line(1, pack(voltage=mv / 1000), 0))["u"] == c, mv
+        differ += c != f"{mv / 1000:.2f}"
+    assert differ == 3146  # the values a double rounds otherwise (issue 19): all of them written as the C does
+    assert line_fields(battery_line(1, pack(voltage=50.165), 0))["u"] == "50.17"
+
+
+def test_current_cells_and_kwh_print_as_c_floats() -> None:
+    for raw in range(-32768, 32768):  # i: the signed 0.1 A count / 10, %.1f
+        assert line_fields(battery_line(1, pack(current=raw / 10), 0))["i"] == printf(c_float(raw, 10), 1), raw
+    cells = tuple(mv / 1000 for mv in range(65536))  # u0…: mV / 1000, %.3f
+    fields = line_fields(battery_line(1, pack(cell_voltages=cells), 0))
+    assert all(fields[f"u{mv}"] == printf(c_float(mv, 1000), 3) for mv in range(65536))
+    # kWH: int mAh * 95 / 100 * 48 (integers), / 1e6 (a double), kept in a float. The 2-byte range whole, and the
+    # 3-byte range where the float's error first reaches the second decimal (5.6 million mAh and up).
+    for mah in (*range(0, 65536, 7), *range(5_622_000, 5_640_000), 0xFFFFFF):
+        double = Fraction(mah * 95 // 100 * 48 / 1e6)  # the double: Python's / is IEEE double division too
+        c = printf(c_float(double.numerator, double.denominator), 2)
+        assert line_fields(battery_line(1, pack(total_capacity=mah / 1000), 0))["kWH"] == c, mah
 
 
 def test_change_filter_follows_the_c_thresholds() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -11,6 +12,15 @@ if TYPE_CHECKING:
 
 
 USABLE_PERCENT = 95
+_FLOAT32 = struct.Struct("f")
+
+
+def float32(value: float) -> float:
+    """`value` rounded to IEEE single precision, as the C program's `float` fields hold it before printf promotes
+    them to double: `u` and `kWH` print differently from a double for some values (50165 mV: 50.17, not 50.16).
+    `i` and the cell voltages have fewer decimals than a float's error can reach, so they need no rounding."""
+    result: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    return result
 
 
 def _trunc_celsius(temperature: float) -> int:
@@ -35,9 +45,9 @@ def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 
     kwh = capacity_mah * USABLE_PERCENT // 100 * design_voltage(pack) / 1e6
     fields = [
         f"i={pack.current:.1f}",
-        f"u={pack.voltage:.2f}",
+        f"u={float32(round(pack.voltage * 1000) / 1000):.2f}",
         f"AH={round(pack.remaining_capacity * 1000)}i",
-        f"kWH={kwh:.2f}",
+        f"kWH={float32(kwh):.2f}",
     ]
     fields += [f"u{n}={v:.3f}" for n, v in enumerate(pack.cell_voltages)]
     for n, temperature in enumerate(pack.temperatures):
