@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from pylonbus.protocol import PackAnalog
+from pylonbus.readings.reading import ModuleReading, Reading, StackReading
 from pylonbus.service import Poller
 from pylonbus.service.config import Config
 from pylonbus.service.daemon import Daemon
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx.config import InfluxTarget
-from pylonbus.sinks.influx.lineproto import ZERO, Snapshot, battery_line, changed
+from pylonbus.sinks.influx.lineproto import ZERO, LineProtocol, Snapshot, battery_line, changed
 from pylonbus.sinks.influx.shipper import Shipper
 from pylonbus.sinks.influx.writer import InfluxWriter
 from pylonbus.store.spool import Spool
@@ -141,6 +142,23 @@ def test_change_filter_follows_the_c_thresholds() -> None:
     cells = (3.298,) + (3.293,) * 5 + (3.292,) + (3.293,) * 8
     assert changed(Snapshot.of(pack(cell_voltages=cells, current=-1.0)), base)
     assert changed(Snapshot.of(pack(temperatures=(29.0, 26.0, 25.5, 26.9, -12.4), current=-1.0)), base)
+
+
+def reading(time_ns: int, *packs: PackAnalog) -> Reading:
+    return Reading(time_ns, [StackReading(0, [ModuleReading(0, n, p) for n, p in enumerate(packs, 1)])])
+
+
+def test_the_change_filter_counts_a_line_only_once_the_database_accepted_it() -> None:
+    protocol = LineProtocol(confirmed=True)
+    first = protocol.lines(reading(1, pack(), pack()))
+    assert len(first) == 2
+    assert len(protocol.lines(reading(2, pack(), pack()))) == 2  # nothing accepted yet (refused, or in flight)
+    protocol.accepted("\n".join(first).encode())  # an older line of each: the filter stays on the old reference
+    assert len(protocol.lines(reading(3, pack(), pack()))) == 2
+    protocol.accepted(b"\n".join(line.encode() for line in protocol.lines(reading(4, pack(), pack()))[:1]))
+    assert [line.split(" ")[0] for line in protocol.lines(reading(5, pack(), pack()))] == ["Battery,Module=2"]
+    written = LineProtocol()  # standard output: a line counts when it is written
+    assert len(written.lines(reading(1, pack()))) == 1 and not written.lines(reading(2, pack()))
 
 
 def daemon(*args: str, env: dict | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -276,6 +294,45 @@ def test_outage_kill_and_restart_lose_nothing(influxd, tmp_path: Path) -> None:
     assert len(times) == polled + 1
     assert len(rows) == 2 * len(times)  # every module at every timestamp, exactly once
     assert Spool(spool, 1000).pending() == 0
+
+
+def wait_for(condition: object, what: str, seconds: float = 60) -> None:
+    """Poll until `condition()` is true; a generous bound that only ends a hung run (no timing is asserted)."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.server
+def test_values_in_a_refused_batch_are_written_again_once_the_database_takes_them(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE refused")
+    write = f"http://127.0.0.1:{INFLUX_PORT}/write?" + urllib.parse.urlencode(
+        {"db": "refused", "u": INFLUX_USER, "p": INFLUX_PASSWORD}
+    )
+    urllib.request.urlopen(write, data=b'Battery,Module=1 u="text"', timeout=10).read()  # u is a string now
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as stderr:
+        running = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "-q", "1", "-s", "127.0.0.1"),
+                *("-o", str(INFLUX_PORT), "-n", "refused", "-u", INFLUX_USER, "-p", INFLUX_PASSWORD),
+                *("--spool", str(tmp_path / "spool.sqlite")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        # The frozen stack never changes: after the refusal only a filter that did not count the refused
+        # batch writes these values at all.
+        wait_for(lambda: "server refused batch" in log.read_text(), "the field type conflict (HTTP 400)")
+        influx_query("DROP MEASUREMENT Battery", db="refused")  # the conflict is gone: float u is accepted now
+        wait_for(lambda: {r["Module"] for r in influx_rows("refused") if r["u"] is not None} == {"1", "2", "3"}, "rows")
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait(30)
+    rows = influx_rows("refused")
+    assert all(row["u"] == expected_fields(int(row["Module"]))["u"] for row in rows)
 
 
 def vm_export() -> list[dict]:
