@@ -161,6 +161,56 @@ def test_the_change_filter_counts_a_line_only_once_the_database_accepted_it() ->
     assert len(written.lines(reading(1, pack()))) == 1 and not written.lines(reading(2, pack()))
 
 
+def c_changed(new: PackAnalog, sent: PackAnalog | None) -> bool:
+    """analogDataChanged as SEED.md describes it, on the wire's integers (mV, 0.1 A, °C truncated by C's integer
+    division); before the first post the reference is all zeros."""
+    if sent is None:
+        return True
+
+    def wire(p: PackAnalog) -> tuple[int, int, list[int], list[int]]:
+        return (
+            round(p.voltage * 1000),
+            round(p.current * 10),
+            [round(v * 1000) for v in p.cell_voltages],
+            [int(round(t * 10) / 10) for t in p.temperatures],
+        )
+
+    (u, i, cells, temps), (u0, i0, cells0, temps0) = wire(new), wire(sent)
+    return (
+        abs(u - u0) > 10
+        or abs(i - i0) > 2
+        or (i == 0 and i0 != 0)
+        or any(abs(a - b) > 4 for a, b in zip(cells, cells0, strict=True))
+        or temps != temps0
+    )
+
+
+def test_lines_a_minute_follow_the_readings_a_minute_the_decisions_are_the_c_programs() -> None:
+    """Issue 19: 14 moving modules at -q 1 gave the C daemon 40-43 lines a minute, pylonbus 118-120. The same
+    readings get the same decisions; the C daemon makes fewer readings: it cannot read modules 9-14 (their requests
+    carry the lower-case INFO checksum bug, and each costs three refused tries, ~1.2 s with its 500 ms reopen), and
+    its period is the time those reads take plus the interval. Scripted: the simulator's model over 20 minutes."""
+
+    def lines_a_minute(modules: range, read_time: float) -> float:
+        model = Stack.parse("US3000C*14", seed=0)
+        protocol, sent = LineProtocol(), {}
+        t, lines, minutes = 0.0, 0, 20
+        while t < minutes * 60:
+            model.advance(t)
+            packs = [model.modules[n + 1].pack() for n in modules]
+            written = {int(line.split(" ")[0].split("=")[1]) for line in protocol.lines(reading(int(t * 1e9), *packs))}
+            expected = {n for n, p in zip(modules, packs, strict=True) if c_changed(p, sent.get(n))}
+            assert written == expected, t
+            sent |= {n: packs[n - 1] for n in written}
+            lines += len(written)
+            t += read_time + 1.0  # then sleep(queryInterval)
+        return lines / minutes
+
+    ours = lines_a_minute(range(1, 15), 0.0)  # one fan-out read, a fixed 1 s period
+    c_program = lines_a_minute(range(1, 9), 8 * 0.015 + 6 * 1.2)
+    assert 110 < ours < 140 and 35 < c_program < 50
+
+
 def daemon(*args: str, env: dict | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pylonbus.cli.pylon2influx", *args],
