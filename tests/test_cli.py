@@ -201,3 +201,19 @@ def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
     assert proc.returncode == 0, err
     documents = [json.loads(line) for line in out.splitlines()]
     assert len(documents) >= 3 and all(d["module"] == 2 for d in documents)
+
+
+def test_a_spy_trace_decodes_as_pyserial_wrote_it(sim_process, tmp_path) -> None:
+    sim = sim_process("--pty", "--modules", "2", "--frozen")
+    trace = tmp_path / "trace.txt"
+    queried = run_json("-d", f"spy://{sim.port}?file={trace}", "-P")  # the frames of this query, as users attach
+    assert " RX   0010  " in trace.read_text()  # a reply spans several lines of the hex dump
+    for source in ([str(trace)], ["-"]):
+        done = run("--decode", *source, "--json", stdin=trace.read_text())
+        assert done.returncode == 0, done.stderr
+        decoded = json.loads(done.stdout)
+        assert all(d["spy"] == ("TX" if d["direction"] == "request" else "RX") for d in decoded)
+        replies = [d for d in decoded if d["spy"] == "RX" and d["command"] == "ANALOG"]
+        assert [(d["module"], d["result"]) for d in replies] == [(m["module"], m["result"]) for m in queried["modules"]]
+    text = run("--decode", str(trace)).stdout
+    assert "TX ~20024642E00202FD33\n  request ANALOG, ADR 0x02" in text

@@ -13,17 +13,19 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from pylonbus.protocol import PackAnalog
+from pylonbus.readings.reading import ModuleReading, Reading, StackReading
 from pylonbus.service import Poller
 from pylonbus.service.config import Config
 from pylonbus.service.daemon import Daemon
 from pylonbus.sim import Stack
 from pylonbus.sinks.influx.config import InfluxTarget
-from pylonbus.sinks.influx.lineproto import ZERO, Snapshot, battery_line, changed
+from pylonbus.sinks.influx.lineproto import ZERO, LineProtocol, Snapshot, battery_line, changed
 from pylonbus.sinks.influx.shipper import Shipper
 from pylonbus.sinks.influx.writer import InfluxWriter
 from pylonbus.store.spool import Spool
@@ -62,6 +64,74 @@ def test_temperatures_truncate_toward_zero_and_other_groups_get_a_tag() -> None:
     assert "temp_2=25i,temp_3=26i,temp_4=-12i," in line
 
 
+def _half_even(quotient: int, rest: int, divisor: int) -> int:
+    return quotient + (2 * rest > divisor or (2 * rest == divisor and quotient % 2))
+
+
+def c_float(numerator: int, denominator: int) -> tuple[int, int]:
+    """The IEEE single-precision number nearest to numerator / denominator (ties to even) as (m, e), m·2^e: what a
+    C `float` holds. Integer arithmetic, so this reference shares nothing with the code under test."""
+    if numerator == 0:
+        return 0, 0
+    magnitude = abs(numerator)
+    exponent = magnitude.bit_length() - denominator.bit_length() - 24
+    while True:  # the exponent that gives the mantissa 24 bits
+        divisor = denominator << max(exponent, 0)
+        mantissa, rest = divmod(magnitude << max(-exponent, 0), divisor)
+        if mantissa >= 1 << 24:
+            exponent += 1
+        elif mantissa < 1 << 23:
+            exponent -= 1
+        else:
+            break
+    return (1 if numerator > 0 else -1) * _half_even(mantissa, rest, divisor), exponent
+
+
+def printf(value: tuple[int, int], decimals: int) -> str:
+    """C's `%.Nf` of a float promoted to double: its exact binary value rounded to N decimals (glibc: ties even)."""
+    mantissa, exponent = value
+    if exponent >= 0:
+        scaled = (abs(mantissa) << exponent) * 10**decimals
+    else:  # m·2^e = m·5^-e / 10^-e exactly
+        digits = -exponent
+        exact = abs(mantissa) * 5**digits
+        scaled = (
+            _half_even(*divmod(exact, 10 ** (digits - decimals)), 10 ** (digits - decimals))
+            if digits > decimals
+            else exact * 10 ** (decimals - digits)
+        )
+    text = f"{scaled:0{decimals + 1}d}"
+    return ("-" if mantissa < 0 else "") + f"{text[:-decimals]}.{text[-decimals:]}"
+
+
+def line_fields(line: str) -> dict[str, str]:
+    return dict(field.split("=") for field in line.split(" ")[1].split(","))
+
+
+def test_every_module_voltage_rounds_through_a_c_float_like_the_c_program() -> None:
+    differ = 0
+    for mv in range(65536):
+        c = printf(c_float(mv, 1000), 2)  # u: (float)mv / 1000, printed %.2f
+        assert line_fields(battery_line(1, pack(voltage=mv / 1000), 0))["u"] == c, mv
+        differ += c != f"{mv / 1000:.2f}"
+    assert differ == 3146  # the values a double rounds otherwise (issue 19): all of them written as the C does
+    assert line_fields(battery_line(1, pack(voltage=50.165), 0))["u"] == "50.17"
+
+
+def test_current_cells_and_kwh_print_as_c_floats() -> None:
+    for raw in range(-32768, 32768):  # i: the signed 0.1 A count / 10, %.1f
+        assert line_fields(battery_line(1, pack(current=raw / 10), 0))["i"] == printf(c_float(raw, 10), 1), raw
+    cells = tuple(mv / 1000 for mv in range(65536))  # u0…: mV / 1000, %.3f
+    fields = line_fields(battery_line(1, pack(cell_voltages=cells), 0))
+    assert all(fields[f"u{mv}"] == printf(c_float(mv, 1000), 3) for mv in range(65536))
+    # kWH: int mAh * 95 / 100 * 48 (integers), / 1e6 (a double), kept in a float. The 2-byte range whole, and the
+    # 3-byte range where the float's error first reaches the second decimal (5.6 million mAh and up).
+    for mah in (*range(0, 65536, 7), *range(5_622_000, 5_640_000), 0xFFFFFF):
+        double = Fraction(mah * 95 // 100 * 48 / 1e6)  # the double: Python's / is IEEE double division too
+        c = printf(c_float(double.numerator, double.denominator), 2)
+        assert line_fields(battery_line(1, pack(total_capacity=mah / 1000), 0))["kWH"] == c, mah
+
+
 def test_change_filter_follows_the_c_thresholds() -> None:
     base = Snapshot.of(pack(current=-1.0))
     assert changed(base, ZERO)
@@ -72,6 +142,73 @@ def test_change_filter_follows_the_c_thresholds() -> None:
     cells = (3.298,) + (3.293,) * 5 + (3.292,) + (3.293,) * 8
     assert changed(Snapshot.of(pack(cell_voltages=cells, current=-1.0)), base)
     assert changed(Snapshot.of(pack(temperatures=(29.0, 26.0, 25.5, 26.9, -12.4), current=-1.0)), base)
+
+
+def reading(time_ns: int, *packs: PackAnalog) -> Reading:
+    return Reading(time_ns, [StackReading(0, [ModuleReading(0, n, p) for n, p in enumerate(packs, 1)])])
+
+
+def test_the_change_filter_counts_a_line_only_once_the_database_accepted_it() -> None:
+    protocol = LineProtocol(confirmed=True)
+    first = protocol.lines(reading(1, pack(), pack()))
+    assert len(first) == 2
+    assert len(protocol.lines(reading(2, pack(), pack()))) == 2  # nothing accepted yet (refused, or in flight)
+    protocol.accepted("\n".join(first).encode())  # an older line of each: the filter stays on the old reference
+    assert len(protocol.lines(reading(3, pack(), pack()))) == 2
+    protocol.accepted(b"\n".join(line.encode() for line in protocol.lines(reading(4, pack(), pack()))[:1]))
+    assert [line.split(" ")[0] for line in protocol.lines(reading(5, pack(), pack()))] == ["Battery,Module=2"]
+    written = LineProtocol()  # standard output: a line counts when it is written
+    assert len(written.lines(reading(1, pack()))) == 1 and not written.lines(reading(2, pack()))
+
+
+def c_changed(new: PackAnalog, sent: PackAnalog | None) -> bool:
+    """analogDataChanged as SEED.md describes it, on the wire's integers (mV, 0.1 A, °C truncated by C's integer
+    division); before the first post the reference is all zeros."""
+    if sent is None:
+        return True
+
+    def wire(p: PackAnalog) -> tuple[int, int, list[int], list[int]]:
+        return (
+            round(p.voltage * 1000),
+            round(p.current * 10),
+            [round(v * 1000) for v in p.cell_voltages],
+            [int(round(t * 10) / 10) for t in p.temperatures],
+        )
+
+    (u, i, cells, temps), (u0, i0, cells0, temps0) = wire(new), wire(sent)
+    return (
+        abs(u - u0) > 10
+        or abs(i - i0) > 2
+        or (i == 0 and i0 != 0)
+        or any(abs(a - b) > 4 for a, b in zip(cells, cells0, strict=True))
+        or temps != temps0
+    )
+
+
+def test_lines_a_minute_follow_the_readings_a_minute_the_decisions_are_the_c_programs() -> None:
+    """Issue 19: 14 moving modules at -q 1 gave the C daemon 40-43 lines a minute, pylonbus 118-120. The same
+    readings get the same decisions; the C daemon makes fewer readings: it cannot read modules 9-14 (their requests
+    carry the lower-case INFO checksum bug, and each costs three refused tries, ~1.2 s with its 500 ms reopen), and
+    its period is the time those reads take plus the interval. Scripted: the simulator's model over 20 minutes."""
+
+    def lines_a_minute(modules: range, read_time: float) -> float:
+        model = Stack.parse("US3000C*14", seed=0)
+        protocol, sent = LineProtocol(), {}
+        t, lines, minutes = 0.0, 0, 20
+        while t < minutes * 60:
+            model.advance(t)
+            packs = [model.modules[n + 1].pack() for n in modules]
+            written = {int(line.split(" ")[0].split("=")[1]) for line in protocol.lines(reading(int(t * 1e9), *packs))}
+            expected = {n for n, p in zip(modules, packs, strict=True) if c_changed(p, sent.get(n))}
+            assert written == expected, t
+            sent |= {n: packs[n - 1] for n in written}
+            lines += len(written)
+            t += read_time + 1.0  # then sleep(queryInterval)
+        return lines / minutes
+
+    ours = lines_a_minute(range(1, 15), 0.0)  # one fan-out read, a fixed 1 s period
+    c_program = lines_a_minute(range(1, 9), 8 * 0.015 + 6 * 1.2)
+    assert 110 < ours < 140 and 35 < c_program < 50
 
 
 def daemon(*args: str, env: dict | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -207,6 +344,45 @@ def test_outage_kill_and_restart_lose_nothing(influxd, tmp_path: Path) -> None:
     assert len(times) == polled + 1
     assert len(rows) == 2 * len(times)  # every module at every timestamp, exactly once
     assert Spool(spool, 1000).pending() == 0
+
+
+def wait_for(condition: object, what: str, seconds: float = 60) -> None:
+    """Poll until `condition()` is true; a generous bound that only ends a hung run (no timing is asserted)."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.server
+def test_values_in_a_refused_batch_are_written_again_once_the_database_takes_them(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE refused")
+    write = f"http://127.0.0.1:{INFLUX_PORT}/write?" + urllib.parse.urlencode(
+        {"db": "refused", "u": INFLUX_USER, "p": INFLUX_PASSWORD}
+    )
+    urllib.request.urlopen(write, data=b'Battery,Module=1 u="text"', timeout=10).read()  # u is a string now
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as stderr:
+        running = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "-q", "1", "-s", "127.0.0.1"),
+                *("-o", str(INFLUX_PORT), "-n", "refused", "-u", INFLUX_USER, "-p", INFLUX_PASSWORD),
+                *("--spool", str(tmp_path / "spool.sqlite")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        # The frozen stack never changes: after the refusal only a filter that did not count the refused
+        # batch writes these values at all.
+        wait_for(lambda: "server refused batch" in log.read_text(), "the field type conflict (HTTP 400)")
+        influx_query("DROP MEASUREMENT Battery", db="refused")  # the conflict is gone: float u is accepted now
+        wait_for(lambda: {r["Module"] for r in influx_rows("refused") if r["u"] is not None} == {"1", "2", "3"}, "rows")
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait(30)
+    rows = influx_rows("refused")
+    assert all(row["u"] == expected_fields(int(row["Module"]))["u"] for row in rows)
 
 
 def vm_export() -> list[dict]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import ProtocolError
+from ..errors import ProtocolError, PylonbusError
 from ..protocol import Command, decode_reply, infer_command, parse_frame
 from ..protocol.codes import FANOUT
 from ..protocol.commands import WRITES, command_names
@@ -16,6 +17,11 @@ from .render import as_dict, render_text
 
 # A frame anywhere in a line of a log: `2024-05-01 10:00:00 TX ~20024642E00202FD33`.
 FRAME_IN_TEXT = re.compile(r"~[0-9A-Fa-f]+")
+# A line of pyserial's spy:// hex dump: `000000.043 TX   0010  44 33 33 0D   …   D33.` (time, direction, offset,
+# 16 bytes in hex, the same as text), maybe after the colour code of `?color`. The text column shows CR as '.',
+# so the bytes are read from the hex column: at most 16 pairs, each followed by one or two spaces.
+SPY_DATA = re.compile(r"(?:\x1b\[\d+m)?\d+\.\d{3} (TX|RX)   [0-9A-F]{4}  ((?:[0-9A-F]{2}  ?){1,16})")
+SPY_OTHER = re.compile(r"(?:\x1b\[\d+m)?\d+\.\d{3} \S")  # control lines: `Q-RX reset_input_buffer`, `RTS  active`
 READS = [c for c in Command if c not in WRITES]
 
 
@@ -35,23 +41,58 @@ def parse_command(text: str) -> Command:
 
 
 class Frames:
-    """The frames of the arguments and of standard input ('-'), and how many lines held none."""
+    """The frames of the arguments, of files named as arguments (a spy:// trace as pyserial wrote it) and of
+    standard input ('-'), each with the side that carried it in a spy:// trace ("TX", "RX"; None elsewhere), and
+    how many lines held none."""
 
     def __init__(self, arguments: list[str]) -> None:
         self.arguments = arguments
         self.skipped = 0
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[tuple[str, str | None]]:
         for argument in self.arguments:
-            yield from self._found(sys.stdin if argument == "-" else [argument])
+            if argument == "-":
+                yield from self._found(sys.stdin)
+            elif not FRAME_IN_TEXT.search(argument) and os.path.isfile(argument):
+                try:
+                    with open(argument, encoding="utf-8", errors="replace") as file:
+                        yield from self._found(file)
+                except OSError as error:
+                    raise PylonbusError(f"cannot read {argument}: {error.strerror}; give a readable file") from None
+            else:
+                yield from self._found([argument])
 
-    def _found(self, lines: Iterable[str]) -> Iterator[str]:
+    def _found(self, lines: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+        # pyserial writes what each read() or write() moved: a frame comes in pieces, and the pieces of the two
+        # directions interleave. Each side's bytes are joined until its CR ends a frame.
+        pending: dict[str, bytearray] = {"TX": bytearray(), "RX": bytearray()}
         for line in lines:
+            spy = SPY_DATA.match(line)
+            if spy:
+                side, data = spy.group(1), bytes.fromhex(spy.group(2))
+                yield from self._joined(side, pending[side], data)
+                continue
             match = FRAME_IN_TEXT.search(line)
             if match:
-                yield match.group()
-            elif line.strip():
+                yield match.group(), None
+            elif line.strip() and not SPY_OTHER.match(line):
                 self.skipped += 1
+        for side, rest in pending.items():  # a trace cut off inside a frame: shown, and refused as short
+            if rest:
+                yield rest.decode("ascii", "replace"), side
+
+    @staticmethod
+    def _joined(side: str, frame: bytearray, data: bytes) -> Iterator[tuple[str, str]]:
+        for byte in data:
+            if byte == ord("~") and frame:  # a new frame before the last one ended: the last one was cut short
+                yield frame.decode("ascii", "replace"), side
+                frame.clear()
+            if byte == ord("\r"):
+                if frame:
+                    yield frame.decode("ascii", "replace"), side
+                frame.clear()
+            elif frame or byte == ord("~"):  # bytes before a SOI (line noise) belong to no frame
+                frame.append(byte)
 
 
 def _command_of(cid2: int) -> Command | None:
@@ -100,8 +141,8 @@ def decode_frames(arguments: list[str], reply_to: Command | None, as_json: str =
     previous: tuple[Command, bool] | None = None  # the request just before, for the reply that follows
     documents = []
     frames = Frames(arguments)
-    for text in frames:
-        decoded = decode_one(text, reply_to, previous)
+    for text, side in frames:
+        decoded = ({"spy": side} if side else {}) | decode_one(text, reply_to, previous)
         previous = (Command[decoded["command"]], decoded["fanout"]) if decoded.get("direction") == "request" else None
         if "error" in decoded:
             status = 1
@@ -121,7 +162,7 @@ def decode_frames(arguments: list[str], reply_to: Command | None, as_json: str =
 
 
 def _text(decoded: dict[str, Any], verbose: bool) -> list[str]:
-    lines = [decoded["frame"]]
+    lines = [f"{decoded['spy']} {decoded['frame']}" if "spy" in decoded else decoded["frame"]]
     if "error" in decoded:
         return [*lines, f"  error: {decoded['error']}"]
     what = decoded["command"] + (" fan-out" if decoded.get("fanout") else "")

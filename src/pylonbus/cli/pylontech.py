@@ -52,9 +52,10 @@ PORT is a device path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://?stack=U
 Exit status: 0 success — also when some modules of the summary did not answer (each is marked with the
 reason and listed on standard error); 1 error (port, options); 2 no module answered (with --try: none on
 this port, baud rate and group).
---decode reads frames from the arguments or, with none or '-', from standard input; each line of a log
-may hold one frame anywhere in it. Commands for --command: 0x42 ANALOG, 0x44 ALARM, 0x47, 0x4F, 0x51,
-0x61, 0x92, 0x93, 0x96 (in hex, e.g. 42). Modules: 1-{MAX_MODULE}; groups: 0-{MAX_GROUP}."""
+--decode reads frames from the arguments, files named there or, with none or '-', from standard input;
+each line of a log may hold one frame anywhere in it; a spy:// trace is read as it is written.
+Commands for --command: 0x42 ANALOG, 0x44 ALARM, 0x47, 0x4F, 0x51, 0x61, 0x92, 0x93, 0x96 (in hex, e.g. 42).
+Modules: 1-{MAX_MODULE}; groups: 0-{MAX_GROUP}."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CID2",
         help="with --decode: the command the replies answer, in hex (e.g. 42)",
     )
-    parser.add_argument("frames", nargs="*", metavar="FRAME", help="with --decode: frames to decode, '-' for stdin")
+    parser.add_argument(
+        "frames", nargs="*", metavar="FRAME", help="with --decode: frames or files to decode, '-' for stdin"
+    )
     parser.add_argument("--version", action="version", version=version("pylontech"))
     add_verbose(parser)
     return parser

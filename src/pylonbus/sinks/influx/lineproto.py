@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import functools
+import struct
+import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -11,6 +14,17 @@ if TYPE_CHECKING:
 
 
 USABLE_PERCENT = 95
+_FLOAT32 = struct.Struct("f")
+
+
+# A module's voltage and capacity take few values, and the struct round trip would cost a line 7 % of its time.
+@functools.lru_cache(maxsize=4096)
+def c_float_text(value: float, decimals: int) -> str:
+    """`value` printed as the C program prints its `float` fields: rounded to IEEE single precision, then `%.Nf` of
+    that promoted to double. `u` and `kWH` print differently from a double for some values (50165 mV: 50.17, not
+    50.16); `i` and the cell voltages have fewer decimals than a float's error can reach, so they need no rounding."""
+    single: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    return f"{single:.{decimals}f}"
 
 
 def _trunc_celsius(temperature: float) -> int:
@@ -35,9 +49,9 @@ def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 
     kwh = capacity_mah * USABLE_PERCENT // 100 * design_voltage(pack) / 1e6
     fields = [
         f"i={pack.current:.1f}",
-        f"u={pack.voltage:.2f}",
+        f"u={c_float_text(round(pack.voltage * 1000) / 1000, 2)}",
         f"AH={round(pack.remaining_capacity * 1000)}i",
-        f"kWH={kwh:.2f}",
+        f"kWH={c_float_text(kwh, 2)}",
     ]
     fields += [f"u{n}={v:.3f}" for n, v in enumerate(pack.cell_voltages)]
     for n, temperature in enumerate(pack.temperatures):
@@ -131,12 +145,22 @@ def full_lines(reading: Reading) -> list[str]:
 class LineProtocol:
     """The batch for a reading. Schema `c` (the C program's): a line per module whose values passed the change
     filter (every online module with `every`), offline modules write nothing. Schema `full`: every module and
-    stack every cycle (`full_lines`). `both`: the two."""
+    stack every cycle (`full_lines`). `both`: the two.
 
-    def __init__(self, every: bool = False, schema: str = "c") -> None:
+    As in the C program, the filter compares with the values the database last accepted: with `confirmed`, a line
+    counts only once `accepted` is called with a body that holds it (a batch refused with HTTP 400 never does, so
+    its values are written again); without, a line counts when it is made (standard output)."""
+
+    def __init__(self, every: bool = False, schema: str = "c", confirmed: bool = False) -> None:
         self.every = every
         self.schema = schema
-        self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module)
+        self.confirmed = confirmed
+        self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module): what the database has
+        # The newest line of each module not yet accepted, by its series and timestamp (b"Battery,Module=1",
+        # b"1700000000000000000"): one a module, so an outage does not grow it; a line older than that one being
+        # accepted leaves the filter on the older reference, which can only write more, never less.
+        self._unconfirmed: dict[bytes, tuple[bytes, tuple[int, int], Snapshot]] = {}
+        self._lock = threading.Lock()  # `accepted` runs on the shipper's thread
 
     def lines(self, reading: Reading) -> list[str]:
         out = self.c_lines(reading) if self.schema != "full" else []
@@ -144,12 +168,33 @@ class LineProtocol:
 
     def c_lines(self, reading: Reading) -> list[str]:
         out = []
-        for module in reading.modules:
-            if module.analog is None:
-                continue
-            key = (module.group, module.module)
-            snapshot = Snapshot.of(module.analog)
-            if self.every or changed(snapshot, self.last.get(key, ZERO)):
-                out.append(battery_line(module.module, module.analog, reading.time_ns, module.group))
-                self.last[key] = snapshot
+        with self._lock:
+            for module in reading.modules:
+                if module.analog is None:
+                    continue
+                key = (module.group, module.module)
+                snapshot = Snapshot.of(module.analog)
+                if self.every or changed(snapshot, self.last.get(key, ZERO)):
+                    line = battery_line(module.module, module.analog, reading.time_ns, module.group)
+                    out.append(line)
+                    if self.confirmed:
+                        series, _, _ = line.partition(" ")
+                        self._unconfirmed[series.encode()] = (b"%d" % reading.time_ns, key, snapshot)
+                    else:
+                        self.last[key] = snapshot
         return out
+
+    def accepted(self, body: bytes) -> None:
+        """The database accepted `body` (lines joined by newlines, ours or an earlier run's)."""
+        with self._lock:
+            # While a backlog drains, the lines waiting are in the newest batches: a search for their timestamps
+            # skips older requests at memory speed instead of splitting thousands of lines.
+            stamps = {b" " + stamp for stamp, _, _ in self._unconfirmed.values()}
+            if not any(stamp in body for stamp in stamps):
+                return
+            for line in body.split(b"\n"):
+                series = line[: line.find(b" ")]
+                entry = self._unconfirmed.get(series)
+                if entry is not None and line.endswith(b" " + entry[0]):
+                    del self._unconfirmed[series]
+                    self.last[entry[1]] = entry[2]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...store.spool import Spool, SpoolError
@@ -27,9 +28,12 @@ class ShipperStats:
 
 
 class Shipper:
-    def __init__(self, spool: Spool, sink: Writer, batch_lines: int = 5000) -> None:
+    def __init__(
+        self, spool: Spool, sink: Writer, batch_lines: int = 5000, accepted: Callable[[bytes], None] | None = None
+    ) -> None:
         self.spool = spool
         self.sink = sink
+        self.accepted = accepted  # told each body the server took (the change filter counts only those)
         self.batch_lines = batch_lines
         self.stats = ShipperStats()
         self.wake = threading.Event()  # set when a new batch is spooled
@@ -62,10 +66,13 @@ class Shipper:
                 failing = True
 
     def _send(self, batches: list[tuple[int, int, bytes]]) -> Outcome | None:
-        outcome = self.sink.write(b"\n".join(body for _, _, body in batches))
+        request = b"\n".join(body for _, _, body in batches)
+        outcome = self.sink.write(request)
         lines = sum(count for _, count, _ in batches)
         if outcome.ok:
             self.spool.remove([batch_id for batch_id, _, _ in batches], defer=True)
+            if self.accepted is not None:
+                self.accepted(request)
             self.stats.sent_batches += len(batches)
             self.stats.sent_lines += lines
             if self._failures_in_a_row:

@@ -33,8 +33,8 @@ def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str) ->
 
 class InfluxSink:
     def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c") -> None:
-        self.lines = LineProtocol(every, schema)
-        self.shipper = Shipper(spool, InfluxWriter(target))
+        self.lines = LineProtocol(every, schema, confirmed=True)
+        self.shipper = Shipper(spool, InfluxWriter(target), accepted=self.lines.accepted)
         self.backlog = Backlog(spool)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
