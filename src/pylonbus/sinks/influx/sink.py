@@ -31,6 +31,8 @@ def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str) ->
 
 
 class InfluxSink:
+    spooling = True
+
     def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c") -> None:
         self.lines = LineProtocol(every, schema)
         self.shipper = Shipper(spool, InfluxWriter(target))

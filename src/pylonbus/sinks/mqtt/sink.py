@@ -62,6 +62,8 @@ def broker(url: str) -> tuple[str, int, bool, str | None]:
 
 
 class MqttSink:
+    spooling = True
+
     def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
         paho = _paho()
         self.config = config
