@@ -75,7 +75,9 @@ def test_a_spool_damaged_in_its_batches_is_moved_aside_and_its_energy_counters_k
 
 
 def damage(path: Path, kind: str) -> bytes:
-    """What a power cut on an SD card leaves at the spool's path (or a user's file put there); its bytes."""
+    """What a power cut on an SD card leaves at the path of a spool a daemon used before (or a file put there since);
+    its bytes."""
+    Path(f"{path}.lock").write_text("4321\n")  # what every daemon that used the path leaves beside it
     if kind == "text":
         path.write_text("my notes\n" * 100)
     else:
@@ -157,16 +159,31 @@ def test_a_spool_damaged_while_the_daemon_runs_is_moved_aside_and_writing_goes_o
     assert err.count("is damaged") == 1, err
 
 
-@pytest.mark.parametrize("kind", ["directory", "device"])
-def test_a_spool_path_that_is_no_file_is_refused_in_one_line(tmp_path: Path, kind: str) -> None:
-    path = tmp_path / "spool.sqlite" if kind == "directory" else Path("/dev/null")
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("directory", "it is a directory, not a file"),
+        ("device", "it is a device, not a file"),
+        ("someone's file", "it is not a spool (no SQLite header, and no pylon2influx used this path before)"),
+    ],
+)
+def test_a_spool_path_that_is_no_file_or_someone_elses_is_refused_in_one_line_and_left_alone(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    """`--spool /etc/passwd` as root must not rename the system's users away."""
+    path = {"directory": tmp_path / "spool.sqlite", "device": Path("/dev/null")}.get(kind, tmp_path / "passwd")
     if kind == "directory":
         path.mkdir()
+    elif kind == "someone's file":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    before = sorted(path.parent.iterdir())
     done = daemon("-d", SIM, "-s", "127.0.0.1", "-o", "1", "-n", "x", "--spool", str(path), "--once")
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert line.endswith(f"cannot use {path}: it is a {kind}, not a file; give a writable file with --spool")
-    assert path.is_dir() if kind == "directory" else not Path("/dev/null.lock").exists()
+    assert line.endswith(f"cannot use {path}: {reason}; give a writable file with --spool")
+    assert sorted(path.parent.iterdir()) == before  # nothing renamed, no lock file left beside it
+    if kind == "someone's file":
+        assert path.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
 
 
 def test_a_second_daemon_on_one_spool_names_the_first_and_exits_1_and_kill_9_frees_it(tmp_path: Path) -> None:

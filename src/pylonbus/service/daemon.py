@@ -28,8 +28,7 @@ def open_spool(config: Config) -> Spool:
     from ..store.spool import Spool, default_path
 
     path = config.spool or default_path()
-    hold(path, "--spool")
-    return Spool(path, config.queue_limit)
+    return Spool(path, config.queue_limit, ours=hold(path, "--spool"))
 
 
 def open_energy_state(config: Config) -> Store | None:
@@ -41,8 +40,7 @@ def open_energy_state(config: Config) -> Store | None:
     from ..store.spool import Store, default_energy_path
 
     path = config.energy_state or default_energy_path()
-    hold(path, "--energy-state")
-    return Store(path, option="--energy-state")
+    return Store(path, option="--energy-state", ours=hold(path, "--energy-state"))
 
 
 def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:

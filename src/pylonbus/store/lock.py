@@ -9,7 +9,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .spool import SpoolError, file_problem, unusable
+from .spool import NOT_A_SPOOL, SpoolError, file_problem, foreign, unusable
 
 #: Lock file -> its descriptor: a process takes the lock once, however often it opens the file (SQLite keeps
 #: its connections of one process apart by itself).
@@ -20,9 +20,10 @@ class InUse(SpoolError):
     """Another process holds the lock of this file."""
 
 
-def hold(path: Path, option: str) -> None:
-    """Lock `path` for this process until it ends. Raises InUse naming the PID
-    that holds it and `option`, the flag that gives this process another file."""
+def hold(path: Path, option: str) -> bool:
+    """Lock `path` for this process until it ends; whether a pylon2influx had used it before (its lock file was
+    there). Raises InUse naming the PID that holds it and `option`, the flag that gives this process another
+    file."""
     if problem := file_problem(path):  # before a lock file is made beside a device
         raise unusable(path, problem, option)
     lock = path.with_name(f"{path.name}.lock")
@@ -30,7 +31,10 @@ def hold(path: Path, option: str) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock = lock.resolve()
         if lock in _HELD:
-            return
+            return True
+        used = lock.exists()
+        if not used and foreign(path):  # refused before a lock file is left beside someone's file
+            raise unusable(path, NOT_A_SPOOL, option)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
         raise unusable(path, f"cannot lock {lock}: {error.strerror or error}", option) from None
@@ -46,3 +50,4 @@ def hold(path: Path, option: str) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _HELD[lock] = fd  # never closed: the lock lasts as long as the process
+    return used

@@ -69,6 +69,8 @@ def file_problem(path: Path) -> str | None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return None
+    except OSError as error:  # a file where a folder of the path should be, no permission
+        return error.strerror or str(error)
     if stat.S_ISREG(mode):
         return None
     return f"it is {'a directory' if stat.S_ISDIR(mode) else 'a device'}, not a file"
@@ -77,6 +79,20 @@ def file_problem(path: Path) -> str | None:
 def unusable(path: Path, reason: str, option: str) -> SpoolError:
     """The one line that says what is wrong with a database file and which option gives another."""
     return SpoolError(f"cannot use {path}: {reason}; give a writable file with {option}")
+
+
+NOT_A_SPOOL = "it is not a spool (no SQLite header, and no pylon2influx used this path before)"
+
+
+def foreign(path: Path) -> bool:
+    """Whether a file is at `path` with content but no SQLite header: if it was never our spool, it may be anyone's
+    file named by mistake (--spool /etc/passwd), which must stay where it is."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except FileNotFoundError:
+        return False
+    return bool(head) and head != b"SQLite format 3\x00"
 
 
 def _corrupt(error: sqlite3.Error) -> bool:
@@ -115,7 +131,7 @@ class _Database:
     """The SQLite file every queue of a spool shares: one connection, one lock, and its replacement when
     it turns out corrupt (`generation` counts the replacements, so that each queue counts its rows again)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ours: bool) -> None:
         self.path = path
         self.lock = threading.Lock()  # the poller adds while the shippers send, on one connection
         self.generation = 0
@@ -135,6 +151,8 @@ class _Database:
             # either way the file is renamed aside with its bytes, never deleted, and polling goes on.
             if not _corrupt(error):
                 raise
+            if not ours and foreign(self.path):
+                raise SpoolError(NOT_A_SPOOL) from None
             self.quarantine(error)
 
     def open(self) -> None:
@@ -185,12 +203,15 @@ class _Database:
 
 class Store:
     """A database of `state` values only: the energy counters' file where no sink spools (`option` is the flag
-    that names the file, for messages). A Spool is a Store with queues."""
+    that names the file, for messages). A Spool is a Store with queues. `ours`: the path was used by a
+    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database."""
 
-    def __init__(self, path: Path | str, *, option: str = "--spool", database: _Database | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, option: str = "--spool", ours: bool = False, database: _Database | None = None
+    ) -> None:
         self.path = Path(path)
         try:
-            self._database = database or _Database(self.path)
+            self._database = database or _Database(self.path, ours)
             with self._database.lock:
                 self._follow()
         except (OSError, sqlite3.Error, SpoolError) as error:
@@ -235,7 +256,15 @@ class Spool(Store):
     """A bounded FIFO of batches in the spool's database; when full (by count or by disk) the oldest are
     dropped, counted and logged. Each sink that ships has its own queue (`queue()`) in the same file."""
 
-    def __init__(self, path: Path | str, limit: int, *, name: str = DEFAULT_QUEUE, database: _Database | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        limit: int,
+        *,
+        name: str = DEFAULT_QUEUE,
+        ours: bool = False,
+        database: _Database | None = None,
+    ):
         self.limit = limit
         self.name = name
         self._table = name if name == DEFAULT_QUEUE else f"queue_{name}"
@@ -244,7 +273,7 @@ class Spool(Store):
         self._count = 0  # batches not yet sent
         self._sent: list[int] = []  # batches sent whose deletion waits (remove with defer)
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
-        super().__init__(path, database=database)
+        super().__init__(path, ours=ours, database=database)
 
     def queue(self, name: str, limit: int) -> Spool:
         """Another queue in the same database (its own batches, limit and counters)."""
