@@ -591,12 +591,14 @@ def test_a_failing_spool_holds_batches_in_memory_and_commits_them_when_it_works_
     assert not sink.backlog.unspooled and sink.spool.pending() == 3
 
 
-def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan() -> None:
+def test_a_module_missed_by_the_start_up_scan_joins_at_the_next_rescan(tmp_path: Path) -> None:
     from pylonbus import Link
     from pylonbus import Stack as Client
     from pylonbus.service.config import load
 
-    config = load(device=SIM, rescan=1.0)  # the library's way in, without the command line
+    # The library's way in, without the command line; its energy counters in a file of its own (the default one
+    # would stay locked by this test process for the daemons the next tests start).
+    config = load(device=SIM, rescan=1.0, energy_state=tmp_path / "energy.sqlite")
     stack = Client(Link(SIM))
     stack.modules = [1]  # as if modules 2 and 3 had been silent during the scan
     runner = Daemon(config, Poller([stack], config.rescan))
@@ -613,7 +615,7 @@ def test_daemon_polls_over_every_transport(sim_port: str) -> None:
     ]
 
 
-def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
+def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog, tmp_path: Path) -> None:
     import logging
 
     from pylonbus import Link
@@ -621,7 +623,7 @@ def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog) -> None:
 
     stack = Client(Link("sim://?stack=US3000C*3&frozen=1&pace=0", tries=1))
     stack.scan()
-    runner = Daemon(Config(), Poller([stack], 60))
+    runner = Daemon(Config(energy_state=tmp_path / "energy.sqlite"), Poller([stack], 60))
     stack.turn_off(2, allow_write=True)  # the simulator's module 2 is silent from now on
     with caplog.at_level(logging.INFO):
         assert not runner.cycle() and not runner.cycle() and not runner.cycle()

@@ -1,8 +1,16 @@
-"""Energy counters (integrated from current and power, kept in the spool's database) and the `full` InfluxDB
-schema that carries them, against a real influxd."""
+"""Energy counters (integrated from current and power, kept in the spool's database or their own state file,
+committed every cycle) and the `full` InfluxDB schema that carries them, against a real influxd; they never go
+back, also across kill -9."""
 
 from __future__ import annotations
 
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +19,9 @@ from pylonbus.readings.energy import EnergyMeter, split_area
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query
 from test_daemon import SIM, daemon
+
+MOVING = "sim://?stack=US3000C*2&seed=5"  # a discharging stack: the counters grow every cycle
+COUNTERS = ("charge_ah", "discharge_ah", "charge_kwh", "discharge_kwh")
 
 
 def test_area_splits_where_the_current_changes_sign() -> None:
@@ -37,16 +48,29 @@ def test_counters_survive_a_restart_in_the_spool(tmp_path: Path) -> None:
     meter = EnergyMeter(interval=1, store=spool)
     meter.add("PPT1", 0, -3600.0, -180000.0)
     meter.add("PPT1", 1, -3600.0, -180000.0)
-    meter.save(1, force=True)
+    meter.stage()
+    meter.commit()
     spool.close()
     again = EnergyMeter(interval=1, store=Spool(tmp_path / "spool.sqlite", 10))
     assert again.counters["PPT1"].discharge_ah == pytest.approx(1.0)
     assert again.counters["PPT1"].discharge_kwh == pytest.approx(0.05)
 
 
+def test_the_counters_commit_with_the_cycles_batch_and_unchanged_ones_are_not_written(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", 10)
+    spool.stage_state("energy", "1")
+    spool.add(b"a 1", 1)  # one transaction: the batch and the counters
+    assert Spool(tmp_path / "spool.sqlite", 10).load_state("energy") == "1"
+    spool.stage_state("energy", "1")  # as committed: nothing left to write
+    spool._db.execute("UPDATE state SET value = 'changed behind its back'")
+    spool.commit_state()
+    assert spool.load_state("energy") == "changed behind its back"
+
+
 def test_a_damaged_saved_state_starts_the_counters_again(tmp_path: Path, caplog) -> None:
     spool = Spool(tmp_path / "spool.sqlite", 10)
-    spool.save_state("energy", "{not json")
+    spool.stage_state("energy", "{not json")
+    spool.commit_state()
     assert EnergyMeter(interval=1, store=spool).counters == {}
     assert "start again from 0" in caplog.text
 
@@ -78,3 +102,84 @@ def test_schema_both_writes_the_c_lines_and_the_full_measurements(influxd, tmp_p
         assert row["charge_ah"] == 0 and row["discharge_ah"] == 0  # one reading: nothing to integrate yet
     stack_row = dict(zip(stack["columns"], stack["values"][0], strict=True))
     assert stack_row["modules_online"] == 3 and stack_row["group"] == "0"
+
+
+def counters_of(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows of each series (module serial or stack group), in time order."""
+    series: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda row: row["time"]):
+        series.setdefault(row.get("serial") or row["group"], []).append(row)
+    return series
+
+
+def assert_never_back(series: dict[str, list[dict]]) -> None:
+    for name, rows in series.items():
+        for key in COUNTERS:
+            values = [row[key] for row in rows]
+            assert values == sorted(values), f"{name} {key} went back: {values}"
+    assert any(rows[-1]["discharge_kwh"] > 0 for rows in series.values())
+
+
+@pytest.mark.server
+def test_kill_9_at_random_moments_never_sends_a_counter_lower_than_one_sent(influxd, tmp_path: Path) -> None:
+    influx_query("CREATE DATABASE energy")
+    args = [*("-d", MOVING, "-q", "1", "--all", "--schema", "full", "--spool", str(tmp_path / "spool.sqlite"))]
+    args += ["-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", "energy", "-u", INFLUX_USER]
+    env = os.environ | {"INFLUX_PASSWORD": INFLUX_PASSWORD}
+    chance = random.Random(5)
+
+    def stack_rows() -> int:
+        series = influx_query("SELECT COUNT(current) FROM pylontech_stack", db="energy")["results"][0].get("series")
+        return int(series[0]["values"][0][1]) if series else 0
+
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-m", "pylonbus.cli.pylon2influx", *args], env=env)
+        written, deadline = stack_rows(), time.monotonic() + 60
+        while stack_rows() < written + 2 and time.monotonic() < deadline:  # two cycles integrated and sent
+            time.sleep(0.1)
+        time.sleep(chance.uniform(0, 2))  # then anywhere in a cycle: polling, committing, sending
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = daemon(*args, "--once", env=env)  # sends what the last one left spooled
+    assert done.returncode == 0, done.stderr
+    for measurement in ("pylontech_stack", "pylontech_module"):
+        [result] = influx_query(f"SELECT * FROM {measurement}", db="energy")["results"]
+        table = result["series"][0]
+        rows = [dict(zip(table["columns"], values, strict=True)) for values in table["values"]]
+        assert len(rows) >= 12
+        assert_never_back(counters_of(rows))
+
+
+def test_without_a_spool_the_counters_go_on_after_kill_9_from_the_last_line_printed(tmp_path: Path) -> None:
+    """Standard output only: the counters live in energy.sqlite beside the default spool, and each line is
+    printed only once its counters are committed."""
+    chance = random.Random(7)
+    printed: list[str] = []
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", MOVING, "-q", "1", "--all", "--schema", "full"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=os.environ | {"STATE_DIRECTORY": str(tmp_path)},
+        )
+        assert proc.stdout is not None
+        stacks = 0
+        while stacks < 2 + chance.randrange(3):  # a random number of cycles, at least one integrated
+            line = proc.stdout.readline()
+            assert line, "the daemon ended"
+            printed.append(line)
+            stacks += line.startswith("pylontech_stack,")
+        time.sleep(chance.uniform(0, 1))
+        proc.send_signal(signal.SIGKILL)
+        printed += proc.stdout.read().splitlines()
+        proc.wait()
+    rows = [
+        {"group": "0", "time": int(line.rsplit(" ", 1)[1])}
+        | {key: float(value) for key, value in re.findall(r"(\w+_(?:ah|kwh))=([\d.e+-]+)", line)}
+        for line in printed
+        if line.startswith("pylontech_stack,")
+    ]
+    assert len(rows) >= 10
+    assert_never_back(counters_of(rows))
+    assert (tmp_path / "energy.sqlite").is_file() and (tmp_path / "energy.sqlite.lock").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import stat
@@ -19,6 +20,7 @@ import pytest
 from conftest import IN_CI
 from pylonbus.sinks.influx.shipper import Shipper
 from pylonbus.store.spool import Spool
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query
 from test_daemon import SIM, ScriptedDatabase, daemon
 
 
@@ -48,31 +50,176 @@ def test_a_full_disk_drops_the_oldest_batches_and_keeps_the_newest(tiny_disk: Pa
     spool.close()
 
 
-def test_a_corrupt_spool_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
-    path = tmp_path / "spool.sqlite"
+def real_spool(path: Path) -> None:
+    """A spool as a daemon leaves it during an outage: batches, and the energy counters in its state table."""
     spool = Spool(path, 1000)
+    spool.stage_state("energy", '{"stack 0": {"charge_kwh": 1.5}}')
     for n in range(300):
-        spool.add(b"line %d " % n + b"x" * 500, 1)
+        spool.add(b"Battery,Module=1 u=%d " % n + b"x" * 500, 1)
     spool.close()
-    with path.open("r+b") as damaged:  # two pages of the batches table overwritten
-        for page in (3, 5):
-            damaged.seek(page * 4096)
+
+
+def test_a_spool_damaged_in_its_batches_is_moved_aside_and_its_energy_counters_kept(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    real_spool(path)
+    size = path.stat().st_size
+    with path.open("r+b") as damaged:  # two pages of batches, far from the small tables at the start
+        for offset in (size - 4 * 4096, size - 2 * 4096):
+            damaged.seek(offset)
             damaged.write(os.urandom(4096))
     spool = Spool(path, 1000)
     spool.add(b"after", 1)
-    spool.oldest(10)
     assert list(tmp_path.glob("spool.sqlite.corrupt-*"))
-    assert [body for _, _, body in spool.oldest(10)][-1] == b"after"
+    assert [body for _, _, body in spool.oldest(10)] == [b"after"]
+    assert spool.load_state("energy") == '{"stack 0": {"charge_kwh": 1.5}}'
 
 
-def test_a_file_that_is_no_database_is_refused_not_moved(tmp_path: Path) -> None:
-    from pylonbus.store.spool import SpoolError
+def damage(path: Path, kind: str) -> bytes:
+    """What a power cut on an SD card leaves at the path of a spool a daemon used before (or a file put there since);
+    its bytes."""
+    Path(f"{path}.lock").write_text("4321\n")  # what every daemon that used the path leaves beside it
+    if kind == "text":
+        path.write_text("my notes\n" * 100)
+    else:
+        real_spool(path)
+        data = path.read_bytes()
+        keep = {"pages": 100, "header": 16}[kind]  # the whole 100-byte header, or only "SQLite format 3"
+        path.write_bytes(data[:keep] + random.Random(kind).randbytes(len(data) - keep))
+    return path.read_bytes()
 
-    path = tmp_path / "notes.txt"
-    path.write_text("my notes\n" * 100)
-    with pytest.raises(SpoolError, match="file is not a database; give a writable file with --spool"):
-        Spool(path, 10)
-    assert path.read_text().startswith("my notes")
+
+def into_influx(db: str, spool: Path) -> subprocess.Popen[str]:
+    """pylon2influx on the simulator, every second into the test influxd's `db`, through `spool`."""
+    influx_query(f"CREATE DATABASE {db}")
+    args = ["-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", db, "-u", INFLUX_USER, "--spool", str(spool)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", "sim://?modules=3", "-q", "1", "--all", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"INFLUX_PASSWORD": INFLUX_PASSWORD},
+    )
+
+
+def influx_count(db: str) -> int:
+    series = influx_query("SELECT COUNT(u) FROM Battery", db=db)["results"][0].get("series")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def wait_for(condition, proc: subprocess.Popen[str], what: str, seconds: float = 60) -> None:
+    """Until `condition()`; the deadline only bounds a failure."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert proc.poll() is None, f"the daemon ended: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    return err
+
+
+def moved_aside(folder: Path) -> list[Path]:
+    return [path for path in folder.glob("spool.sqlite.corrupt-*") if not path.name.endswith("-journal")]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("kind", ["pages", "header", "text"])
+def test_a_damaged_spool_is_moved_aside_with_its_bytes_and_the_daemon_keeps_writing(
+    influxd, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "spool.sqlite"
+    before = damage(path, kind)
+    proc = into_influx(f"damaged_{kind}", path)
+    wait_for(lambda: influx_count(f"damaged_{kind}") >= 9, proc, "three cycles of three modules written")
+    err = stop(proc)
+    aside = moved_aside(tmp_path)
+    assert len(aside) == 1 and aside[0].read_bytes() == before  # nothing lost
+    told = [line for line in err.splitlines() if "is damaged" in line]
+    assert len(told) == 1 and f"moved aside to {aside[0]}, continuing with a new one" in told[0], err
+    assert Spool(path, 10).pending() == 0  # a sound new spool, emptied into the database
+
+
+@pytest.mark.server
+def test_a_spool_damaged_while_the_daemon_runs_is_moved_aside_and_writing_goes_on(influxd, tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    proc = into_influx("damaged_running", path)
+    try:
+        wait_for(lambda: influx_count("damaged_running") >= 6, proc, "two cycles written")
+        with path.open("r+b") as card:  # in place, as the card's controller would: only "SQLite format 3" left
+            card.seek(16)
+            card.write(os.urandom(path.stat().st_size - 16))
+        wait_for(lambda: moved_aside(tmp_path), proc, "the damage found and moved aside")
+        written = influx_count("damaged_running")
+        wait_for(lambda: influx_count("damaged_running") >= written + 6, proc, "two more cycles written")
+    finally:
+        err = stop(proc)
+    assert err.count("is damaged") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("directory", "it is a directory, not a file"),
+        ("device", "it is a device, not a file"),
+        ("someone's file", "it is not a spool (no SQLite header, and no pylon2influx used this path before)"),
+    ],
+)
+def test_a_spool_path_that_is_no_file_or_someone_elses_is_refused_in_one_line_and_left_alone(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    """`--spool /etc/passwd` as root must not rename the system's users away."""
+    path = {"directory": tmp_path / "spool.sqlite", "device": Path("/dev/null")}.get(kind, tmp_path / "passwd")
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "someone's file":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    before = sorted(path.parent.iterdir())
+    done = daemon("-d", SIM, "-s", "127.0.0.1", "-o", "1", "-n", "x", "--spool", str(path), "--once")
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.endswith(f"cannot use {path}: {reason}; give a writable file with --spool")
+    assert sorted(path.parent.iterdir()) == before  # nothing renamed, no lock file left beside it
+    if kind == "someone's file":
+        assert path.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+
+
+def test_a_second_daemon_on_one_spool_names_the_first_and_exits_1_and_kill_9_frees_it(tmp_path: Path) -> None:
+    db = ScriptedDatabase([])
+    spool = tmp_path / "spool.sqlite"
+    args = [*DAEMON, "-s", "127.0.0.1", "-o", str(db.server_address[1]), "-n", "x", "--spool", str(spool)]
+    first = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: db.bodies, first, "the first daemon writes")
+        second = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        [line] = second.stderr.splitlines()
+        assert line.endswith(
+            f"{spool} is in use by another pylon2influx (PID {first.pid}); stop it, or give this one another --spool"
+        )
+        written = len(db.bodies)
+        wait_for(lambda: len(db.bodies) > written, first, "the first daemon goes on undisturbed")
+    finally:
+        first.kill()  # kill -9: the kernel releases the lock
+        first.communicate()
+    third = subprocess.run([*args, "--once"], capture_output=True, text=True, timeout=60)
+    assert third.returncode == 0, third.stderr
+    db.shutdown()
+
+
+def test_a_second_daemon_on_one_energy_state_file_exits_1(tmp_path: Path) -> None:
+    args = [*DAEMON, "--energy-state", str(tmp_path / "energy.sqlite")]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline().startswith("Battery,Module=1 ")
+        second = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and second.stdout == ""
+        assert f"(PID {first.pid}); stop it, or give this one another --energy-state" in second.stderr
+        assert first.poll() is None
+    finally:
+        stop(first)
 
 
 def test_the_spool_is_private_to_its_user(tmp_path: Path) -> None:

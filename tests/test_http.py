@@ -128,9 +128,10 @@ def test_health_is_503_while_no_module_answers() -> None:
         stop(proc)
 
 
-def test_an_address_in_use_is_one_line(daemon) -> None:
+def test_an_address_in_use_is_one_line(daemon, tmp_path: Path) -> None:
+    own = ["--energy-state", str(tmp_path / "energy.sqlite")]  # the running one holds the default file
     done = subprocess.run(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "--http", f"127.0.0.1:{HTTP_SINK_PORT}"],
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", SIM, "--http", f"127.0.0.1:{HTTP_SINK_PORT}", *own],
         capture_output=True,
         text=True,
         timeout=30,

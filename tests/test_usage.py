@@ -54,9 +54,10 @@ BAD_INPUTS = [
     ("pylontech", ["-v", "x"], "verbosity is a number"),
     ("pylontech", ["stray"], "unexpected argument 'stray'; to decode frames, add --decode"),
     ("pylon2influx", ["-d", SIM, "--timeout", "-1"], "argument --timeout: -1 is out of range"),
-    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/tmp"], "/tmp is a directory"),
-    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/etc/passwd"], "file is not a database"),
-    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/etc/passwd/spool.sqlite"], "--spool"),
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/tmp"], "/tmp: it is a directory"),
+    # Read-only files, so that a regression could never rename a file of the system aside.
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/proc/version"], "it is not a spool"),
+    ("pylon2influx", ["-d", SIM, "-s", "x", "-n", "db", "--spool", "/proc/version/spool.sqlite"], "--spool"),
     ("pylon2influx", ["-d", SIM, "-s", "x", "-B", "b", "-O", "o", "--token-file", "/nonexistent"], "--token-file"),
     ("pylon2influx", ["-d", SIM, "-s", "http://x:port"], "--server http://x:port"),
     ("pylon2influx", ["-d", SIM, "-g", ""], "argument -g/--group: give at least one number 0-15"),

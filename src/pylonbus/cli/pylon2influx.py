@@ -18,6 +18,7 @@ from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.codes import MAX_GROUP
 from ..service.settings import SETTINGS, merge
 from ..sinks.influx.config import SCHEMAS
+from ..store.spool import default_energy_path, default_path
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,
@@ -112,7 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="InfluxDB lines: c (the C program's Battery,Module=N, default), full (pylontech_module and "
         "pylontech_stack in base units) or both",
     )
-    p.add_argument("--spool", help="spool database, used with --server/--mqtt (default: see README)")
+    p.add_argument(
+        "--spool",
+        metavar="FILE",
+        help=f"spool database, used with --server/--mqtt; it keeps the energy counters too (default {default_path()})",
+    )
+    p.add_argument(
+        "--energy-state",
+        metavar="FILE",
+        help="the energy counters' file when nothing is spooled (standard output, --http only; not with --once) "
+        f"(default {default_energy_path()})",
+    )
     m = p.add_argument_group("MQTT and Home Assistant (pip install 'pylonbus[mqtt]')")
     m.add_argument("--mqtt", metavar="URL", help="broker: mqtt://[USER@]HOST[:PORT] or mqtts://… for TLS")
     m.add_argument("--mqtt-password-file", metavar="FILE", help="the broker password (or MQTT_PASSWORD)")

@@ -1,11 +1,13 @@
 """Charge and discharge counters (Ah and kWh) integrated from each cycle's current and power, per module and per
-stack. They only grow, and survive restarts through a store (the spool's database), so they can feed energy
-dashboards and `_total` counters."""
+stack. They only grow, and survive restarts through a store (the spool's database, or a state file of their own):
+committed every cycle before any sink can show them, so after a kill -9 or a power cut they go on from the last
+value published, never from a lower one (Home Assistant takes a dip as a meter reset, Prometheus a `_total` too)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -30,7 +32,9 @@ class Energy:
 class Store(Protocol):
     def load_state(self, name: str) -> str | None: ...
 
-    def save_state(self, name: str, value: str) -> None: ...
+    def stage_state(self, name: str, value: str) -> None: ...
+
+    def commit_state(self) -> None: ...
 
 
 def split_area(start: float, end: float, seconds: float) -> tuple[float, float]:
@@ -49,13 +53,12 @@ class EnergyMeter:
     """Counters by name (a module's serial or address, a stack's group), integrated by the trapezoid rule
     between consecutive readings of the same name that are at most GAP_INTERVALS intervals apart."""
 
-    def __init__(self, interval: float, store: Store | None = None, save_every: float = 60.0) -> None:
+    def __init__(self, interval: float, store: Store | None = None) -> None:
         self.max_gap = GAP_INTERVALS * interval
         self.store = store
-        self.save_every = save_every  # s; a crash loses at most this much integration, an SD card fewer writes
         self.counters: dict[str, Energy] = {}
         self.last: dict[str, tuple[float, float, float]] = {}  # name -> (time s, current A, power W)
-        self._saved_at = 0.0
+        self._failing = False  # the store refused the counters: said once, until it takes them again
         if store is not None:
             self._load(store)
 
@@ -85,12 +88,24 @@ class EnergyMeter:
             energy.discharge_kwh += discharge / 3.6e6
         return energy
 
-    def save(self, now: float, force: bool = False) -> None:
-        """Write the counters to the store every `save_every` seconds (and when forced, at exit)."""
-        if self.store is None or not (force or now - self._saved_at >= self.save_every):
-            return
-        self._saved_at = now
+    def stage(self) -> None:
+        """Hand this cycle's counters to the store, to be committed with the cycle's batch (or `commit`)."""
+        if self.store is not None:
+            self._keep(self.store.stage_state, STATE_NAME, json.dumps({n: asdict(e) for n, e in self.counters.items()}))
+
+    def commit(self) -> None:
+        """Commit what `stage` left and no batch has carried: before a sink shows a reading at once (standard
+        output, /metrics), after a cycle that spooled nothing, at exit."""
+        if self.store is not None and self._keep(self.store.commit_state) and self._failing:
+            log.warning("energy counters are saved again")
+            self._failing = False
+
+    def _keep(self, call: Callable[..., None], *args: str) -> bool:
         try:
-            self.store.save_state(STATE_NAME, json.dumps({n: asdict(e) for n, e in self.counters.items()}))
-        except PylonbusError as error:  # a full disk must not stop polling; the next save tries again
-            log.warning("energy counters not saved: %s", error)
+            call(*args)
+        except PylonbusError as error:  # a failing disk must not stop polling; the next cycle tries again
+            if not self._failing:
+                log.warning("energy counters not saved: %s; retrying every cycle", error)
+            self._failing = True
+            return False
+        return True

@@ -36,6 +36,7 @@ class Config:
     every: bool = False  # write every cycle (the C schema writes changed values only)
     schema: str = "c"  # c, full or both
     spool: Path | None = None
+    energy_state: Path | None = None  # the energy counters' file where no sink spools
     cache: int | None = None  # batches a queue keeps; default two days at the interval
     influx: InfluxTarget | None = None  # where and how to write to InfluxDB
     mqtt: MqttConfig | None = None
@@ -47,7 +48,8 @@ class Config:
 
     @property
     def spooled(self) -> bool:
-        """Whether a sink ships through the spool (then the energy counters are kept in it too)."""
+        """Whether a sink ships through the spool (then the energy counters are kept in it too, else in
+        `energy_state`)."""
         return self.influx is not None or self.mqtt is not None
 
 
@@ -135,6 +137,7 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
         every=settings["all"],
         schema=settings["schema"],
         spool=settings["spool"],
+        energy_state=settings["energy_state"],
         cache=settings["cache"],
         http=settings["http"],
     )

@@ -13,7 +13,7 @@ from .systemd import notify
 
 if TYPE_CHECKING:
     from ..sinks import Sink
-    from ..store.spool import Spool
+    from ..store.spool import Spool, Store
     from .config import Config
     from .poller import Poller
 
@@ -26,9 +26,24 @@ ONCE_FLUSH = 5.0
 
 
 def open_spool(config: Config) -> Spool:
+    """The spool, locked to this process first: a second daemon on it would send its batches twice."""
+    from ..store.lock import hold
     from ..store.spool import Spool, default_path
 
-    return Spool(config.spool or default_path(), config.queue_limit)
+    path = config.spool or default_path()
+    return Spool(path, config.queue_limit, ours=hold(path, "--spool"))
+
+
+def open_energy_state(config: Config) -> Store | None:
+    """Where no sink spools, the energy counters' own file (locked like a spool). None for --once: its one
+    reading integrates nothing, and it must not stand in the way of a daemon that keeps the file."""
+    if config.once:
+        return None
+    from ..store.lock import hold
+    from ..store.spool import Store, default_energy_path
+
+    path = config.energy_state or default_energy_path()
+    return Store(path, option="--energy-state", ours=hold(path, "--energy-state"))
 
 
 def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
@@ -69,22 +84,31 @@ class Daemon:
         if poller.energy is None:
             from ..readings.energy import EnergyMeter
 
-            poller.energy = EnergyMeter(config.interval, self.spool)
+            poller.energy = EnergyMeter(config.interval, self.spool or open_energy_state(config))
         self.sinks = build_sinks(config, self.spool)
 
     def cycle(self) -> bool:
-        """Poll every module once and hand the reading to every sink; True when every module answered."""
+        """Poll every module once and hand the reading to every sink; True when every module answered. The
+        energy counters are committed before anything shows them: a spooling sink's batch carries them in its
+        own commit; before a sink that shows them at once, and at the end, they are committed if no batch did."""
         reading = self.poller.cycle()
         if self.stop.is_set():
             return False  # cut short by SIGTERM: its stack figures would miss modules, so it is not published
         for sink in self.sinks:
+            if not sink.spooling:
+                self._commit_energy()
             try:
                 sink.publish(reading)
             except BrokenPipeError:
                 self.stop.set()  # the reader of our output is gone
             except PylonbusError as error:  # one sink's fault never stops the others, nor polling
                 log.error("%s", error)
+        self._commit_energy()
         return all(module.online for module in reading.modules)
+
+    def _commit_energy(self) -> None:
+        if self.poller.energy is not None:
+            self.poller.energy.commit()
 
     def statistics(self) -> str:
         parts = [f"modules: {self.poller.describe()}", *(sink.statistics() for sink in self.sinks)]
@@ -97,23 +121,19 @@ class Daemon:
             for sink in self.sinks:
                 sink.start()
         cycles = 0
-        try:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                ok = self.cycle()
-                cycles += 1
-                # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
-                notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
-                if self.config.once:
-                    return 0 if ok and not self._close_sinks(ONCE_FLUSH) else 1
-                # A fixed period: neither slow polls nor the database stretch the interval.
-                self._sleep_until(started + self.config.interval)
-            notify("STOPPING=1")
-            self._close_sinks(EXIT_FLUSH)
-            return 0
-        finally:
-            if self.poller.energy is not None:
-                self.poller.energy.save(time.time(), force=True)
+        while not self.stop.is_set():
+            started = time.monotonic()
+            ok = self.cycle()
+            cycles += 1
+            # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
+            notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
+            if self.config.once:
+                return 0 if ok and not self._close_sinks(ONCE_FLUSH) else 1
+            # A fixed period: neither slow polls nor the database stretch the interval.
+            self._sleep_until(started + self.config.interval)
+        notify("STOPPING=1")
+        self._close_sinks(EXIT_FLUSH)
+        return 0
 
     def _close_sinks(self, seconds: float) -> int:
         """Close every sink within `seconds` in all; how much is left unsent."""

@@ -102,7 +102,7 @@ class Poller:
                     module.name, now, None if module.analog is None else module.analog.current, module.power
                 )
             stack.energy = meter.add(f"stack {stack.group}", now, stack.current, stack.power)
-        meter.save(now)
+        meter.stage()
 
     def read_group(self, stack: Stack) -> list[ModuleReading]:
         """Every known module of a group: with one 0x42 and one 0x44 to the master (fan-out, INFO FF) where

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import PylonbusError
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
-from ..options import BadValue, Setting, numbers, ranged, seconds, verbosity, whole
+from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
 from ..protocol.codes import MAX_GROUP
 from ..sinks.http import config as http
 from ..sinks.influx import config as influx
@@ -30,6 +30,7 @@ BATTERY = (
     Setting("timeout", parse=seconds()),
     Setting("auto_ports", default=AUTO_PORTS),
     Setting("serial_starter_lock"),
+    Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
 )
 LOG = (Setting("verbose", default=0, parse=verbosity), Setting("syslog", default=False, flag=True))
 

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 
 class Sink(Protocol):
+    #: True when `publish` commits the reading to the spool before any of it leaves the process (the energy
+    #: counters ride in that commit); False when the reading is shown at once (standard output, /metrics).
+    spooling: bool
+
     def start(self) -> None:
         """Begin the work of its own (a thread that ships), if any; --once never calls it."""
 

@@ -1,6 +1,7 @@
 """A durable spool of line-protocol batches in SQLite (rollback journal, synchronous=FULL): committed before
 sending, removed only once the server has accepted them, so a crash, kill -9 or power cut loses nothing that was
-polled. A full disk drops the oldest batches, a corrupt file is moved aside; neither stops the daemon."""
+polled. A full disk drops the oldest batches, a damaged file is moved aside; neither stops the daemon. Its `state`
+table keeps what the service carries across restarts (the energy counters), committed with the cycle's batch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import functools
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +43,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class SpoolError(PylonbusError):
-    """The spool's database cannot be used: a directory, not a database, no permission, disk full or failing."""
+    """The spool's database cannot be used: not a regular file, no permission, in use, disk full or failing."""
 
 
 def default_path() -> Path:
@@ -55,6 +57,44 @@ def default_path() -> Path:
     return base / "spool.sqlite"
 
 
+def default_energy_path() -> Path:
+    """The energy counters' file where no sink spools: beside the default spool."""
+    return default_path().with_name("energy.sqlite")
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot hold a database, if it cannot: a directory or a device is the user's mistake in naming
+    it, never ours to rename aside."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:  # a file where a folder of the path should be, no permission
+        return error.strerror or str(error)
+    if stat.S_ISREG(mode):
+        return None
+    return f"it is {'a directory' if stat.S_ISDIR(mode) else 'a device'}, not a file"
+
+
+def unusable(path: Path, reason: str, option: str) -> SpoolError:
+    """The one line that says what is wrong with a database file and which option gives another."""
+    return SpoolError(f"cannot use {path}: {reason}; give a writable file with {option}")
+
+
+NOT_A_SPOOL = "it is not a spool (no SQLite header, and no pylon2influx used this path before)"
+
+
+def foreign(path: Path) -> bool:
+    """Whether a file is at `path` with content but no SQLite header: if it was never our spool, it may be anyone's
+    file named by mistake (--spool /etc/passwd), which must stay where it is."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except FileNotFoundError:
+        return False
+    return bool(head) and head != b"SQLite format 3\x00"
+
+
 def _corrupt(error: sqlite3.Error) -> bool:
     return getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
@@ -64,7 +104,7 @@ def _locked(method: F) -> F:
     runs again on a new one; any other failure becomes a SpoolError naming the file."""
 
     @functools.wraps(method)
-    def run(self: Spool, *args: Any, **kwargs: Any) -> Any:
+    def run(self: Store, *args: Any, **kwargs: Any) -> Any:
         database = self._database
         with database.lock:
             try:
@@ -73,7 +113,11 @@ def _locked(method: F) -> F:
             except sqlite3.Error as error:
                 if not _corrupt(error):
                     raise SpoolError(f"spool {self.path}: {error}") from None
-                database.quarantine(error)
+                try:
+                    database.quarantine(error)
+                except (OSError, sqlite3.Error) as failure:
+                    reason = failure.strerror if isinstance(failure, OSError) else failure
+                    raise SpoolError(f"{self.path} is damaged ({error}) and cannot be replaced: {reason}") from None
             try:
                 self._follow()
                 return method(self, *args, **kwargs)
@@ -87,12 +131,14 @@ class _Database:
     """The SQLite file every queue of a spool shares: one connection, one lock, and its replacement when
     it turns out corrupt (`generation` counts the replacements, so that each queue counts its rows again)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ours: bool) -> None:
         self.path = path
         self.lock = threading.Lock()  # the poller adds while the shippers send, on one connection
         self.generation = 0
-        if self.path.is_dir():
-            raise SpoolError(f"{self.path} is a directory")
+        self.staged: dict[str, str] = {}  # state values to write with the next commit
+        self.saved: dict[str, str] = {}  # state values as last committed (an unchanged value is not staged)
+        if problem := file_problem(self.path):
+            raise SpoolError(problem)
         try:
             self.open()
             # Read every page once at start (measured: 0.04 s for a two-day spool of 170 MB, cache warm):
@@ -101,9 +147,12 @@ class _Database:
             if problem != "ok":
                 self.quarantine(problem)
         except sqlite3.DatabaseError as error:
-            # A damaged spool is ours to move aside; a file that is no SQLite database at all may be anyone's.
-            if getattr(error, "sqlite_errorname", "") != "SQLITE_CORRUPT":
+            # A power cut on an SD card can leave garbage pages behind an intact header, or no header at all;
+            # either way the file is renamed aside with its bytes, never deleted, and polling goes on.
+            if not _corrupt(error):
                 raise
+            if not ours and foreign(self.path):
+                raise SpoolError(NOT_A_SPOOL) from None
             self.quarantine(error)
 
     def open(self) -> None:
@@ -121,7 +170,11 @@ class _Database:
         self.generation += 1
 
     def quarantine(self, error: object) -> None:
-        """Move a corrupt database (and its journal) aside and start an empty one: polling goes on."""
+        """Move a damaged database (and its journal) aside and start an empty one: polling goes on. The state
+        rows it can still read are carried over (the energy counters must not start again from 0)."""
+        kept: list[tuple[str, str]] = []
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            kept = self.db.execute("SELECT name, value FROM state").fetchall()
         with contextlib.suppress(sqlite3.Error, AttributeError):
             self.db.close()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -130,16 +183,88 @@ class _Database:
             source = Path(f"{self.path}{suffix}")
             if source.exists():
                 source.rename(f"{aside}{suffix}")
-        log.error("spool %s is corrupt (%s): moved aside to %s, continuing with a new spool", self.path, error, aside)
+        log.error("%s is damaged (%s): moved aside to %s, continuing with a new one", self.path, error, aside)
         self.open()
+        self.saved = {}
+        if kept:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", kept)
+            self.saved = dict(kept)
+
+    def write_staged(self) -> None:
+        """Inside a transaction: the staged state values, which commit with it (`committed` after)."""
+        self.db.executemany("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", self.staged.items())
+
+    def committed(self) -> None:
+        self.saved |= self.staged
+        self.staged.clear()
 
 
-class Spool:
+class Store:
+    """A database of `state` values only: the energy counters' file where no sink spools (`option` is the flag
+    that names the file, for messages). A Spool is a Store with queues. `ours`: the path was used by a
+    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database."""
+
+    def __init__(
+        self, path: Path | str, *, option: str = "--spool", ours: bool = False, database: _Database | None = None
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self._database = database or _Database(self.path, ours)
+            with self._database.lock:
+                self._follow()
+        except (OSError, sqlite3.Error, SpoolError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise unusable(self.path, reason, option) from None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._database.db
+
+    def _follow(self) -> None:
+        """What a store keeps besides its state follows a new database (a Spool's queue table)."""
+
+    def close(self) -> None:
+        self._db.close()
+
+    @_locked
+    def load_state(self, name: str) -> str | None:
+        """A value a part of the service keeps across restarts (the energy counters), as last committed."""
+        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_locked
+    def stage_state(self, name: str, value: str) -> None:
+        """Keep `value` for the next commit: a Spool's next batch, else `commit_state` (one fsync a cycle)."""
+        if self._database.saved.get(name) == value:
+            self._database.staged.pop(name, None)  # as committed: no write
+        else:
+            self._database.staged[name] = value
+
+    @_locked
+    def commit_state(self) -> None:
+        """Commit the staged values, unless a batch has carried them already."""
+        if self._database.staged:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._database.write_staged()
+            self._database.committed()
+
+
+class Spool(Store):
     """A bounded FIFO of batches in the spool's database; when full (by count or by disk) the oldest are
     dropped, counted and logged. Each sink that ships has its own queue (`queue()`) in the same file."""
 
-    def __init__(self, path: Path | str, limit: int, *, name: str = DEFAULT_QUEUE, database: _Database | None = None):
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: Path | str,
+        limit: int,
+        *,
+        name: str = DEFAULT_QUEUE,
+        ours: bool = False,
+        database: _Database | None = None,
+    ):
         self.limit = limit
         self.name = name
         self._table = name if name == DEFAULT_QUEUE else f"queue_{name}"
@@ -148,23 +273,13 @@ class Spool:
         self._count = 0  # batches not yet sent
         self._sent: list[int] = []  # batches sent whose deletion waits (remove with defer)
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
-        try:
-            self._database = database or _Database(self.path)
-            with self._database.lock:
-                self._follow()
-        except (OSError, sqlite3.Error, SpoolError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            raise SpoolError(f"cannot use the spool {self.path}: {reason}; give a writable file with --spool") from None
+        super().__init__(path, ours=ours, database=database)
 
     def queue(self, name: str, limit: int) -> Spool:
         """Another queue in the same database (its own batches, limit and counters)."""
         if not name.isidentifier():
             raise ValueError(f"queue name {name!r}")
         return Spool(self.path, limit, name=name, database=self._database)
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        return self._database.db
 
     def _follow(self) -> None:
         """Create this queue's table in a new database, and count its batches once (kept up to date after:
@@ -174,9 +289,6 @@ class Spool:
             self._db.executescript(QUEUE_SCHEMA.format(table=self._table))
             self._count = int(self._db.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
             self._generation = self._database.generation
-
-    def close(self) -> None:
-        self._db.close()
 
     @_locked
     def add(self, body: bytes, lines: int) -> int:
@@ -214,12 +326,14 @@ class Spool:
             cursor = self._db.execute(
                 f"INSERT INTO {self._table} (created, lines, body) VALUES (?, ?, ?)", (time.time(), lines, body)
             )
+            self._database.write_staged()  # the cycle's energy counters, in the commit the batch needs anyway
             excess = self._count + 1 - self.limit
             if excess > 0:
                 self._delete_oldest(excess)
                 log.warning(
                     "spool full (%d batches): dropped the %d oldest; raise --cache to keep more", self.limit, excess
                 )
+        self._database.committed()
         self._count += 1 - max(excess, 0)
         return int(cursor.lastrowid or 0)
 
@@ -322,14 +436,3 @@ class Spool:
     def counter(self, name: str) -> int:
         row = self._db.execute("SELECT value FROM counters WHERE name = ?", (self._prefix + name,)).fetchone()
         return int(row[0]) if row else 0
-
-    @_locked
-    def load_state(self, name: str) -> str | None:
-        """A value a part of the service keeps across restarts (the energy counters), as it was saved."""
-        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
-
-    @_locked
-    def save_state(self, name: str, value: str) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", (name, value))

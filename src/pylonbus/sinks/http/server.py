@@ -80,6 +80,8 @@ PAGE = resources.files(__package__).joinpath("live.html").read_bytes()
 
 
 class HttpSink:
+    spooling = False
+
     def __init__(self, listen: str, interval: float, queues: list[Spool] | None = None) -> None:
         host, port = listen_address(listen)
         try:

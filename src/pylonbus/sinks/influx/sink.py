@@ -32,6 +32,8 @@ def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str) ->
 
 
 class InfluxSink:
+    spooling = True
+
     def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c") -> None:
         self.lines = LineProtocol(every, schema, confirmed=True)
         self.shipper = Shipper(spool, InfluxWriter(target), accepted=self.lines.accepted)

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 
 class StdoutSink:
+    spooling = False
+
     def __init__(self, every: bool = False, stream: TextIO | None = None, schema: str = "c") -> None:
         self.lines = LineProtocol(every, schema)
         self.stream = stream or sys.stdout

@@ -48,6 +48,8 @@ def _paho() -> Any:
 
 
 class MqttSink:
+    spooling = True
+
     def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
         paho = _paho()
         self.config = config
