@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, PylonbusError
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
-from ..protocol.codes import MAX_GROUP
+from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.influx.lineproto import SCHEMAS
 from .common import (
     EXIT_ERROR,

@@ -9,7 +9,7 @@ import threading
 import time
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
-from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from ..sim import Bus, Faults, Responder, Stack
 from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp

@@ -15,7 +15,7 @@ from serial import Serial
 from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, ProtocolError, ResponseError
 from ..logs import FRAME
 from ..protocol import WRITES, Command, Frame, FrameReader, Result, address, decode_reply, parse_frame, request
-from ..protocol.codes import MAX_MODULE
+from ..protocol.families.pylontech.codes import MAX_MODULE
 from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler

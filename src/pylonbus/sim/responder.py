@@ -8,15 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
-from ..protocol.codes import CID1_BATTERY, FANOUT, Command, Rtn, info_addresses
-from ..protocol.commands import ADDRESSED, DEFAULT_VER
-from ..protocol.frame import MIN_FRAME, encode_frame, parse_frame
-from ..protocol.layouts import (
-    CHARGE_DISCHARGE_SETTING,
-    FANOUT_LAYOUTS,
-    REPLY_LAYOUTS,
-)
-from ..protocol.results import ChargeDischargeInfo, SystemAlarmInfo, SystemAnalogData
+from ..protocol.families.pylontech.codes import Command, info_addresses
+from ..protocol.families.pylontech.family import ADDRESSED, DEFAULT_VER
+from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING, FANOUT_LAYOUTS, REPLY_LAYOUTS
+from ..protocol.families.pylontech.results import ChargeDischargeInfo, SystemAlarmInfo, SystemAnalogData
+from ..protocol.family import FANOUT
+from ..protocol.frame import CID1_BATTERY, MIN_FRAME, Rtn, encode_frame, parse_frame
 from .model import Module, Stack, field_values
 
 

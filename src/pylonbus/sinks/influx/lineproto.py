@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from ...protocol.results import PackAnalog
+    from ...protocol.families.pylontech.results import PackAnalog
     from ...readings.reading import Reading
 
 SCHEMAS = ("c", "full", "both")
