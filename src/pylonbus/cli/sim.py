@@ -10,7 +10,7 @@ import time
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
-from ..sim import Bus, Faults, Responder, Stack
+from ..sim import Bus, Faults, Stack, responder_class
 from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp
 from .common import Parser, add_verbose, fraction, guarded, ranged, setup_logging, version, whole
@@ -79,7 +79,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     faults = Faults(**{name: getattr(args, name) for name in Faults.names()})
-    responder = Responder(stack, faults, seed=args.seed)
+    responder = responder_class()(stack, faults, seed=args.seed)
 
     def make_bus() -> Bus:
         return Bus(responder, args.baud, pace=not args.no_pace)
