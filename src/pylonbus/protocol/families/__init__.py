@@ -6,11 +6,11 @@ A family is imported when it is first asked for: a program reading Pylontech bui
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..family import Family
+if TYPE_CHECKING:
+    from ..family import Family
 
 DEFAULT = "pylontech"
 
@@ -18,6 +18,8 @@ DEFAULT = "pylontech"
 @cache
 def names() -> tuple[str, ...]:
     """The name of every family, as `--bms` will take it."""
+    import pkgutil  # here, not above: the CLI's --version reads Pylontech's codes through this package
+
     return tuple(sorted(module.name for module in pkgutil.iter_modules(__path__)))
 
 
