@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from decode import peer_python
 from pylonbus import Link, Stack
 from pylonbus.protocol import Command, address, encode_frame, request
-from pylonbus.protocol.layouts import ANALOG
+from pylonbus.protocol.families.pylontech.layouts import ANALOG
 
 BAUD = 115200
 MODULES = 8

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SEED, STACK
 from pylonbus.cli.render import as_dict
-from pylonbus.protocol.codes import address
+from pylonbus.protocol.families.pylontech.codes import address
 from pylonbus.sim import Stack
 
 MODEL = Stack.parse(STACK, seed=int(SEED), frozen=True)

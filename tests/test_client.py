@@ -134,7 +134,7 @@ def test_a_scan_stops_when_asked() -> None:
 def test_an_implausible_reply_names_the_module_and_the_port() -> None:
     from pylonbus import ImplausibleValue
     from pylonbus.protocol import decode_reply, encode_frame, parse_frame
-    from pylonbus.protocol.layouts import ANALOG
+    from pylonbus.protocol.families.pylontech.layouts import ANALOG
     from pylonbus.sim import Stack as Model
 
     analog = Model.parse("US3000C", frozen=True).modules[2].analog()

@@ -364,7 +364,7 @@ def test_ha_cleanup_keeps_a_module_that_missed_the_scan_and_removes_the_gone(
 ) -> None:
     """--ha-cleanup waits a full rescan period: a module that answers only after the start-up scan keeps its
     device; a module unseen that long loses its configs and its retained state; another program's stay."""
-    from pylonbus.protocol.codes import address
+    from pylonbus.protocol.families.pylontech.codes import address
 
     sim = sim_process("--tcp", "127.0.0.1:0", "--stack", "US3000C*2", "--frozen", "--no-pace")
     listener = Listener("homeassistant/+/+/+/config", "clean/0/2/state")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pylonbus import ProtocolError
 from pylonbus.protocol import FANOUT_LAYOUTS, REPLY_LAYOUTS, decode_reply, encode_frame, infer_command, parse_frame
+from pylonbus.protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
 from pylonbus.protocol.layout import Array, Capacities, Int, Layout, Repeat, Rest, Text
-from pylonbus.protocol.layouts import CHARGE_DISCHARGE_SETTING
 
 LAYOUTS = {f"{c.name}": layout for c, layout in REPLY_LAYOUTS.items()}
 LAYOUTS |= {f"{c.name}_FANOUT": layout for c, layout in FANOUT_LAYOUTS.items()}

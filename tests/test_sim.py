@@ -18,7 +18,7 @@ from pylonbus.protocol import (
     parse_frame,
     request,
 )
-from pylonbus.protocol.layouts import REPLY_LAYOUTS
+from pylonbus.protocol.families.pylontech.layouts import REPLY_LAYOUTS
 from pylonbus.sim import Faults, Responder, Stack
 from pylonbus.sim.bus import Bus
 

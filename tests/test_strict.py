@@ -16,7 +16,7 @@ from pylonbus.protocol import (
     infer_command,
     parse_frame,
 )
-from pylonbus.protocol.layouts import ALARM, ANALOG, SYSTEM_ANALOG_DATA
+from pylonbus.protocol.families.pylontech.layouts import ALARM, ANALOG, SYSTEM_ANALOG_DATA
 from pylonbus.sim import Stack
 
 VECTORS = load_vectors()

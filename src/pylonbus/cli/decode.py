@@ -11,8 +11,8 @@ from typing import Any
 
 from ..errors import ProtocolError, PylonbusError
 from ..protocol import Command, decode_reply, infer_command, parse_frame
-from ..protocol.codes import FANOUT
-from ..protocol.commands import WRITES, command_names
+from ..protocol.families.pylontech.family import WRITES
+from ..protocol.family import FANOUT, command_names
 from .render import as_dict, render_text
 
 # A frame anywhere in a line of a log: `2024-05-01 10:00:00 TX ~20024642E00202FD33`.

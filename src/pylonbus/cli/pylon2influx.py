@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
-from ..protocol.codes import MAX_GROUP
+from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..service.settings import SETTINGS, merge
 from ..sinks.influx.config import SCHEMAS
 from ..store.spool import default_energy_path, default_path

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import seconds, whole
-from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from .common import (
     EXIT_NO_MODULE,
     EXIT_OK,
@@ -343,7 +343,7 @@ def _nobody(stack: Stack) -> str:
 
 def scan(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
-    from ..protocol.codes import address
+    from ..protocol.families.pylontech.codes import address
 
     found = []
     for module in scan_modules(stack, args):
@@ -429,8 +429,8 @@ def _cell(value: Any, width: int, form: str) -> str:
 
 def summary(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
-    from ..protocol.layouts import units_of
-    from ..protocol.results import AnalogData
+    from ..protocol.families.pylontech.layouts import units_of
+    from ..protocol.families.pylontech.results import AnalogData
 
     modules = known_modules(stack, args)
     if not modules:

@@ -7,8 +7,8 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from ..protocol.layouts import units_of
-from ..protocol.results import flag_names
+from ..protocol.families.pylontech.layouts import units_of
+from ..protocol.fields import flag_names
 
 #: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
 INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})

@@ -10,9 +10,9 @@ import time
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..options import fraction, ranged, whole
-from ..protocol.codes import MAX_GROUP, MAX_MODULE
+from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from ..signals import SignalRelay
-from ..sim import Bus, Faults, Responder, Stack
+from ..sim import Bus, Faults, Stack, responder_class
 from ..sim.model import PRESETS, group_spec
 from ..sim.serve import serve_pty, serve_tcp
 from .common import Parser, add_verbose, guarded, setup_logging, version
@@ -81,7 +81,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     faults = Faults(**{name: getattr(args, name) for name in Faults.names()})
-    responder = Responder(stack, faults, seed=args.seed)
+    responder = responder_class()(stack, faults, seed=args.seed)
 
     def make_bus() -> Bus:
         return Bus(responder, args.baud, pace=not args.no_pace)

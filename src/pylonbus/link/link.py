@@ -6,6 +6,7 @@ import logging
 import termios
 import time
 from contextlib import suppress
+from enum import IntEnum
 from typing import Any
 
 import serial
@@ -14,8 +15,10 @@ from serial import Serial
 
 from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, ProtocolError, ResponseError
 from ..logs import FRAME
-from ..protocol import WRITES, Command, Frame, FrameReader, Result, address, decode_reply, parse_frame, request
-from ..protocol.codes import MAX_MODULE
+from ..protocol import families
+from ..protocol.families.pylontech.results import Result
+from ..protocol.family import Family
+from ..protocol.frame import Frame, FrameReader, parse_frame
 from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler
@@ -26,12 +29,13 @@ TRIES = 3
 REMOTE_READ_SLICE = 0.01  # s, the fixed read timeout on an RFC 2217 port
 
 
-def describe(port: str, baud: int, group: int, module: int) -> str:
-    return f"module {module} (ADR 0x{address(group, module):02X}) on {port} at {baud} Bd"
+def describe(port: str, baud: int, adr: int, module: int) -> str:
+    return f"module {module} (ADR 0x{adr:02X}) on {port} at {baud} Bd"
 
 
 class Link:
-    """One port to the RS485 bus: device path, `socket://`, `rfc2217://` or `sim://`."""
+    """One port to the RS485 bus: device path, `socket://`, `rfc2217://` or `sim://`, to batteries of one
+    `family` (Pylontech unless said otherwise)."""
 
     def __init__(
         self,
@@ -41,6 +45,7 @@ class Link:
         latency: float = DEFAULT_LATENCY,
         timeout: float | None = None,
         tries: int = TRIES,
+        family: Family[Any, Any] | None = None,
     ) -> None:
         if not BAUD_RANGE[0] <= baud <= BAUD_RANGE[1]:
             raise ValueError(f"baud rate {baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}")
@@ -50,6 +55,7 @@ class Link:
         self.latency = latency
         self.timeout = timeout  # fixed reply timeout, replacing the computed one
         self.tries = tries
+        self.family = family or families.family()
         self._serial: Serial | None = None
         self._reader = FrameReader()
         self._settings: list[Any] | None = None  # termios of a local device, as opened
@@ -170,7 +176,7 @@ class Link:
 
     def query(
         self,
-        command: Command,
+        command: IntEnum,
         group: int = 0,
         module: int = 1,
         *,
@@ -179,28 +185,30 @@ class Link:
         tries: int | None = None,
         latency: float | None = None,
         allow_write: bool = False,
-        modules: int = MAX_MODULE,
+        modules: int | None = None,
         reopen: bool = True,
-    ) -> Result:
+    ) -> Result:  # the default family's results; issue 21 widens it to every family's
         """Send `command` to a module and decode its reply, retrying like the C program: up to three tries,
         the port closed and reopened after the second failure (unless `reopen` is false: a probe of an
         address that may be empty). Commands that change the battery (0x94, 0x95) are refused unless
-        `allow_write` is true."""
-        command = Command(command)
-        if command in WRITES and not allow_write:
+        `allow_write` is true. A fan-out waits for `modules` packs, by default as many as a group holds."""
+        family = self.family
+        command = family.commands(command)
+        if command in family.writes and not allow_write:
             raise PermissionError(f"{command.name} (0x{command:02X}) changes the battery; pass allow_write=True")
-        frame = request(command, group, module, fanout=fanout, info=info)
-        adr = address(group, 1 if fanout else module)
+        frame = family.request(command, group, module, fanout=fanout, info=info)
+        adr = family.address(group, 1 if fanout else module)
+        packs = (family.max_module if modules is None else modules) if fanout else 1
         timeout = self.timeout or reply_timeout(
-            command, self.baud, self.latency if latency is None else latency, modules if fanout else 1
+            family, command, self.baud, self.latency if latency is None else latency, packs
         )
         tries = self.tries if tries is None else tries
-        where = describe(self.port, self.baud, group, 1 if fanout else module)
+        where = describe(self.port, self.baud, adr, 1 if fanout else module)
         last: Exception | None = None
         for attempt in range(1, tries + 1):
             try:
                 reply = self.transact(frame, adr, timeout)
-                return decode_reply(command, reply, fanout=fanout)
+                return family.decode(command, reply, fanout=fanout)
             except ResponseError:
                 raise  # the module answered: retrying won't help
             except (LinkError, ProtocolError) as error:

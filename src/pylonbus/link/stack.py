@@ -25,8 +25,8 @@ from ..protocol import (
     SystemParameters,
     address,
 )
-from ..protocol.codes import MAX_MODULE
-from ..protocol.layouts import CHARGE_DISCHARGE_SETTING
+from ..protocol.families.pylontech.codes import MAX_MODULE
+from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
 from .link import Link
 from .ports import DEFAULT_BAUD, DEFAULT_PORT
 

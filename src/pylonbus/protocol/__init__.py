@@ -1,4 +1,8 @@
-"""Sans-I/O Pylontech RS485 protocol: bytes in, typed results out, and back. No port, socket or clock.
+"""Sans-I/O RS485 battery protocol: bytes in, typed results out, and back. No port, socket or clock.
+
+What every BMS family shares is here (`frame`, the `layout` engine, `fields`, and `family`, which works out
+requests and replies from a family's description); each family is a module of `families/`. The names below are
+Pylontech's, the default family, as 0.2 exported them.
 
 Names are imported from their modules on first use, so that a program that needs only the command codes
 does not build every reply layout."""
@@ -10,14 +14,19 @@ from typing import TYPE_CHECKING
 from ..lazy import exports
 
 if TYPE_CHECKING:
-    from .codes import CID1_BATTERY, FANOUT, Command, Rtn, address, rtn_meaning, split_address
-    from .commands import ADDRESSED, WRITES, decode_reply, infer_command, request, set_charge_discharge_request
-    from .frame import Frame, FrameReader, checksum, encode_frame, length_checksum, parse_frame
-    from .layouts import FANOUT_LAYOUTS, REPLY_LAYOUTS
-    from .results import (
+    from .families.pylontech.codes import Command, address
+    from .families.pylontech.family import (
+        ADDRESSED,
+        WRITES,
+        decode_reply,
+        infer_command,
+        request,
+        set_charge_discharge_request,
+    )
+    from .families.pylontech.layouts import FANOUT_LAYOUTS, REPLY_LAYOUTS
+    from .families.pylontech.results import (
         Acknowledgement,
         AlarmInfo,
-        AlarmState,
         AnalogData,
         ChargeDischargeInfo,
         ChargeDischargeSetting,
@@ -26,7 +35,6 @@ if TYPE_CHECKING:
         ManufacturerInfo,
         PackAlarm,
         PackAnalog,
-        ProtocolVersion,
         Result,
         SerialNumber,
         Status1,
@@ -37,50 +45,65 @@ if TYPE_CHECKING:
         SystemAnalogData,
         SystemParameters,
     )
+    from .family import FANOUT, Family, ProtocolVersion
+    from .fields import AlarmState
+    from .frame import (
+        CID1_BATTERY,
+        Frame,
+        FrameReader,
+        Rtn,
+        checksum,
+        encode_frame,
+        length_checksum,
+        parse_frame,
+        rtn_meaning,
+        split_address,
+    )
 
 _SOURCE = {
-    "CID1_BATTERY": "codes",
-    "FANOUT": "codes",
-    "Command": "codes",
-    "Rtn": "codes",
-    "address": "codes",
-    "rtn_meaning": "codes",
-    "split_address": "codes",
-    "ADDRESSED": "commands",
-    "WRITES": "commands",
-    "decode_reply": "commands",
-    "infer_command": "commands",
-    "request": "commands",
-    "set_charge_discharge_request": "commands",
+    "Command": "families.pylontech.codes",
+    "address": "families.pylontech.codes",
+    "ADDRESSED": "families.pylontech.family",
+    "WRITES": "families.pylontech.family",
+    "decode_reply": "families.pylontech.family",
+    "infer_command": "families.pylontech.family",
+    "request": "families.pylontech.family",
+    "set_charge_discharge_request": "families.pylontech.family",
+    "FANOUT_LAYOUTS": "families.pylontech.layouts",
+    "REPLY_LAYOUTS": "families.pylontech.layouts",
+    "Acknowledgement": "families.pylontech.results",
+    "AlarmInfo": "families.pylontech.results",
+    "AnalogData": "families.pylontech.results",
+    "ChargeDischargeInfo": "families.pylontech.results",
+    "ChargeDischargeSetting": "families.pylontech.results",
+    "ChargeStatus": "families.pylontech.results",
+    "FirmwareInfo": "families.pylontech.results",
+    "ManufacturerInfo": "families.pylontech.results",
+    "PackAlarm": "families.pylontech.results",
+    "PackAnalog": "families.pylontech.results",
+    "Result": "families.pylontech.results",
+    "SerialNumber": "families.pylontech.results",
+    "Status1": "families.pylontech.results",
+    "Status2": "families.pylontech.results",
+    "Status3": "families.pylontech.results",
+    "SystemAlarmInfo": "families.pylontech.results",
+    "SystemAnalog": "families.pylontech.results",
+    "SystemAnalogData": "families.pylontech.results",
+    "SystemParameters": "families.pylontech.results",
+    "FANOUT": "family",
+    "Family": "family",
+    "ProtocolVersion": "family",
+    "AlarmState": "fields",
+    "CID1_BATTERY": "frame",
     "Frame": "frame",
     "FrameReader": "frame",
+    "Rtn": "frame",
     "checksum": "frame",
     "encode_frame": "frame",
     "length_checksum": "frame",
     "parse_frame": "frame",
-    "FANOUT_LAYOUTS": "layouts",
-    "REPLY_LAYOUTS": "layouts",
-    "Acknowledgement": "results",
-    "AlarmInfo": "results",
-    "AlarmState": "results",
-    "AnalogData": "results",
-    "ChargeDischargeInfo": "results",
-    "ChargeDischargeSetting": "results",
-    "ChargeStatus": "results",
-    "FirmwareInfo": "results",
-    "ManufacturerInfo": "results",
-    "PackAlarm": "results",
-    "PackAnalog": "results",
-    "ProtocolVersion": "results",
-    "Result": "results",
-    "SerialNumber": "results",
-    "Status1": "results",
-    "Status2": "results",
-    "Status3": "results",
-    "SystemAlarmInfo": "results",
-    "SystemAnalog": "results",
-    "SystemAnalogData": "results",
-    "SystemParameters": "results",
+    "rtn_meaning": "frame",
+    "split_address": "frame",
 }
 
 __all__ = [
@@ -98,6 +121,7 @@ __all__ = [
     "ChargeDischargeSetting",
     "ChargeStatus",
     "Command",
+    "Family",
     "FirmwareInfo",
     "Frame",
     "FrameReader",

@@ -1,11 +1,14 @@
-"""The ASCII-hex frame `~ VER ADR CID1 CID2 LENGTH INFO CHKSUM CR`: build, parse and validate."""
+"""The ASCII-hex frame `~ VER ADR CID1 CID2 LENGTH INFO CHKSUM CR`: build, parse and validate.
+
+Every BMS family on this wire (Pylontech, Seplos, PACE, EG4, Daren, Boqiang) sends this same envelope, so it
+and the header codes they share (CID1 0x46, the return codes) live here; what differs is a `Family`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError
-from .codes import CID1_BATTERY, split_address
 
 SOI = 0x7E
 EOI = 0x0D
@@ -14,6 +17,48 @@ MIN_FRAME = 1 + HEADER_CHARS + 4 + 1
 MAX_LENID = 0xFFF
 MAX_FRAME = MIN_FRAME + MAX_LENID
 _HEX_DIGITS = b"0123456789ABCDEFabcdef"
+CID1_BATTERY = 0x46  # the battery device type; a family may use another (EG4 and Daren: 0x4A)
+
+
+class Rtn(IntEnum):
+    """Return code in the CID2 position of a response."""
+
+    NORMAL = 0x00
+    VER_ERROR = 0x01
+    CHKSUM_ERROR = 0x02
+    LCHKSUM_ERROR = 0x03
+    CID2_INVALID = 0x04
+    COMMAND_FORMAT_ERROR = 0x05
+    INVALID_DATA = 0x06
+    ADR_ERROR = 0x90
+    COMMUNICATION_ERROR = 0x91
+
+
+#: What each return code means; a family whose BMS words one otherwise gives `Family` its own table.
+RTN_TEXT: dict[int, str] = {
+    Rtn.NORMAL: "normal",
+    Rtn.VER_ERROR: "VER error",
+    Rtn.CHKSUM_ERROR: "CHKSUM error",
+    Rtn.LCHKSUM_ERROR: "LCHKSUM error",
+    Rtn.CID2_INVALID: "CID2 invalid: the module does not know this command",
+    Rtn.COMMAND_FORMAT_ERROR: "command format error",
+    Rtn.INVALID_DATA: "invalid data in INFO",
+    Rtn.ADR_ERROR: "ADR error: INFO names another address",
+    Rtn.COMMUNICATION_ERROR: "internal communication error between master and slave packs",
+}
+UNKNOWN_RTN = "unknown return code"
+
+
+def rtn_meaning(rtn: int) -> str:
+    return RTN_TEXT.get(rtn, UNKNOWN_RTN)
+
+
+def split_address(adr: int) -> tuple[int, int]:
+    """(group, module) of a wire ADR; module 0 or 15 is not a battery but is returned as is.
+
+    This is Pylontech's numbering (its inverse is `families.pylontech.codes.address`). It stays beside
+    `Frame` because `Frame.group` and `Frame.module` have always reported it, whatever sent the frame."""
+    return adr >> 4, (adr & 0x0F) - 1
 
 
 @dataclass(slots=True)

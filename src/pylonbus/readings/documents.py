@@ -7,8 +7,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ..protocol.layouts import units_of
-from ..protocol.results import AlarmState, AnalogData, PackAlarm, Status1
+from ..protocol.families.pylontech.layouts import units_of
+from ..protocol.families.pylontech.results import AnalogData, PackAlarm, Status1
+from ..protocol.fields import AlarmState
 from .reading import ModuleReading, Reading, StackReading
 
 _ANALOG = units_of(AnalogData)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.results import PackAlarm, PackAnalog
+from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
 from .energy import Energy
 
 

@@ -21,8 +21,8 @@ from ..errors import (
     ResponseError,
 )
 from ..link.stack import Stack
-from ..protocol.codes import MAX_MODULE
-from ..protocol.results import PackAlarm, PackAnalog
+from ..protocol.families.pylontech.codes import MAX_MODULE
+from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading
 

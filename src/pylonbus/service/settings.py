@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import PylonbusError
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
-from ..protocol.codes import MAX_GROUP
+from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import config as http
 from ..sinks.influx import config as influx
 from ..sinks.mqtt import config as mqtt

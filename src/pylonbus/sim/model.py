@@ -12,10 +12,9 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..protocol.codes import MAX_GROUP, MAX_MODULE, address
-from ..protocol.results import (
+from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE, address
+from ..protocol.families.pylontech.results import (
     AlarmInfo,
-    AlarmState,
     AnalogData,
     ChargeDischargeInfo,
     ChargeStatus,
@@ -29,6 +28,7 @@ from ..protocol.results import (
     Status3,
     SystemParameters,
 )
+from ..protocol.fields import AlarmState
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,22 @@
-"""The simulator's bus side, without I/O: a request frame in, the reply bytes (or silence) out."""
+"""The simulator's bus side, without I/O: a request frame in, the reply bytes (or silence) out.
+
+What every family's responder shares is here: the frame checks and return codes, the addressing of a request,
+the faults and the statistics, all read from the family's description. What a family answers to each of its
+commands is its own subclass in `responders/`."""
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
+from enum import IntEnum
+from typing import Any, ClassVar
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
-from ..protocol.codes import CID1_BATTERY, FANOUT, Command, Rtn, info_addresses
-from ..protocol.commands import ADDRESSED, DEFAULT_VER
-from ..protocol.frame import MIN_FRAME, encode_frame, parse_frame
-from ..protocol.layouts import (
-    CHARGE_DISCHARGE_SETTING,
-    FANOUT_LAYOUTS,
-    REPLY_LAYOUTS,
-)
-from ..protocol.results import ChargeDischargeInfo, SystemAlarmInfo, SystemAnalogData
-from .model import Module, Stack, field_values
+from ..protocol.family import FANOUT, GET_VERSION, Family
+from ..protocol.frame import MIN_FRAME, Rtn, encode_frame, parse_frame
+from .model import Module, Stack
 
 
 @dataclass
@@ -51,8 +50,10 @@ class Stats:
     silent: int = 0
 
 
-class Responder:
-    """Answers requests like the modules of a stack would, with optional faults."""
+class Responder(ABC):
+    """Answers requests like the modules of a stack of one family would, with optional faults."""
+
+    family: ClassVar[Family[Any, Any]]
 
     def __init__(self, stack: Stack, faults: Faults | None = None, seed: int = 0) -> None:
         self.stack = stack
@@ -84,67 +85,44 @@ class Responder:
         except (ChecksumError, LengthChecksumError) as error:
             rtn = Rtn.CHKSUM_ERROR if isinstance(error, ChecksumError) else Rtn.LCHKSUM_ERROR
             adr = _header_address(raw)
-            return self._rtn(adr, rtn) if adr is not None and adr in self.stack.modules else None
+            return self._reply(adr, rtn) if adr is not None and adr in self.stack.modules else None
         except FrameError:
             return None
         module = self.stack.modules.get(frame.adr)
         if module is None or module.off:
             return None
-        if frame.cid1 != CID1_BATTERY:
-            return self._rtn(frame.adr, Rtn.CID2_INVALID)
+        family = self.family
+        if frame.cid1 != family.cid1:
+            return self._reply(frame.adr, Rtn.CID2_INVALID)
         try:
-            command = Command(frame.cid2)
+            command: IntEnum = family.commands(frame.cid2)
         except ValueError:
-            return self._rtn(frame.adr, Rtn.CID2_INVALID)
-        if command == Command.PROTOCOL_VERSION:
-            return encode_frame(DEFAULT_VER, frame.adr, Rtn.NORMAL)
+            return self._reply(frame.adr, Rtn.CID2_INVALID)
+        if command == GET_VERSION:
+            return self._reply(frame.adr, Rtn.NORMAL)
         fanout = False
-        if command in ADDRESSED:
+        if command in family.addressed:
             if len(frame.info) < 1:
-                return self._rtn(frame.adr, Rtn.COMMAND_FORMAT_ERROR)
+                return self._reply(frame.adr, Rtn.COMMAND_FORMAT_ERROR)
             target = frame.info[0]
-            fanout = target == FANOUT and command in FANOUT_LAYOUTS and module.number == 1
-            if not fanout and target not in info_addresses(frame.adr):
-                return self._rtn(frame.adr, Rtn.ADR_ERROR)
+            fanout = target == FANOUT and command in family.fanouts and module.number == 1
+            if not fanout and target not in family.info_addresses(frame.adr):
+                return self._reply(frame.adr, Rtn.ADR_ERROR)
         try:
             info = self._info(command, module, frame.info, fanout)
         except (ProtocolError, ValueError):
-            return self._rtn(frame.adr, Rtn.INVALID_DATA)
+            return self._reply(frame.adr, Rtn.INVALID_DATA)
         if info is None:
-            return self._rtn(frame.adr, Rtn.CID2_INVALID)
-        return encode_frame(DEFAULT_VER, frame.adr, Rtn.NORMAL, info)
+            return self._reply(frame.adr, Rtn.CID2_INVALID)
+        return self._reply(frame.adr, Rtn.NORMAL, info)
 
-    def _info(self, command: Command, module: Module, request_info: bytes, fanout: bool) -> bytes | None:
-        if fanout:
-            group = [m for m in self.stack.group_modules(module.group) if not m.off]  # a module turned off is gone
-            result: object
-            if command == Command.ANALOG:
-                result = SystemAnalogData(0x11, tuple(m.pack() for m in group))
-            else:
-                result = SystemAlarmInfo(0, tuple(m.pack_alarm() for m in group))
-            return FANOUT_LAYOUTS[command].encode(result)
-        if command == Command.SET_CHARGE_DISCHARGE:
-            setting = CHARGE_DISCHARGE_SETTING.decode(request_info)
-            module.limits = ChargeDischargeInfo(**field_values(setting), status=module.charge_discharge().status)
-            return b""
-        if command == Command.TURN_OFF:
-            module.off = True
-            return b""
-        readers: dict[Command, Callable[[], object]] = {
-            Command.ANALOG: module.analog,
-            Command.ALARM: module.alarm,
-            Command.SYSTEM_PARAMETERS: module.parameters,
-            Command.MANUFACTURER: module.manufacturer,
-            Command.CHARGE_DISCHARGE: module.charge_discharge,
-            Command.SERIAL_NUMBER: module.serial_number,
-            Command.FIRMWARE: module.firmware,
-        }
-        source = readers.get(command)
-        return None if source is None else REPLY_LAYOUTS[command].encode(source())
+    @abstractmethod
+    def _info(self, command: Any, module: Module, request_info: bytes, fanout: bool) -> bytes | None:
+        """The reply INFO of `module` (the master's of its group for a fan-out) to `command`; None for a
+        command it does not answer."""
 
-    @staticmethod
-    def _rtn(adr: int | None, rtn: Rtn) -> bytes:
-        return encode_frame(DEFAULT_VER, adr or 0, rtn)
+    def _reply(self, adr: int | None, rtn: Rtn, info: bytes = b"") -> bytes:
+        return encode_frame(self.family.ver, adr or 0, rtn, info, self.family.cid1)
 
     def _inject(self, reply: bytes) -> bytes | None:
         faults, rng = self.faults, self._rng

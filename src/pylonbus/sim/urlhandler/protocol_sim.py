@@ -15,7 +15,8 @@ from serial.serialutil import SerialBase
 
 from ..bus import Bus
 from ..model import Stack, group_spec
-from ..responder import Faults, Responder
+from ..responder import Faults
+from ..responders import responder_class
 
 PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", "alarm", *Faults.names())
 
@@ -69,7 +70,7 @@ class Serial(SerialBase):
             stack, faults, pace = stack_from_query(urllib.parse.parse_qs(parts.query))
         except (ValueError, KeyError, TypeError) as error:
             raise serial.SerialException(f"invalid simulator URL {url!r}: {error}") from None
-        self.simulator = Responder(stack, faults, seed=stack.seed)
+        self.simulator = responder_class()(stack, faults, seed=stack.seed)
         self._bus = Bus(self.simulator, self.baudrate, pace)
 
     def _reconfigure_port(self) -> None:

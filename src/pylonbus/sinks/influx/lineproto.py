@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from ...protocol.results import PackAnalog
+    from ...protocol.families.pylontech.results import PackAnalog
     from ...readings.reading import Reading
 
 

@@ -1,0 +1,31 @@
+"""The BMS families that speak this frame, one module (or package) each with its `FAMILY`.
+
+They are found by listing this package, so adding a family is adding its module and nothing else names it.
+A family is imported when it is first asked for: a program reading Pylontech builds no other family's layouts."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..family import Family
+
+DEFAULT = "pylontech"
+
+
+@cache
+def names() -> tuple[str, ...]:
+    """The name of every family, as `--bms` will take it."""
+    import pkgutil  # here, not above: the CLI's --version reads Pylontech's codes through this package
+
+    return tuple(sorted(module.name for module in pkgutil.iter_modules(__path__)))
+
+
+def family(name: str = DEFAULT) -> Family[Any, Any]:
+    """The family called `name`; ValueError for a name no module here has."""
+    if name not in names():
+        raise ValueError(f"unknown BMS family {name!r}; known: {', '.join(names())}")
+    found: Family[Any, Any] = importlib.import_module(f".{name}", __name__).FAMILY
+    return found
