@@ -17,8 +17,8 @@ from ..errors import LinkError, PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..service.settings import SETTINGS, merge
-from ..sinks.influx.config import SCHEMAS
-from ..store.spool import default_energy_path, default_path
+from ..sinks.influx.settings import SCHEMAS
+from ..store.paths import default_energy_path, default_path
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,

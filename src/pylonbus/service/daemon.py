@@ -28,7 +28,8 @@ ONCE_FLUSH = 5.0
 def open_spool(config: Config) -> Spool:
     """The spool, locked to this process first: a second daemon on it would send its batches twice."""
     from ..store.lock import hold
-    from ..store.spool import Spool, default_path
+    from ..store.paths import default_path
+    from ..store.spool import Spool
 
     path = config.spool or default_path()
     return Spool(path, config.queue_limit, ours=hold(path, "--spool"))
@@ -40,7 +41,8 @@ def open_energy_state(config: Config) -> Store | None:
     if config.once:
         return None
     from ..store.lock import hold
-    from ..store.spool import Store, default_energy_path
+    from ..store.paths import default_energy_path
+    from ..store.spool import Store
 
     path = config.energy_state or default_energy_path()
     return Store(path, option="--energy-state", ours=hold(path, "--energy-state"))

@@ -4,10 +4,8 @@ a part: [battery], [influx], [mqtt], [http], [log]), then the environment (secre
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,9 @@ from ..errors import PylonbusError
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
 from ..protocol.families.pylontech.codes import MAX_GROUP
-from ..sinks.http import config as http
-from ..sinks.influx import config as influx
-from ..sinks.mqtt import config as mqtt
+from ..sinks.http import settings as http
+from ..sinks.influx import settings as influx
+from ..sinks.mqtt import settings as mqtt
 
 BATTERY = (
     Setting("device", default=DEFAULT_PORT),
@@ -73,6 +71,8 @@ def _line_of(text: str, table: str, key: str) -> int:
 
 def read_file(path: Path) -> dict[str, Any]:
     """The settings a config file gives, each value checked as its flag would be."""
+    import tomllib  # only with --config: 6 ms of every start otherwise
+
     try:
         text = path.read_text()
         data = tomllib.loads(text)
@@ -142,4 +142,6 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
+    import json
+
     return json.dumps(str(value), ensure_ascii=False)

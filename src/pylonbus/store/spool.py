@@ -46,22 +46,6 @@ class SpoolError(PylonbusError):
     """The spool's database cannot be used: not a regular file, no permission, in use, disk full or failing."""
 
 
-def default_path() -> Path:
-    """$STATE_DIRECTORY (systemd), else /var/lib/pylon2influx as root, else ~/.local/state/pylon2influx."""
-    if state := os.environ.get("STATE_DIRECTORY"):
-        base = Path(state.split(":")[0])
-    elif os.geteuid() == 0:
-        base = Path("/var/lib/pylon2influx")
-    else:
-        base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "pylon2influx"
-    return base / "spool.sqlite"
-
-
-def default_energy_path() -> Path:
-    """The energy counters' file where no sink spools: beside the default spool."""
-    return default_path().with_name("energy.sqlite")
-
-
 def file_problem(path: Path) -> str | None:
     """Why `path` cannot hold a database, if it cannot: a directory or a device is the user's mistake in naming
     it, never ours to rename aside."""

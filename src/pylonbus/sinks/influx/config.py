@@ -1,32 +1,11 @@
-"""The InfluxDB sink's part of the configuration: the `[influx]` table (also the -s/-n/-B… options) and the
-target it describes."""
+"""The InfluxDB sink's part of the configuration: the target its settings describe."""
 
 from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
 
-from ...options import Setting, one_of, path, whole
-
-SCHEMAS = ("c", "full", "both")
-
-SETTINGS = (
-    Setting("server"),
-    Setting("port", default=8086, parse=whole(1, 65535)),
-    Setting("db"),
-    Setting("user"),
-    Setting("bucket"),
-    Setting("org"),
-    Setting("influxapi"),
-    Setting("ca_file", parse=path),
-    Setting("verify_tls", "isslverifypeer", default=1, parse=whole(0, 1), flag=True),
-    Setting("cache", parse=whole(1, None)),
-    Setting("spool", parse=path),
-    Setting("all", default=False, flag=True),
-    Setting("schema", default="c", parse=one_of(*SCHEMAS)),
-    Setting("password_file", parse=path),
-    Setting("token_file", parse=path),
-)
+import urllib3
 
 
 @dataclass(frozen=True)
@@ -83,8 +62,6 @@ class InfluxTarget:
         else:
             user, password = self.credentials
             if user or password:
-                import urllib3  # only when the sink is used: the settings load without it
-
                 headers |= urllib3.util.make_headers(basic_auth=f"{user or ''}:{password or ''}")
         return headers
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
-from .config import DEFAULT_PREFIX
+from .settings import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from ...readings.reading import ModuleReading

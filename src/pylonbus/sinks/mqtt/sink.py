@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
 from ...store.backlog import Backlog
-from .config import broker, topic_problem
 from .discovery import Discovery
+from .settings import broker, topic_problem
 
 if TYPE_CHECKING:
     from ...readings.reading import Reading
