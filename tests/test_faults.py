@@ -74,6 +74,27 @@ def test_a_spool_damaged_in_its_batches_is_moved_aside_and_its_energy_counters_k
     assert spool.load_state("energy") == '{"stack 0": {"charge_kwh": 1.5}}'
 
 
+def test_ids_read_before_the_spool_was_moved_aside_never_touch_the_new_one(tmp_path: Path) -> None:
+    """The shipper holds the ids of a request in flight when the spool is found damaged; the new spool numbers
+    its rows from 1 again, and the old ids must not delete, reject or split the new batches."""
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path, 1000)
+    for n in range(3):
+        spool.add(f"old {n}".encode(), 1)
+    in_flight = [batch_id for batch_id, _, _ in spool.oldest(10)]
+    with path.open("r+b") as card:  # only "SQLite format 3" left, as in the test above
+        card.seek(16)
+        card.write(os.urandom(path.stat().st_size - 16))
+    spool.add(b"new a\nnew b", 2)  # finds the damage: moved aside, a new spool holds this batch
+    spool.add(b"new c", 1)
+    assert moved_aside(tmp_path)
+    spool.remove(in_flight)
+    spool.reject(in_flight[0], 400, "bad")
+    assert not spool.split(in_flight[1])
+    assert [body for _, _, body in spool.oldest(10)] == [b"new a\nnew b", b"new c"] and spool.pending() == 2
+    assert spool.counter("rejected") == 0
+
+
 def damage(path: Path, kind: str) -> bytes:
     """What a power cut on an SD card leaves at the path of a spool a daemon used before (or a file put there since);
     its bytes."""

@@ -34,6 +34,7 @@ CREATE INDEX IF NOT EXISTS {table}_by_time ON {table} (created, id);
 """
 #: The InfluxDB queue keeps the table name of the spools written before there were other queues.
 DEFAULT_QUEUE = "batches"
+GENERATION_SHIFT = 40  # bits of a batch id that are its row; the rest count the database replacements
 # Batches leave in the order they were taken: by time, then id (the second half of a split batch is a newer
 # row with its original time).
 IN_ORDER = "ORDER BY created, id"
@@ -296,7 +297,18 @@ class Spool(Store):
         elif self._dropping and self._room() >= 2 * need:
             log.warning("spool %s has room again; %d batches were dropped for lack of disk", self.path, self._dropping)
             self._dropping = 0
-        return batch_id
+        return self._tag(batch_id)
+
+    # A batch id names its row and the database it is in: a database found damaged is replaced by one that
+    # numbers its rows from 1 again, and a shipper still holding ids from the old one must not delete, reject
+    # or split the new rows that happen to carry the same numbers.
+    def _tag(self, row: int) -> int:
+        return self._generation << GENERATION_SHIFT | row
+
+    def _rows(self, ids: list[int]) -> list[int]:
+        """The rows of this database among `ids`."""
+        mask = (1 << GENERATION_SHIFT) - 1
+        return [batch_id & mask for batch_id in ids if batch_id >> GENERATION_SHIFT == self._generation]
 
     def _room(self) -> int:
         """Bytes a new batch can use: free pages inside the database, and free space on its disk."""
@@ -346,7 +358,7 @@ class Spool(Store):
         for row in rows:
             if out and total + row[1] > max_lines:
                 break
-            out.append((row[0], row[1], bytes(row[2])))
+            out.append((self._tag(row[0]), row[1], bytes(row[2])))
             total += row[1]
         return out
 
@@ -356,8 +368,9 @@ class Spool(Store):
         With `defer`, while a backlog drains, the deletion waits until DEFERRED_REMOVALS batches were sent, the
         backlog is empty or `settle()` is called: one fsync'd transaction for many requests. A crash before
         then sends those batches again, which a line-protocol database takes as the same points."""
-        self._sent += ids
-        self._count -= len(ids)
+        rows = self._rows(ids)
+        self._sent += rows
+        self._count -= len(rows)
         if not defer or self._count <= 0 or len(self._sent) >= DEFERRED_REMOVALS:
             self._delete_sent()
 
@@ -381,13 +394,16 @@ class Spool(Store):
     @_locked
     def reject(self, batch_id: int, status: int, message: str) -> None:
         """Move a batch the server refused as malformed aside, with the server's reason; it is never retried."""
+        rows = self._rows([batch_id])
+        if not rows:
+            return  # in a database since moved aside
         with self._db:
             self._db.execute(
                 "INSERT INTO rejected (id, created, rejected, status, message, body) "
                 f"SELECT id, created, ?, ?, ?, body FROM {self._table} WHERE id = ?",
-                (time.time(), status, message, batch_id),
+                (time.time(), status, message, rows[0]),
             )
-            removed = self._db.execute(f"DELETE FROM {self._table} WHERE id = ?", (batch_id,)).rowcount
+            removed = self._db.execute(f"DELETE FROM {self._table} WHERE id = ?", rows).rowcount
             self._bump(f"{self._prefix}rejected", 1)
         self._count -= removed
 
@@ -395,6 +411,10 @@ class Spool(Store):
     def split(self, batch_id: int) -> bool:
         """Cut a batch into two halves by lines, for a server whose size limit refuses it whole; the second
         half is queued as a new batch. False if the batch is a single line (or gone)."""
+        rows = self._rows([batch_id])
+        if not rows:
+            return False
+        (batch_id,) = rows
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(f"SELECT created, body FROM {self._table} WHERE id = ?", (batch_id,)).fetchone()
