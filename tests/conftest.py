@@ -14,7 +14,8 @@ import pytest
 
 # The daemons the tests start keep their default spool and energy counters in a folder of this run, never in the
 # machine's /var/lib/pylon2influx (nor share them with another run: each is locked to one process).
-os.environ["STATE_DIRECTORY"] = tempfile.mkdtemp(prefix="pylonbus-state-")
+STATE = tempfile.TemporaryDirectory(prefix="pylonbus-state-")  # removed when the run ends
+os.environ["STATE_DIRECTORY"] = STATE.name
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors" / "frames.json"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
