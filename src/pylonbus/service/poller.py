@@ -1,6 +1,8 @@
 """Reads every known module of every group once a cycle: 0x42 analog and 0x44 alarm, and who it is (0x51, 0x93,
 0x96) when it is first seen or comes back. A failing module never stops the others; addresses without a module
-are probed again every `rescan` seconds, so a module that missed the start-up scan joins as soon as it answers."""
+are probed again every `rescan` seconds, so a module that missed the start-up scan joins as soon as it answers.
+A lost port (a gateway that closed the connection, an adapter unplugged) is a fault of the line: the modules
+stay known, it is reopened with a back-off, and its loss and return are logged once each."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from ..errors import (
     LengthChecksumError,
     LinkError,
     NoReplyError,
+    PortError,
     ProtocolError,
     ResponseError,
 )
+from ..link.link import Link
 from ..link.stack import Stack
 from ..protocol.codes import MAX_MODULE
 from ..protocol.results import PackAlarm, PackAnalog
@@ -58,6 +62,8 @@ class Poller:
         fanout: bool = True,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
+        self.links: list[Link] = list({id(stack.link): stack.link for stack in stacks}.values())
+        self.lost_ports: set[str] = set()  # ports whose loss was logged, until they answer again
         self.energy = energy
         self.fanout = fanout  # read a group with one request to its master where that is proven right
         self.proven: dict[int, list[int]] = {}  # group -> the modules whose fan-out order was checked
@@ -89,9 +95,28 @@ class Poller:
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
+        self.watch_links()
         if self.energy is not None:
             self.count_energy(self.energy, reading)
         return reading
+
+    def watch_links(self) -> None:
+        """Log once when a port is lost and once when it answers again, however many attempts that takes."""
+        for link in self.links:
+            if link.lost is not None and link.port not in self.lost_ports:
+                self.lost_ports.add(link.port)
+                log.warning("connection lost: %s — reconnecting; every known module is kept", link.lost)
+            elif link.lost is None and link.port in self.lost_ports:
+                self.lost_ports.discard(link.port)
+                log.warning("%s answers again; polling resumed", link.port)
+
+    def reconnect(self) -> bool:
+        """Reopen the lost ports whose back-off allows; True when one opened (poll now to see it works)."""
+        return any([link.reconnect() for link in self.links])  # a list: every due port gets its attempt
+
+    def retry_in(self) -> float | None:
+        """Seconds until the next reopen of a lost port; None when no port waits for one."""
+        return min((wait for link in self.links if (wait := link.retry_in) is not None), default=None)
 
     @staticmethod
     def count_energy(meter: EnergyMeter, reading: Reading) -> None:
@@ -115,7 +140,7 @@ class Poller:
             readings = self.read_fanout(stack)
             if readings is not None:
                 return readings
-        return [self.read(stack, module) for module in stack.modules]
+        return [self.silent_or_read(stack, module) for module in stack.modules]
 
     def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
@@ -148,7 +173,7 @@ class Poller:
 
     def prove_fanout(self, stack: Stack, packs: tuple[PackAnalog, ...]) -> list[ModuleReading]:
         """Read each module once and compare with the fan-out packs; this cycle's readings are the modules' own."""
-        readings = [self.read(stack, module) for module in stack.modules]
+        readings = [self.silent_or_read(stack, module) for module in stack.modules]
         own = [_fingerprint(r.analog) if r.analog is not None else None for r in readings]
         if None in own:
             return readings  # a module did not answer: prove it another cycle
@@ -170,11 +195,16 @@ class Poller:
             self.no_fanout.add(stack.group)
         return readings
 
-    def read(self, stack: Stack, module: int) -> ModuleReading:
+    def silent_or_read(self, stack: Stack, module: int) -> ModuleReading:
+        result = self.read(stack, module)
+        return self.silent_reading(stack, module, result) if isinstance(result, Exception) else result
+
+    def read(self, stack: Stack, module: int) -> ModuleReading | LinkError | ProtocolError:
+        """A module's reading, or why its analog values could not be read."""
         try:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
-            return self.silent_reading(stack, module, error)
+            return error
         alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
         return self.answered(stack, module, analog, alarm)
 
@@ -190,7 +220,9 @@ class Poller:
     def silent_reading(self, stack: Stack, module: int, error: Exception) -> ModuleReading:
         key = (stack.group, module)
         self.failures[reason_of(error)] += 1
-        if key in self.silent:  # said once when it went silent
+        if isinstance(error, PortError):  # the line's fault, not the module's: said once for the port
+            log.debug("module %d of group %d not read: %s", module, stack.group, error)
+        elif key in self.silent:  # said once when it went silent
             log.debug("module %d of group %d still silent: %s", module, stack.group, error)
         else:
             log.warning("module %d gives no data and is skipped until it does: %s", module, error)
@@ -222,14 +254,24 @@ class Poller:
     def rescan(self) -> None:
         """Probe the addresses without a known module; one that answers joins the poll. Fan-out is decided
         afresh after each rescan: its pack order proven again (a pack may have been swapped while the stack was
-        off), and a group given up on (one reply lost on a noisy line) tried again."""
+        off), and a group given up on (one reply lost on a noisy line) tried again. While a port is lost the
+        rescan waits: it runs at the first cycle after the port answers again."""
+        if any(link.lost is not None for link in self.links):
+            return
         self.next_rescan = time.monotonic() + self.rescan_every
         self.proven.clear()
         self.no_fanout.clear()
-        for stack in self.stacks:
-            for module in range(1, MAX_MODULE + 1):
-                if module in stack.modules or self.stop.is_set():
-                    continue
-                if stack.probe(module):
-                    stack.modules = sorted([*stack.modules, module])
-                    log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
+        try:
+            for stack in self.stacks:
+                self.probe_missing(stack, range(1, MAX_MODULE + 1))
+        except PortError:
+            self.next_rescan = 0.0  # lost while probing: the cycle says so, and the rescan is due again
+
+    def probe_missing(self, stack: Stack, addresses: range) -> None:
+        """Probe the addresses without a known module; one that answers joins the poll."""
+        for module in addresses:
+            if module in stack.modules or self.stop.is_set():
+                continue
+            if stack.probe(module):
+                stack.modules = sorted([*stack.modules, module])
+                log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
