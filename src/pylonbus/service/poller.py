@@ -76,9 +76,13 @@ class Poller:
         self.identities: dict[tuple[int, int], Identity] = {}
 
     def scan(self) -> None:
-        """The start-up scan of every group (ends early when `stop` is set)."""
+        """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
+        so an address missing below the highest found is most likely a module whose probes were all lost on a
+        noisy line: it is probed once more, which costs nothing where no address is missing."""
         for stack in self.stacks:
             stack.scan(stop=self.stop)
+            if stack.modules:
+                self.probe_missing(stack, range(1, stack.modules[-1]))
 
     @property
     def errors(self) -> int:
@@ -140,7 +144,7 @@ class Poller:
             readings = self.read_fanout(stack)
             if readings is not None:
                 return readings
-        return [self.silent_or_read(stack, module) for module in stack.modules]
+        return self.read_each(stack)
 
     def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
@@ -158,8 +162,10 @@ class Poller:
             self.failures[reason_of(error)] += 1
             log.debug("group %d: fan-out read failed (%s); reading each module this cycle", group, error)
             return None
-        if len(packs) != len(stack.modules):  # a module is silent: the master leaves it out
+        if len(packs) != len(stack.modules):  # a module is silent (the master leaves it out), or was missed
             self.proven.pop(group, None)  # whatever comes back is proven again
+            if len(packs) > len(stack.modules):  # the master counts more packs than the scan found
+                self.probe_missing(stack, range(1, len(packs) + 1))
             return None
         if self.proven.get(group) != stack.modules:
             return self.prove_fanout(stack, packs)
@@ -173,7 +179,7 @@ class Poller:
 
     def prove_fanout(self, stack: Stack, packs: tuple[PackAnalog, ...]) -> list[ModuleReading]:
         """Read each module once and compare with the fan-out packs; this cycle's readings are the modules' own."""
-        readings = [self.silent_or_read(stack, module) for module in stack.modules]
+        readings = self.read_each(stack)
         own = [_fingerprint(r.analog) if r.analog is not None else None for r in readings]
         if None in own:
             return readings  # a module did not answer: prove it another cycle
@@ -195,9 +201,20 @@ class Poller:
             self.no_fanout.add(stack.group)
         return readings
 
-    def silent_or_read(self, stack: Stack, module: int) -> ModuleReading:
-        result = self.read(stack, module)
-        return self.silent_reading(stack, module, result) if isinstance(result, Exception) else result
+    def read_each(self, stack: Stack) -> list[ModuleReading]:
+        """Each module of a group with its own requests. A module that answered until now and fails is read
+        once more after the others: one read lost on a noisy line (all its tries) does not make it silent for
+        a cycle, while a module already silent, or a lost port, costs no second read."""
+        results = {module: self.read(stack, module) for module in stack.modules}
+        for module, result in results.items():
+            if isinstance(result, Exception) and (stack.group, module) not in self.silent and stack.link.lost is None:
+                self.failures[reason_of(result)] += 1
+                log.debug("module %d of group %d: %s; reading it again after the others", module, stack.group, result)
+                results[module] = self.read(stack, module)
+        return [
+            self.silent_reading(stack, module, result) if isinstance(result, Exception) else result
+            for module, result in results.items()
+        ]
 
     def read(self, stack: Stack, module: int) -> ModuleReading | LinkError | ProtocolError:
         """A module's reading, or why its analog values could not be read."""
