@@ -208,9 +208,10 @@ class Poller:
         results = {module: self.read(stack, module) for module in stack.modules}
         for module, result in results.items():
             if isinstance(result, Exception) and (stack.group, module) not in self.silent and stack.link.lost is None:
-                self.failures[reason_of(result)] += 1
                 log.debug("module %d of group %d: %s; reading it again after the others", module, stack.group, result)
                 results[module] = self.read(stack, module)
+                if not isinstance(results[module], Exception):  # a failure counts once a module and cycle
+                    self.failures[reason_of(result)] += 1
         return [
             self.silent_reading(stack, module, result) if isinstance(result, Exception) else result
             for module, result in results.items()
