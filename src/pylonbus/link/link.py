@@ -79,13 +79,10 @@ class Link:
         return self._lost
 
     def open(self) -> Serial:
-        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset. A lost
-        port is reopened only when its back-off allows: before that this raises its PortError at once."""
+        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
         port = self._serial
         if port is not None and port.is_open:
             return port
-        if self._lost is not None and time.monotonic() < self._retry_at:
-            raise self._lost.with_traceback(None)  # the same error, its traceback not growing with each attempt
         try:
             if port is None:
                 port = serial.serial_for_url(self.port, **open_settings(self.port, self.baud))

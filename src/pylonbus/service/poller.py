@@ -205,7 +205,11 @@ class Poller:
         """Each module of a group with its own requests. A module that answered until now and fails is read
         once more after the others: one read lost on a noisy line (all its tries) does not make it silent for
         a cycle, while a module already silent, or a lost port, costs no second read."""
-        results = {module: self.read(stack, module) for module in stack.modules}
+        results: dict[int, ModuleReading | LinkError | ProtocolError] = {}
+        for module in stack.modules:
+            # Once the port is lost the other modules are not tried: reopening is paced by its back-off.
+            lost = next((result for result in results.values() if isinstance(result, PortError)), None)
+            results[module] = self.read(stack, module) if lost is None else lost
         for module, result in results.items():
             if isinstance(result, Exception) and (stack.group, module) not in self.silent and stack.link.lost is None:
                 log.debug("module %d of group %d: %s; reading it again after the others", module, stack.group, result)
