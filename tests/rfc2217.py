@@ -3,6 +3,7 @@ pyserial's own `PortManager` speaks the protocol, so the client meets a real imp
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -21,9 +22,12 @@ class _Connection:
 
 
 class Rfc2217Server:
-    def __init__(self, target: str) -> None:
+    """On `port` (0: any free one); `stop` closes the connections too, as a gateway that reboots."""
+
+    def __init__(self, target: str, port: int = 0) -> None:
         self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.connections: list[socket.socket] = []
         self.url = f"rfc2217://127.0.0.1:{self.listener.getsockname()[1]}"
         self.alive = True
         self.threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -35,13 +39,18 @@ class Rfc2217Server:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            self.connections.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self.threads.append(thread)
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as a gateway: no 40 ms Nagle stalls
-        port = serial.serial_for_url(self.target, timeout=0.05)
+        try:
+            port = serial.serial_for_url(self.target, timeout=0.05)
+        except (OSError, serial.SerialException):
+            conn.close()  # the serial side is down: the client sees its connection closed, as with a gateway
+            return
         manager = serial.rfc2217.PortManager(port, _Connection(conn))
         done = threading.Event()
 
@@ -73,3 +82,6 @@ class Rfc2217Server:
     def stop(self) -> None:
         self.alive = False
         self.listener.close()
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 TRIES = 3
 REMOTE_READ_SLICE = 0.01  # s, the fixed read timeout on an RFC 2217 port
+# A lost port is reopened at once (a USB glitch, a gateway that dropped an idle connection), then after a
+# back-off doubling up to RECONNECT_MAX: a rebooting gateway is not hammered, and is used again within 2 s.
+RECONNECT_FIRST = 0.25  # s
+RECONNECT_MAX = 2.0  # s
 
 
 def describe(port: str, baud: int, adr: int, module: int) -> str:
@@ -61,6 +65,9 @@ class Link:
         self._settings: list[Any] | None = None  # termios of a local device, as opened
         self._remote = False  # the port's settings live on an RFC 2217 server
         self.errors = 0  # failed attempts since creation
+        self._lost: PortError | None = None  # why the port failed, until a reply arrives again
+        self._backoff = 0.0  # s, the last wait between two reopens of a lost port
+        self._retry_at = 0.0  # monotonic time from which a lost port may be reopened
 
     # -- port ---------------------------------------------------------------------------------------------
     @property
@@ -71,6 +78,11 @@ class Link:
     def serial(self) -> Serial:
         """The pyserial object (opened on first use)."""
         return self.open()
+
+    @property
+    def lost(self) -> PortError | None:
+        """Why the port failed, from the failure until a reply arrives again; None while it works."""
+        return self._lost
 
     def open(self) -> Serial:
         """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
@@ -83,7 +95,7 @@ class Link:
             else:
                 port.open()
         except (OSError, ValueError) as error:
-            raise port_error(self.port, error) from None
+            raise self._lose(port_error(self.port, error)) from None
         self._serial = port
         self._reader.clear()
         self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
@@ -112,6 +124,30 @@ class Link:
             with suppress(OSError, serial.SerialException, termios.error):
                 self._serial.close()
 
+    def _lose(self, error: PortError) -> PortError:
+        """Close the port and schedule its next reopen: at once after it worked, then backing off."""
+        self.close()
+        self._backoff = 0.0 if self._lost is None else min(max(2 * self._backoff, RECONNECT_FIRST), RECONNECT_MAX)
+        self._retry_at = time.monotonic() + self._backoff
+        self._lost = error
+        return error
+
+    @property
+    def retry_in(self) -> float | None:
+        """Seconds until a lost port may be reopened; None when it is not lost or is open again."""
+        if self._lost is None or self.is_open:
+            return None
+        return max(self._retry_at - time.monotonic(), 0.0)
+
+    def reconnect(self) -> bool:
+        """Reopen a lost port if its back-off allows; True when it opened (a request tells whether it works)."""
+        if self.retry_in != 0.0:
+            return False
+        with suppress(PortError):
+            self.open()
+            return True
+        return False
+
     def __enter__(self) -> Link:
         self.open()
         return self
@@ -133,10 +169,12 @@ class Link:
             self._reader.clear()
             log.log(FRAME, "TX %s", frame.decode("ascii").strip())
             port.write(frame)
-            return self._read_reply(port, adr, timeout)
+            reply = self._read_reply(port, adr, timeout)
         except (serial.SerialException, OSError, termios.error) as error:
-            self.close()  # the adapter went away: the next attempt reopens it
-            raise PortError(f"{self.port} failed: {error}; is the adapter still connected?") from None
+            # The adapter went away or the gateway closed the connection: the next attempt reopens it.
+            raise self._lose(PortError(f"{self.port} failed: {error}; is the adapter still connected?")) from None
+        self._lost = None
+        return reply
 
     def _read_reply(self, port: Serial, adr: int, timeout: float) -> Frame:
         reader = self._reader
@@ -215,6 +253,8 @@ class Link:
                 last = error
                 self.errors += 1
                 log.debug("%s: attempt %d/%d failed: %s", where, attempt, tries, error)
+                if self._lost is not None and time.monotonic() < self._retry_at:
+                    break  # the port is gone: its reopening is paced by the back-off, not by the tries
                 if attempt == 2 and tries > 2 and reopen:
                     self.close()
                     time.sleep(0.5)

@@ -143,12 +143,14 @@ class Daemon:
         return sum(sink.close(max(0.0, deadline - time.monotonic())) for sink in self.sinks)
 
     def _sleep_until(self, deadline: float) -> None:
-        """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler."""
+        """Wait for the next cycle; a signal wakes the loop to act on it here, outside the signal handler. A lost
+        port is reopened meanwhile as its back-off allows, and polled at once when it opens."""
         while not self.stop.is_set():
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self.poller.reconnect():
                 return
-            self.wake.wait(remaining)
+            retry = self.poller.retry_in()
+            self.wake.wait(remaining if retry is None else min(remaining, retry))
             self.wake.clear()
             if self.report:
                 self.report = False

@@ -1,6 +1,8 @@
 """Reads every known module of every group once a cycle: 0x42 analog and 0x44 alarm, and who it is (0x51, 0x93,
 0x96) when it is first seen or comes back. A failing module never stops the others; addresses without a module
-are probed again every `rescan` seconds, so a module that missed the start-up scan joins as soon as it answers."""
+are probed again every `rescan` seconds, so a module that missed the start-up scan joins as soon as it answers.
+A lost port (a gateway that closed the connection, an adapter unplugged) is a fault of the line: the modules
+stay known, it is reopened with a back-off, and its loss and return are logged once each."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from ..errors import (
     LengthChecksumError,
     LinkError,
     NoReplyError,
+    PortError,
     ProtocolError,
     ResponseError,
 )
+from ..link.link import Link
 from ..link.stack import Stack
 from ..protocol.families.pylontech.codes import MAX_MODULE
 from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
@@ -58,6 +62,8 @@ class Poller:
         fanout: bool = True,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
+        self.links: list[Link] = list({id(stack.link): stack.link for stack in stacks}.values())
+        self.lost_ports: set[str] = set()  # ports whose loss was logged, until they answer again
         self.energy = energy
         self.fanout = fanout  # read a group with one request to its master where that is proven right
         self.proven: dict[int, list[int]] = {}  # group -> the modules whose fan-out order was checked
@@ -70,9 +76,13 @@ class Poller:
         self.identities: dict[tuple[int, int], Identity] = {}
 
     def scan(self) -> None:
-        """The start-up scan of every group (ends early when `stop` is set)."""
+        """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
+        so an address missing below the highest found is most likely a module whose probes were all lost on a
+        noisy line: it is probed once more, which costs nothing where no address is missing."""
         for stack in self.stacks:
             stack.scan(stop=self.stop)
+            if stack.modules:
+                self.probe_missing(stack, range(1, stack.modules[-1]))
 
     @property
     def errors(self) -> int:
@@ -89,9 +99,28 @@ class Poller:
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
+        self.watch_links()
         if self.energy is not None:
             self.count_energy(self.energy, reading)
         return reading
+
+    def watch_links(self) -> None:
+        """Log once when a port is lost and once when it answers again, however many attempts that takes."""
+        for link in self.links:
+            if link.lost is not None and link.port not in self.lost_ports:
+                self.lost_ports.add(link.port)
+                log.warning("connection lost: %s — reconnecting; every known module is kept", link.lost)
+            elif link.lost is None and link.port in self.lost_ports:
+                self.lost_ports.discard(link.port)
+                log.warning("%s answers again; polling resumed", link.port)
+
+    def reconnect(self) -> bool:
+        """Reopen the lost ports whose back-off allows; True when one opened (poll now to see it works)."""
+        return any([link.reconnect() for link in self.links])  # a list: every due port gets its attempt
+
+    def retry_in(self) -> float | None:
+        """Seconds until the next reopen of a lost port; None when no port waits for one."""
+        return min((wait for link in self.links if (wait := link.retry_in) is not None), default=None)
 
     @staticmethod
     def count_energy(meter: EnergyMeter, reading: Reading) -> None:
@@ -115,9 +144,7 @@ class Poller:
             readings = self.read_fanout(stack)
             if readings is not None:
                 return readings
-        # SIGTERM ends a cycle between two modules: with silent modules a cycle can take longer than the 2 s a
-        # stop may take.
-        return [self.read(stack, module) for module in stack.modules if not self.stop.is_set()]
+        return self.read_each(stack)
 
     def read_fanout(self, stack: Stack) -> list[ModuleReading] | None:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
@@ -135,8 +162,10 @@ class Poller:
             self.failures[reason_of(error)] += 1
             log.debug("group %d: fan-out read failed (%s); reading each module this cycle", group, error)
             return None
-        if len(packs) != len(stack.modules):  # a module is silent: the master leaves it out
+        if len(packs) != len(stack.modules):  # a module is silent (the master leaves it out), or was missed
             self.proven.pop(group, None)  # whatever comes back is proven again
+            if len(packs) > len(stack.modules):  # the master counts more packs than the scan found
+                self.probe_missing(stack, range(1, len(packs) + 1))
             return None
         if self.proven.get(group) != stack.modules:
             return self.prove_fanout(stack, packs)
@@ -150,7 +179,7 @@ class Poller:
 
     def prove_fanout(self, stack: Stack, packs: tuple[PackAnalog, ...]) -> list[ModuleReading]:
         """Read each module once and compare with the fan-out packs; this cycle's readings are the modules' own."""
-        readings = [self.read(stack, module) for module in stack.modules]
+        readings = self.read_each(stack)
         own = [_fingerprint(r.analog) if r.analog is not None else None for r in readings]
         if None in own:
             return readings  # a module did not answer: prove it another cycle
@@ -172,11 +201,36 @@ class Poller:
             self.no_fanout.add(stack.group)
         return readings
 
-    def read(self, stack: Stack, module: int) -> ModuleReading:
+    def read_each(self, stack: Stack) -> list[ModuleReading]:
+        """Each module of a group with its own requests. A module that answered until now and fails is read
+        once more after the others: one read lost on a noisy line (all its tries) does not make it silent for
+        a cycle, while a module already silent, or a lost port, costs no second read."""
+        results: dict[int, ModuleReading | LinkError | ProtocolError] = {}
+        for module in stack.modules:
+            if self.stop.is_set():  # SIGTERM ends a cycle between two modules: silent ones can take seconds each
+                break
+            # Once the port is lost the other modules are not tried: reopening is paced by its back-off.
+            lost = next((result for result in results.values() if isinstance(result, PortError)), None)
+            results[module] = self.read(stack, module) if lost is None else lost
+        for module, result in results.items():
+            if self.stop.is_set():
+                break
+            if isinstance(result, Exception) and (stack.group, module) not in self.silent and stack.link.lost is None:
+                log.debug("module %d of group %d: %s; reading it again after the others", module, stack.group, result)
+                results[module] = self.read(stack, module)
+                if not isinstance(results[module], Exception):  # a failure counts once a module and cycle
+                    self.failures[reason_of(result)] += 1
+        return [
+            self.silent_reading(stack, module, result) if isinstance(result, Exception) else result
+            for module, result in results.items()
+        ]
+
+    def read(self, stack: Stack, module: int) -> ModuleReading | LinkError | ProtocolError:
+        """A module's reading, or why its analog values could not be read."""
         try:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
-            return self.silent_reading(stack, module, error)
+            return error
         alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
         return self.answered(stack, module, analog, alarm)
 
@@ -192,7 +246,9 @@ class Poller:
     def silent_reading(self, stack: Stack, module: int, error: Exception) -> ModuleReading:
         key = (stack.group, module)
         self.failures[reason_of(error)] += 1
-        if key in self.silent:  # said once when it went silent
+        if isinstance(error, PortError):  # the line's fault, not the module's: said once for the port
+            log.debug("module %d of group %d not read: %s", module, stack.group, error)
+        elif key in self.silent:  # said once when it went silent
             log.debug("module %d of group %d still silent: %s", module, stack.group, error)
         else:
             log.warning("module %d gives no data and is skipped until it does: %s", module, error)
@@ -224,14 +280,24 @@ class Poller:
     def rescan(self) -> None:
         """Probe the addresses without a known module; one that answers joins the poll. Fan-out is decided
         afresh after each rescan: its pack order proven again (a pack may have been swapped while the stack was
-        off), and a group given up on (one reply lost on a noisy line) tried again."""
+        off), and a group given up on (one reply lost on a noisy line) tried again. While a port is lost the
+        rescan waits: it runs at the first cycle after the port answers again."""
+        if any(link.lost is not None for link in self.links):
+            return
         self.next_rescan = time.monotonic() + self.rescan_every
         self.proven.clear()
         self.no_fanout.clear()
-        for stack in self.stacks:
-            for module in range(1, MAX_MODULE + 1):
-                if module in stack.modules or self.stop.is_set():
-                    continue
-                if stack.probe(module):
-                    stack.modules = sorted([*stack.modules, module])
-                    log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
+        try:
+            for stack in self.stacks:
+                self.probe_missing(stack, range(1, MAX_MODULE + 1))
+        except PortError:
+            self.next_rescan = 0.0  # lost while probing: the cycle says so, and the rescan is due again
+
+    def probe_missing(self, stack: Stack, addresses: range) -> None:
+        """Probe the addresses without a known module; one that answers joins the poll."""
+        for module in addresses:
+            if module in stack.modules or self.stop.is_set():
+                continue
+            if stack.probe(module):
+                stack.modules = sorted([*stack.modules, module])
+                log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
