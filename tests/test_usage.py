@@ -4,6 +4,7 @@ logs with every frame; --decode on real logs; text written for battery owners; o
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,9 +22,16 @@ ANALOG_REPLY = (
 ANALOG_REQUEST = "~20024642E00202FD33"
 
 
-def run(program: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    program: str, *args: str, stdin: str | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", PROGRAMS[program], *args], capture_output=True, text=True, input=stdin, timeout=timeout
+        [sys.executable, "-m", PROGRAMS[program], *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        env=None if env is None else os.environ | env,
     )
 
 
@@ -284,24 +292,23 @@ def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 def test_a_token_in_the_environment_does_not_turn_a_v1_database_into_v2(tmp_path: Path) -> None:
     from servers import free_port
 
-    once = ["--once", "--spool", str(tmp_path / "spool.sqlite"), "-v", "1"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            PROGRAMS["pylon2influx"],
-            "-d",
-            SIM,
-            "-s",
-            f"127.0.0.1:{free_port()}",
-            "-n",
-            "db",
-            *once,
-        ],
-        capture_output=True,
-        text=True,
+    server = f"127.0.0.1:{free_port()}"
+    spool = str(tmp_path / "spool.sqlite")
+    done = run(
+        "pylon2influx",
+        "-d",
+        SIM,
+        "-s",
+        server,
+        "-n",
+        "db",
+        "--once",
+        "--spool",
+        spool,
+        "-v",
+        "1",
         timeout=30,
-        env={**__import__("os").environ, "INFLUX_TOKEN": "t0ken"},
+        env={"INFLUX_TOKEN": "t0ken"},
     )
     assert "writing to InfluxDB v1 at http://127.0.0.1:" in done.stderr and "/write?db=db" in done.stderr, done.stderr
     assert "org=None" not in done.stderr
