@@ -85,6 +85,7 @@ class Stack:
             raise TypeError(f"{command.name} decoded to {type(result).__name__}, expected {cls.__name__}")
         return result
 
+    # One typed method per read command, each a line through _one: what a library user calls and mypy checks.
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
         return self._one(Command.PROTOCOL_VERSION, module, ProtocolVersion)
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         set_charge_discharge_request,
     )
     from .families.pylontech.layouts import FANOUT_LAYOUTS, REPLY_LAYOUTS
+
+    # Every result type, as in the layouts that build them: the names this package has always exported.
     from .families.pylontech.results import (
         Acknowledgement,
         AlarmInfo,

@@ -78,6 +78,7 @@ class Family(Generic[C, R]):
     def rtn_meaning(self, rtn: int) -> str:
         return self.rtn_texts.get(rtn, UNKNOWN_RTN)
 
+    # The request's parameters are Link.query's: the link passes them on to the family that builds the frame.
     def request(
         self,
         command: C,

@@ -54,6 +54,7 @@ class ModuleReading:
         value = pick(cells)
         return value, cells.index(value) + 1
 
+    # Four names for the two ends of _extreme: what the documents, metrics and the page show.
     @property
     def cell_min(self) -> float | None:
         return self._extreme(min)[0]

@@ -126,6 +126,7 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
     if (server or broker) and ca_file is not None and not Path(ca_file).is_file():
         raise PylonbusError(f"--ca-file {ca_file}: no such file")
     verify_tls = bool(settings["isslverifypeer"])
+    # Field by field, as the settings name them (interval is --query): a typed constructor mypy checks.
     config = Config(
         device=settings["device"],
         baud=settings["baud"],

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE, address
+
+# The results the simulator's modules hold values for: the same types the layouts decode.
 from ..protocol.families.pylontech.results import (
     AlarmInfo,
     AnalogData,

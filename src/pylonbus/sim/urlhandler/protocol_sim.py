@@ -145,6 +145,7 @@ class Serial(SerialBase):
     def flush(self) -> None:
         pass
 
+    # The modem lines pyserial's interface has: a simulated bus has none, so each is a fixed answer.
     @property
     def cts(self) -> bool:
         return True

@@ -19,6 +19,7 @@ MISCONFIGURED_RETRY = 60.0
 FAULT_RETRY = 10.0
 
 
+# Plain counters, like the simulator's fault rates: a dataclass of numbers starting at 0.
 @dataclass
 class ShipperStats:
     sent_batches: int = 0

@@ -16,6 +16,8 @@ from ...fields import (
 )
 from ...layout import Array, Capacities, Int, Layout, Repeat, Rest, Text
 from .codes import Command
+
+# Every result type: each has a layout here (the same list as the names pylonbus.protocol exports).
 from .results import (
     Acknowledgement,
     AlarmInfo,

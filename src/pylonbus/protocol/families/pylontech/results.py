@@ -2,6 +2,8 @@
 
 The result classes are slotted but not frozen: a frozen dataclass sets each field through
 `object.__setattr__`, which made building a 0x42 result five times slower (1.0 µs against 0.2 µs).
+Several results share runs of fields (limits, versions as tuples with a text form): each is the field list of
+its command's reply, kept whole where it is read rather than inherited across commands that merely look alike.
 """
 
 from __future__ import annotations
