@@ -1,14 +1,27 @@
 """The HTTP sink: one listening socket that serves `/metrics` (Prometheus text format), `/` (a live page of the
 stack), `/api/state` (the newest reading as JSON) and `/healthz`. Each cycle renders its documents once, so a
-request only copies bytes; stdlib only."""
+request only copies bytes; stdlib only.
+
+One thread serves every connection from a selector: a crowd of clients costs sockets, never threads, and the
+sockets are capped well under the process's file limit so that the spool, the serial port and the database
+connection always get theirs. Every connection has a deadline (idle, a request's head, a response's sending),
+so idle and slow (slowloris) clients are closed, and at the cap the longest quiet connection makes room for a new
+one: a scraper is served whatever the others do."""
 
 from __future__ import annotations
 
-import http.server
+import contextlib
+import errno
 import json
 import logging
+import re
+import resource
+import selectors
+import socket
 import threading
 import time
+from collections import OrderedDict
+from email.utils import formatdate
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -22,58 +35,80 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pylon2influx")
 STALE_INTERVALS = 3  # a last good cycle older than this many intervals makes /healthz 503 and the page warn
+MAX_CONNECTIONS = 256  # a scraper and a few pages need a handful; this bounds what a crowd costs
+FD_RESERVE = 128  # file descriptors left to the rest of the daemon (spool, serial port, database, broker)
+IDLE_TIMEOUT = 15.0  # s a kept-alive connection may wait for its next request (told in Keep-Alive)
+REQUEST_TIMEOUT = 10.0  # s from a request's first byte to its whole head: a byte every few seconds is no request
+SEND_TIMEOUT = 10.0  # s a response may take to leave, for a client that does not read
+MAX_HEAD = 8192  # bytes of request line and headers
+ACCEPT_PAUSE = 1.0  # s without accepting after the process ran out of file descriptors
+TICK = 0.25  # s between deadline sweeps; also how soon close() stops the thread
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+ADDRESS = re.compile(
+    r"\[(?P<v6>[0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]:(?P<port6>\d{1,5})|(?P<host>[^\s:\[\]/]+):(?P<port>\d{1,5})"
+)
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
 
 
 def listen_address(text: str) -> tuple[str, int]:
     """`HOST:PORT` (`[::1]:PORT` for IPv6); the host is required, so that nobody exposes the page by accident."""
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PylonbusError(f"--http {text}: give HOST:PORT, e.g. 127.0.0.1:9101 (0.0.0.0:9101 for every interface)")
-    return host, int(port)
+    match = ADDRESS.fullmatch(text)
+    port = int(match["port6"] or match["port"]) if match else 0
+    if match is None or not 0 < port < 65536:
+        raise PylonbusError(
+            f"--http {text}: give HOST:PORT, e.g. 127.0.0.1:9101 (0.0.0.0:9101 for every interface, [::1]:9101 "
+            "for IPv6)"
+        )
+    return match["v6"] or match["host"], port
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    sink: HttpSink
+def connection_cap() -> int:
+    """MAX_CONNECTIONS, or fewer where the file limit leaves less beside FD_RESERVE."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(4, min(MAX_CONNECTIONS, soft - FD_RESERVE))
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: a scraper or the page reuses its connection
-    server: _Server
+def bind(listen: str) -> socket.socket:
+    """The listening socket of `listen`, IPv4 or IPv6 as its host is."""
+    host, port = listen_address(listen)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        server = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise PylonbusError(f"--http {listen}: {error.strerror or error}; choose another address or port") from None
+    try:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        server.bind(address)
+        server.listen(128)
+    except OSError as error:
+        server.close()
+        raise PylonbusError(f"--http {listen}: {error.strerror or error}; choose another address or port") from None
+    server.setblocking(False)
+    return server
 
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
 
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
+class _Connection:
+    __slots__ = ("deadline", "inbox", "keep", "outbox", "peer", "sock", "started")
 
-    def _answer(self, send_body: bool) -> None:
-        sink = self.server.sink
-        path = self.path.split("?", 1)[0]
-        status = 200
-        if path == "/metrics":
-            body, kind = sink.metrics, "text/plain; version=0.0.4; charset=utf-8"
-        elif path == "/api/state":
-            body, kind = sink.state_json(), "application/json"
-        elif path == "/healthz":
-            healthy = sink.healthy()
-            status = 200 if healthy else 503
-            body, kind = (b"ok\n" if healthy else b"stale\n"), "text/plain; charset=utf-8"
-        elif path in ("/", "/index.html"):
-            body, kind = PAGE, "text/html; charset=utf-8"
-        else:
-            status, body, kind = 404, b"not found: try /, /metrics, /api/state or /healthz\n", "text/plain"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s: " + format, self.address_string(), *args)
+    def __init__(self, sock: socket.socket, peer: str, now: float) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.inbox = bytearray()
+        self.outbox: list[memoryview] = []
+        self.deadline = now + IDLE_TIMEOUT
+        self.started = 0.0  # when the request being read began; 0 while idle
+        self.keep = True
 
 
 PAGE = resources.files(__package__).joinpath("live.html").read_bytes()
@@ -83,12 +118,7 @@ class HttpSink:
     spooling = False
 
     def __init__(self, listen: str, interval: float, queues: list[Spool] | None = None) -> None:
-        host, port = listen_address(listen)
-        try:
-            self.server = _Server((host, port), _Handler)
-        except OSError as error:
-            raise PylonbusError(f"--http {listen}: {error.strerror or error}; choose another address or port") from None
-        self.server.sink = self
+        self.server = bind(listen)
         self.listen = listen
         self.interval = interval
         self.queues = queues or []
@@ -97,10 +127,19 @@ class HttpSink:
         self.last_success: float | None = None  # s since the epoch, start of the last cycle a module answered
         self._last_good = -float("inf")  # the same on the monotonic clock
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._connections: OrderedDict[int, _Connection] = OrderedDict()  # the longest quiet first
+        self._cap = connection_cap()
+        self._accept_paused_until = 0.0
+        self._date = (0, "")
+        self.counts = {"requests": 0, "shed": 0, "timed out": 0, "refused": 0}
+        self._told: set[str] = set()
         log.info("serving http://%s/ (metrics at /metrics)", listen)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        self._selector.register(self.server, selectors.EVENT_READ)
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
         self._thread.start()
 
     def publish(self, reading: Reading) -> None:
@@ -124,10 +163,198 @@ class HttpSink:
         return json.dumps(self._state | {"stale": not self.healthy(), "now": time.time()}).encode()
 
     def statistics(self) -> str:
-        return f"http on {self.listen}"
+        counts = ", ".join(f"{name}: {count}" for name, count in self.counts.items())
+        return f"http on {self.listen} ({len(self._connections)} connections open, {counts})"
 
     def close(self, seconds: float) -> int:
         if self._thread is not None:
-            self.server.shutdown()
-        self.server.server_close()
+            self._stop.set()
+            self._thread.join(max(seconds, TICK * 2))
+        for connection in list(self._connections.values()):
+            self._drop(connection)
+        self._selector.close()
+        self.server.close()
         return 0
+
+    def _tell_once(self, what: str, message: str, *args: object) -> None:
+        """A client's misbehaviour in the log once; the statistics (SIGHUP, exit) count the rest."""
+        if what not in self._told:
+            self._told.add(what)
+            log.warning(message + "; later ones are counted in the statistics (SIGHUP)", *args)
+
+    def _serve(self) -> None:
+        sweep = 0.0
+        while not self._stop.is_set():
+            for key, events in self._selector.select(TICK):
+                if key.data is None:
+                    self._accept()
+                elif events & selectors.EVENT_READ:
+                    self._receive(key.data)
+                elif self._send(key.data):
+                    self._answer_waiting(key.data)
+            now = time.monotonic()
+            if now >= sweep:
+                sweep = now + TICK
+                self._expire(now)
+
+    def _accept(self) -> None:
+        now = time.monotonic()
+        for _ in range(64):  # then the connections already open get their turn
+            try:
+                sock, peer = self.server.accept()
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Accepting again at once would spin on the same error: wait for descriptors to come free.
+                    self.counts["refused"] += 1
+                    self._tell_once(
+                        "fds",
+                        "http: no file descriptor for a new connection (%s); not accepting for %.0f s",
+                        error.strerror,
+                        ACCEPT_PAUSE,
+                    )
+                    self._selector.unregister(self.server)
+                    self._accept_paused_until = now + ACCEPT_PAUSE
+                return
+            if len(self._connections) >= self._cap:
+                self.counts["shed"] += 1
+                self._tell_once(
+                    "cap",
+                    "http: %d connections open, the limit; the longest quiet one is closed for each new one",
+                    self._cap,
+                )
+                self._drop(next(iter(self._connections.values())))
+            sock.setblocking(False)
+            connection = _Connection(sock, str(peer[0]), now)
+            self._connections[sock.fileno()] = connection
+            self._selector.register(sock, selectors.EVENT_READ, connection)
+
+    def _expire(self, now: float) -> None:
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self._selector.register(self.server, selectors.EVENT_READ)
+        for connection in [c for c in self._connections.values() if c.deadline <= now]:
+            if connection.started or connection.outbox:  # idle ones just had nothing more to ask
+                self.counts["timed out"] += 1
+                what = "sent no whole request" if connection.started else "did not take its response"
+                self._tell_once(
+                    "slow", "http: a client at %s %s within %.0f s; closed", connection.peer, what, REQUEST_TIMEOUT
+                )
+            self._drop(connection)
+
+    def _drop(self, connection: _Connection) -> None:
+        self._connections.pop(connection.sock.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):  # never registered, or the selector is closed
+            self._selector.unregister(connection.sock)
+        connection.sock.close()
+
+    def _receive(self, connection: _Connection) -> None:
+        try:
+            data = connection.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(connection)
+            return
+        now = time.monotonic()
+        if not connection.started:
+            connection.started = now
+            connection.deadline = now + REQUEST_TIMEOUT  # a byte now and then does not move it
+        connection.inbox += data
+        self._connections.move_to_end(connection.sock.fileno())
+        self._answer_waiting(connection)
+
+    def _answer_waiting(self, connection: _Connection) -> None:
+        """Answer the requests in the inbox whose head is complete, while their answers leave at once; a client
+        that does not read stops being read, so what it pipelines is bounded."""
+        while (end := HEAD_END.search(connection.inbox)) is not None:
+            head = bytes(connection.inbox[: end.start()]).lstrip(b"\r\n")  # blank lines before a request are allowed
+            del connection.inbox[: end.end()]
+            if not self._respond(connection, *self._request(connection, head)):
+                return
+        if len(connection.inbox) > MAX_HEAD:
+            connection.keep = False
+            self._respond(connection, 431, b"request head too long\n", "text/plain", send_body=True)
+        elif connection.inbox and not connection.started:
+            connection.started = time.monotonic()  # the next request has begun, before this answer went out
+            connection.deadline = connection.started + REQUEST_TIMEOUT
+
+    def _request(self, connection: _Connection, head: bytes) -> tuple[int, bytes, str, bool]:
+        lines = head.decode("latin-1").splitlines()
+        parts = lines[0].split() if lines else []
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            connection.keep = False
+            return 400, b"bad request\n", "text/plain", True
+        method, target, version = parts
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip().lower()
+        tokens = {token.strip() for token in headers.get("connection", "").split(",")}
+        connection.keep = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
+        if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+            connection.keep = False  # a body we will not read would be taken for the next request
+            return 400, b"a request has no body here\n", "text/plain", True
+        if method not in ("GET", "HEAD"):
+            connection.keep = False
+            return 405, b"GET or HEAD only\n", "text/plain", True
+        status, body, kind = self._route(target.split("?", 1)[0])
+        log.debug("http %s: %s %s %d", connection.peer, method, target, status)
+        return status, body, kind, method == "GET"
+
+    def _route(self, path: str) -> tuple[int, bytes, str]:
+        if path == "/metrics":
+            return 200, self.metrics, "text/plain; version=0.0.4; charset=utf-8"
+        if path == "/api/state":
+            return 200, self.state_json(), "application/json"
+        if path == "/healthz":
+            healthy = self.healthy()
+            return (
+                (200, b"ok\n", "text/plain; charset=utf-8")
+                if healthy
+                else (503, b"stale\n", "text/plain; charset=utf-8")
+            )
+        if path in ("/", "/index.html"):
+            return 200, PAGE, "text/html; charset=utf-8"
+        return 404, b"not found: try /, /metrics, /api/state or /healthz\n", "text/plain"
+
+    def _respond(self, connection: _Connection, status: int, body: bytes, kind: str, send_body: bool) -> bool:
+        """Send a response; True when it left at once and the connection stays open for the next request."""
+        self.counts["requests"] += 1
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, formatdate(now, usegmt=True))
+        persistence = f"Keep-Alive: timeout={IDLE_TIMEOUT:.0f}" if connection.keep else "Connection: close"
+        head = (
+            f"HTTP/1.1 {status} {REASONS[status]}\r\nDate: {self._date[1]}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n{persistence}\r\n\r\n"
+        )
+        # The body is the shared rendering of this cycle: a view of it, not a copy per connection.
+        connection.outbox = [memoryview(head.encode()), memoryview(body)] if send_body else [memoryview(head.encode())]
+        connection.started = 0.0
+        connection.deadline = time.monotonic() + SEND_TIMEOUT
+        return self._send(connection)
+
+    def _send(self, connection: _Connection) -> bool:
+        """Send what is left of the response; True when all of it left and the connection stays open."""
+        try:
+            while connection.outbox:
+                sent = connection.sock.send(connection.outbox[0])
+                connection.outbox[0] = connection.outbox[0][sent:]
+                if not connection.outbox[0]:
+                    connection.outbox.pop(0)
+        except BlockingIOError:
+            self._selector.modify(connection.sock, selectors.EVENT_WRITE, connection)  # the rest when it drains
+            return False
+        except OSError:
+            self._drop(connection)
+            return False
+        if not connection.keep:
+            self._drop(connection)
+            return False
+        connection.deadline = time.monotonic() + IDLE_TIMEOUT
+        self._selector.modify(connection.sock, selectors.EVENT_READ, connection)
+        return True
