@@ -32,7 +32,7 @@ class ImplausibleValue(ProtocolError):
     refused rather than passed on. `pack` is the block of a fan-out reply (from 1); `where` names the
     module once the caller knows it."""
 
-    def __init__(self, field: str, value: float, plausible: tuple[float, float] | None, unit: str = "") -> None:
+    def __init__(self, field: str, value: float | str, plausible: tuple[float, float] | None, unit: str = "") -> None:
         self.field = field
         self.value = value
         self.plausible = plausible
@@ -46,7 +46,9 @@ class ImplausibleValue(ProtocolError):
         valid = f" (plausible: {self.plausible[0]:g}…{self.plausible[1]:g}{unit})" if self.plausible else ""
         pack = f" in pack {self.pack} of the fan-out reply" if self.pack else ""
         where = f" from {self.where}" if self.where else ""
-        return f"implausible {self.field} = {self.value:g}{unit}{pack}{where}{valid}"
+        # A text is shown as a literal: what it holds (a newline, say) is the reason it was refused.
+        value = repr(self.value) if isinstance(self.value, str) else f"{self.value:g}"
+        return f"implausible {self.field} = {value}{unit}{pack}{where}{valid}"
 
     def locate(self, where: str) -> None:
         """Name the module (and port) the value came from in the message."""

@@ -65,7 +65,8 @@ class Array:
 @dataclass(frozen=True)
 class Text:
     """Fixed-size ASCII, padded with `pad`; the padding (and NUL, which some firmwares pad with) is dropped
-    on decode."""
+    on decode. A control character left in the text is implausible: no battery names itself with a newline, and
+    a serial is written into line protocol, topics and labels."""
 
     name: str
     size: int
@@ -103,6 +104,8 @@ class Capacities:
 
 Element = Int | Array | Text | Repeat | Rest | Capacities
 _CAPACITY_HEAD = struct.Struct(">HBHH")
+#: The bytes a Text may hold, to delete: what is left are control characters (C0, DEL and C1 in latin-1).
+_PRINTABLE = bytes([*range(0x20, 0x7F), *range(0xA0, 0x100)])
 
 
 @lru_cache(maxsize=8)
@@ -240,7 +243,10 @@ class _Reader:
             case Text(name=name, size=width, pad=pad):
                 self.check(str(width), repr(name))
                 strip = pad + b"\0" if pad != b"\0" else pad
-                self.emit(f"{var} = buf[pos : pos + {width}].rstrip({strip!r}).decode('latin-1')", f"pos += {width}")
+                self.emit(f"{var} = buf[pos : pos + {width}].rstrip({strip!r})")
+                self.emit(f"if {var}.translate(None, {self.const(_PRINTABLE)}):")
+                self.emit(f"    raise ImplausibleValue({name!r}, {var}.decode('latin-1'), None)")
+                self.emit(f"{var} = {var}.decode('latin-1')", f"pos += {width}")
                 self.values.append((name, var))
             case Repeat(name=name, layout=layout):
                 self.check("1", repr(name + " count"))

@@ -330,16 +330,27 @@ class Stack:
         """`[GROUP/]MODULE:NAME` (`2:cell_voltage_high`, `1/3:charge_over_temperature`): that module reports the
         alarm from now on, whatever its values."""
         where, _, name = spec.partition(":")
-        group, _, number = where.rpartition("/")
         if name not in ALARM_NAMES:
             raise ValueError(f"alarm {spec!r}: give [GROUP/]MODULE:NAME with NAME one of {', '.join(ALARM_NAMES)}")
+        self._module_at(where, f"alarm {spec!r}").raised.add(name)
+
+    def set_serial(self, spec: str) -> None:
+        """`[GROUP/]MODULE:SERIAL`: that module sends SERIAL (any 16 latin-1 bytes, control characters too: a
+        damaged or hostile BMS is simulated with it)."""
+        where, colon, serial = spec.partition(":")
+        if not colon or len(serial) > 16 or not serial.isascii() and max(map(ord, serial)) > 0xFF:
+            raise ValueError(f"serial {spec!r}: give [GROUP/]MODULE:SERIAL, SERIAL at most 16 latin-1 characters")
+        self._module_at(where, f"serial {spec!r}").serial = serial
+
+    def _module_at(self, where: str, what: str) -> Module:
+        group, _, number = where.rpartition("/")
         module = next(
             (m for m in self.modules.values() if str(m.number) == number and str(m.group) == (group or "0")),
             None,
         )
         if module is None:
-            raise ValueError(f"alarm {spec!r}: no module {number} in group {group or 0} of this stack")
-        module.raised.add(name)
+            raise ValueError(f"{what}: no module {number} in group {group or 0} of this stack")
+        return module
 
     def group_modules(self, group: int) -> list[Module]:
         return [m for m in self.modules.values() if m.group == group]

@@ -2,7 +2,8 @@
 
 Parameters: `stack` (see `Stack.parse`) or `modules`, `model` and `group`; `seed`, `frozen`, `speed`;
 `pace=0` to deliver replies at once instead of at the port's baud rate; `alarm=2:cell_voltage_high,…` (alarms a
-module reports, see `Stack.raise_alarm`); the fault rates of `Faults`."""
+module reports, see `Stack.raise_alarm`); `serial=1:TEXT` (repeatable; percent-encoded, any latin-1 byte: the serial
+a module sends, see `Stack.set_serial`); the fault rates of `Faults`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..model import Stack, group_spec
 from ..responder import Faults
 from ..responders import responder_class
 
-PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", "alarm", *Faults.names())
+PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", "alarm", "serial", *Faults.names())
 
 
 def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
@@ -44,6 +45,8 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
     for alarm in ",".join(query.get("alarm", [])).split(","):
         if alarm:
             stack.raise_alarm(alarm)
+    for serial in query.get("serial", []):
+        stack.set_serial(serial)
     faults = Faults(**{name: float(one(name, "0")) for name in Faults.names()})
     return stack, faults, one("pace", "1") not in ("0", "false", "no")
 

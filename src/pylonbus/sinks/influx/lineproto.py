@@ -38,7 +38,14 @@ def design_voltage(pack: PackAnalog) -> int:
     return 24 if len(pack.cell_voltages) <= 8 else 48
 
 
+#: Line protocol has no escape for a line break: a control character in a tag would end the line and make the
+#: rest a line of its own (a measurement named by the battery). The decoder refuses them; this guards every
+#: other way a reading is made (a program that builds one).
+_CONTROLS = {code: "\ufffd" for code in [*range(0x20), *range(0x7F, 0xA0)]}
+
+
 def escape_tag(text: str) -> str:
+    text = text.translate(_CONTROLS)
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
