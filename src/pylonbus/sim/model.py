@@ -338,7 +338,7 @@ class Stack:
         """`[GROUP/]MODULE:SERIAL`: that module sends SERIAL (any 16 latin-1 bytes, control characters too: a
         damaged or hostile BMS is simulated with it)."""
         where, colon, serial = spec.partition(":")
-        if not colon or len(serial) > 16 or not serial.isascii() and max(map(ord, serial)) > 0xFF:
+        if not colon or len(serial) > 16 or max(map(ord, serial), default=0) > 0xFF:
             raise ValueError(f"serial {spec!r}: give [GROUP/]MODULE:SERIAL, SERIAL at most 16 latin-1 characters")
         self._module_at(where, f"serial {spec!r}").serial = serial
 

@@ -19,7 +19,19 @@ from ..model import Stack, group_spec
 from ..responder import Faults
 from ..responders import responder_class
 
-PARAMETERS = ("stack", "modules", "model", "group", "seed", "frozen", "speed", "pace", "alarm", "serial", *Faults.names())
+PARAMETERS = (
+    "stack",
+    "modules",
+    "model",
+    "group",
+    "seed",
+    "frozen",
+    "speed",
+    "pace",
+    "alarm",
+    "serial",
+    *Faults.names(),
+)
 
 
 def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
@@ -45,8 +57,8 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
     for alarm in ",".join(query.get("alarm", [])).split(","):
         if alarm:
             stack.raise_alarm(alarm)
-    for serial in query.get("serial", []):
-        stack.set_serial(serial)
+    for spec in query.get("serial", []):
+        stack.set_serial(spec)
     faults = Faults(**{name: float(one(name, "0")) for name in Faults.names()})
     return stack, faults, one("pace", "1") not in ("0", "false", "no")
 
