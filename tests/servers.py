@@ -176,13 +176,52 @@ MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT = free_port(), free_port(), free_port()
 MQTT_USER, MQTT_PASSWORD = "pylon", "mqtt s3cret"
 
 
-class Mosquitto:
-    """A broker with an anonymous listener, one that needs a password and one with TLS (a certificate for
-    127.0.0.1 made here: `ca_file`); it can be stopped and started again (an outage) with its sessions kept."""
+class Broker:
+    """A Mosquitto of `config` listening on `ports`; it can be stopped and started again (an outage)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, config: str, ports: tuple[int, ...]) -> None:
         self.binary = need("mosquitto")
         self.tmp = tmp
+        self.ports = ports
+        self.config = tmp / "mosquitto.conf"
+        self.config.write_text(config)
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.log = (self.tmp / "mosquitto.log").open("a")
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.tmp}/mosquitto.log")
+            try:
+                socket.create_connection(("127.0.0.1", self.ports[0]), timeout=1).close()
+                for port in self.ports:
+                    prove_ours(port, self.proc)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not listen within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+            self.log.close()
+
+
+def small_broker(tmp: Path, max_packet_size: int) -> Broker:
+    """An anonymous broker on a port of its own that takes packets of at most `max_packet_size` bytes."""
+    port = free_port()
+    return Broker(tmp, f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_packet_size {max_packet_size}\n", (port,))
+
+
+class Mosquitto(Broker):
+    """A broker with an anonymous listener, one that needs a password and one with TLS (a certificate for
+    127.0.0.1 made here: `ca_file`), its sessions kept across a restart."""
+
+    def __init__(self, tmp: Path) -> None:
         passwd = tmp / "passwd"
         subprocess.run([need("mosquitto_passwd"), "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True)
         passwd.chmod(0o600)
@@ -196,8 +235,7 @@ class Mosquitto:
             check=True,
             capture_output=True,
         )
-        self.config = tmp / "mosquitto.conf"
-        self.config.write_text(f"""
+        config = f"""
 per_listener_settings true
 persistence true
 persistence_location {tmp}/
@@ -212,31 +250,8 @@ listener {MQTT_TLS_PORT} 127.0.0.1
 allow_anonymous true
 certfile {self.ca_file}
 keyfile {tmp / "broker.key"}
-""")
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.log = (self.tmp / "mosquitto.log").open("a")
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.tmp}/mosquitto.log")
-            try:
-                socket.create_connection(("127.0.0.1", MQTT_PORT), timeout=1).close()
-                for port in (MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT):
-                    prove_ours(port, self.proc)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("mosquitto did not listen within 30 s")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-            self.log.close()
+"""
+        super().__init__(tmp, config, (MQTT_PORT, MQTT_AUTH_PORT, MQTT_TLS_PORT))
 
 
 PROMETHEUS_PORT, HTTP_SINK_PORT = free_port(), free_port()

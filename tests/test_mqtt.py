@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import pylontech_json
-from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_TLS_PORT, MQTT_USER
+from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_TLS_PORT, MQTT_USER, free_port, small_broker
 
 SIM = "sim://?stack=US3000C*2&frozen=1"
 #: Pairs Home Assistant accepts (device class -> units), for the classes the configs use.
@@ -37,7 +37,7 @@ class Listener:
     """A subscriber that keeps every message it gets, with a persistent session so that it misses nothing
     across a broker restart."""
 
-    def __init__(self, *topics: str, client_id: str = "", live: bool = False) -> None:
+    def __init__(self, *topics: str, client_id: str = "", live: bool = False, port: int = MQTT_PORT) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
         session = bool(client_id)
@@ -60,7 +60,7 @@ class Listener:
 
         self.client.on_connect = on_connect
         self.client.on_message = on_message
-        self.client.connect("127.0.0.1", MQTT_PORT)
+        self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
     def wait(self, check: Any, seconds: float = 20) -> list[tuple[str, bytes, bool]]:
@@ -82,14 +82,14 @@ class Listener:
         self.client.loop_stop()
 
 
-def start(tmp_path: Path, *args: str, prefix: str = "pylontech") -> subprocess.Popen[str]:
+def start(tmp_path: Path, *args: str, prefix: str = "pylontech", port: int = MQTT_PORT) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "pylonbus.cli.pylon2influx",
             "--mqtt",
-            f"mqtt://127.0.0.1:{MQTT_PORT}",
+            f"mqtt://127.0.0.1:{port}",
             "--mqtt-prefix",
             prefix,
             "--spool",
@@ -616,3 +616,47 @@ def test_every_template_renders_every_state_a_silent_module_publishes(mosquitto,
     # Every template of the silent module met an online and several offline messages (the count varies with load).
     assert len(module_configs) > 40 and rendered > 4 * len(module_configs), (len(configs), rendered, err)
     assert {c["name"]: render(c["value_template"], silent[0]) for c in module_configs}["Online"] == "OFF"
+
+
+@pytest.mark.server
+def test_a_message_larger_than_the_broker_takes_is_set_aside_and_the_queue_moves_on(tmp_path: Path) -> None:
+    broker = small_broker(tmp_path, max_packet_size=600)  # a stack's state fits, a module's does not
+    listener = Listener("pylontech/#", live=True, port=broker.ports[0])
+    proc = start(tmp_path, "-d", SIM, "-q", "1", port=broker.ports[0])
+    try:
+        time.sleep(20)
+        got = listener.wait(lambda m: len(m) >= 10)
+    finally:
+        err = stop(proc)
+        listener.close()
+        broker.stop()
+    assert {topic for topic, _, _ in got} == {"pylontech/0/stack/state", "pylontech/status"}, err
+    assert err.count("takes packets of at most 600 bytes (its max_packet_size)") == 1, err
+    skipped = re.findall(r"skipped \(larger than the broker takes\): (\d+)", err)
+    assert skipped and int(skipped[-1]) >= 20, err  # two modules a cycle, and the discovery configs
+    assert err.count("WARNING") == 1, err  # no reconnect storm
+    assert len(re.findall(r"New client connected .* as pylonbus-", (tmp_path / "mosquitto.log").read_text())) == 1
+
+
+@pytest.mark.server
+def test_a_broker_that_never_answers_connect_is_named_once(tmp_path: Path) -> None:
+    port = free_port()
+    server = socket.create_server(("127.0.0.1", port))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:  # takes every connection and says nothing
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    proc = start(tmp_path, "-d", SIM, "-q", "1", port=port)
+    try:
+        time.sleep(45)  # paho gives up on the CONNECT after the 30 s keep-alive, then tries again
+    finally:
+        err = stop(proc)
+        server.close()
+    line = f"MQTT broker 127.0.0.1:{port} took the connection but did not answer CONNECT within 30 s"
+    assert err.count(line) == 1, err
+    assert err.count("WARNING") == 1, err
+    assert 1 <= len(accepted) <= 3, err  # no reconnect storm

@@ -32,11 +32,19 @@ CHUNK = 1000  # messages published before their acknowledgements are awaited
 RECONNECT_MAX = 5  # s between two attempts while the broker is away
 RETAINED_WAIT = 2.0  # s after subscribing: the broker has sent its retained configs
 REFUSED_RETRY = 60  # s between two attempts while the broker refuses us (credentials, not authorised)
+KEEPALIVE = 30  # s; also how long paho waits for the broker's answer to CONNECT
 
 
 def _payload(doc: dict[str, Any]) -> str:
     """A document as it is published: compact JSON, made once (the spool keeps it so)."""
     return json.dumps(doc, separators=(",", ":"))
+
+
+def packet_size(topic: str, payload: str) -> int:
+    """Bytes of an MQTT 5 PUBLISH with QoS 1 and no properties, as a broker's maximum packet size counts them."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload.encode())  # topic, packet id, properties length
+    length_bytes = next(n for n in range(1, 5) if remaining < 128**n)
+    return 1 + length_bytes + remaining
 
 
 def _paho() -> Any:
@@ -65,16 +73,21 @@ class MqttSink:
         self._announce = False  # discovery to (re)send: new device, connect, or Home Assistant restarted
         self._refused = False
         self._unreachable = False  # said once per outage
+        self._silent = False  # the broker took the connection and did not answer CONNECT: said once per outage
         self._was_connected = False
         self.interval = interval
         self.sent = 0
         self.skipped = 0  # spooled messages to a topic MQTT does not allow
+        self.oversized = 0  # messages larger than the broker takes
+        self.max_packet: int | None = None  # bytes, from the broker's CONNACK
         self._cleanup_after: float | None = None  # monotonic s; set by start() where --ha-cleanup is asked for
         self._found: dict[str, str] = {}  # retained config on the broker whose state topic is ours -> that topic
         client = paho.Client(
             paho.CallbackAPIVersion.VERSION2,
             client_id=f"pylonbus-{socket.gethostname()}-{os.getpid()}",
-            protocol=paho.MQTTv311,
+            # MQTT 5: the broker's CONNACK says the largest packet it takes, so a message it would drop the
+            # connection for (and paho would send again at every reconnect) is known before it is sent.
+            protocol=paho.MQTTv5,
         )
         client.max_inflight_messages_set(100)
         client.reconnect_delay_set(1, RECONNECT_MAX)
@@ -110,12 +123,13 @@ class MqttSink:
             self.answered.set()
             client.reconnect_delay_set(REFUSED_RETRY, REFUSED_RETRY)
             return
-        if self._refused or self._unreachable or self._was_connected:
+        if self._refused or self._unreachable or self._silent or self._was_connected:
             log.warning("MQTT broker %s:%d connected again", self.host, self.port)
         else:
             log.info("MQTT broker %s:%d connected", self.host, self.port)
-        self._refused = self._unreachable = False
+        self._refused = self._unreachable = self._silent = False
         self._was_connected = True
+        self.max_packet = getattr(properties, "MaximumPacketSize", None)
         client.reconnect_delay_set(1, RECONNECT_MAX)
         client.publish(self.status_topic, "online", qos=1, retain=True)
         if self.discovery is not None:
@@ -160,6 +174,17 @@ class MqttSink:
             log.warning(
                 "MQTT broker %s:%d lost (%s); readings are spooled until it is back", self.host, self.port, reason
             )
+        elif not (self._silent or self._refused or self._stop.is_set()):
+            # paho gives up on a CONNECT the broker does not answer once the keep-alive has passed.
+            log.warning(
+                "MQTT broker %s:%d took the connection but did not answer CONNECT within %d s (%s): is it an MQTT "
+                "broker, and does it want TLS (mqtts://)? Readings are spooled, retrying",
+                self.host,
+                self.port,
+                KEEPALIVE,
+                reason,
+            )
+            self._silent = True
         self.connected.clear()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
@@ -178,7 +203,7 @@ class MqttSink:
             # A module that missed the start-up scan is probed again `rescan` s after the start and published
             # within the next cycle: only a module unseen for that long is taken as gone.
             self._cleanup_after = time.monotonic() + self.config.rescan + 2 * self.interval
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.connect_async(self.host, self.port, keepalive=KEEPALIVE)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="mqtt-shipper", daemon=True)
         self._thread.start()
@@ -216,7 +241,8 @@ class MqttSink:
         """Publish discovery if due, then the oldest batches; True when batches went out."""
         if self._announce and self.discovery is not None:
             self._announce = False
-            self._wait([self.client.publish(t, p, qos=1, retain=True) for t, p in self.discovery.configs()], deadline)
+            configs = [m for m in self.discovery.configs() if self._fits(*m)]
+            self._wait([self.client.publish(t, p, qos=1, retain=True) for t, p in configs], deadline)
         if self._cleanup_after and time.monotonic() > self._cleanup_after and self.discovery and self.discovery.modules:
             self._cleanup()
         spool = self.backlog.spool
@@ -237,13 +263,15 @@ class MqttSink:
         return True
 
     def _publishable(self, body: bytes) -> list[tuple[str, str]]:
-        """A batch's messages less those to a topic MQTT does not allow: an older version spooled its prefix
-        unchecked, and the broker (or paho) would refuse such a message at every attempt, holding up the queue."""
+        """A batch's messages less those to a topic MQTT does not allow (an older version spooled its prefix
+        unchecked) and those larger than the broker takes: the broker (or paho) would refuse such a message at
+        every attempt, holding up the queue."""
         kept = []
         for topic, payload in json.loads(body):
             problem = topic_problem(topic)
             if problem is None:
-                kept.append((topic, payload))
+                if self._fits(topic, payload):
+                    kept.append((topic, payload))
                 continue
             if not self.skipped:
                 log.warning(
@@ -254,6 +282,25 @@ class MqttSink:
                 )
             self.skipped += 1
         return kept
+
+    def _fits(self, topic: str, payload: str) -> bool:
+        """False, counted and said once, for a message larger than the broker's maximum packet size."""
+        size = packet_size(topic, payload)
+        if self.max_packet is None or size <= self.max_packet:
+            return True
+        if not self.oversized:
+            log.warning(
+                "MQTT broker %s:%d takes packets of at most %d bytes (its max_packet_size); a message of %d bytes "
+                "to %s is not published, nor is any other too large (counted in the statistics): raise the "
+                "broker's max_packet_size",
+                self.host,
+                self.port,
+                self.max_packet,
+                size,
+                topic,
+            )
+        self.oversized += 1
+        return False
 
     def _cleanup(self) -> None:
         """Empty the retained configs of modules this run has not seen (Home Assistant removes their devices),
@@ -293,6 +340,7 @@ class MqttSink:
     def statistics(self) -> str:
         state = "connected" if self.connected.is_set() else "not connected"
         skipped = f", skipped (invalid topic): {self.skipped}" if self.skipped else ""
+        skipped += f", skipped (larger than the broker takes): {self.oversized}" if self.oversized else ""
         return f"MQTT {state}, published: {self.sent}{skipped}, {self.backlog.describe()}"
 
     def close(self, seconds: float) -> int:
@@ -303,7 +351,7 @@ class MqttSink:
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread is None:  # --once: connect for this one flush
-            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.connect_async(self.host, self.port, keepalive=KEEPALIVE)
             self.client.loop_start()
         self.answered.wait(max(0.0, deadline - time.monotonic()))
         while self.connected.is_set() and time.monotonic() < deadline and self._ship(deadline):
