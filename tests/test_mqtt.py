@@ -660,3 +660,34 @@ def test_a_broker_that_never_answers_connect_is_named_once(tmp_path: Path) -> No
     assert err.count(line) == 1, err
     assert err.count("WARNING") == 1, err
     assert 1 <= len(accepted) <= 3, err  # no reconnect storm
+
+
+@pytest.mark.server
+def test_a_broker_that_speaks_only_mqtt_3_is_named_once(tmp_path: Path) -> None:
+    """What an MQTT 3.1.1 broker answers to an MQTT 5 CONNECT: CONNACK, return code 1 (unacceptable protocol
+    version), then it closes the connection."""
+    port = free_port()
+    server = socket.create_server(("127.0.0.1", port))
+    accepted: list[socket.socket] = []
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client = server.accept()[0]
+                accepted.append(client)
+                client.recv(4096)
+                client.sendall(bytes([0x20, 0x02, 0x00, 0x01]))
+                client.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    proc = start(tmp_path, "-d", SIM, "-q", "1", port=port)
+    try:
+        deadline = time.monotonic() + 20
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)
+    finally:
+        err = stop(proc)
+        server.close()
+    assert err.count(f"MQTT broker 127.0.0.1:{port} does not speak MQTT 5") == 1, err
+    assert "Traceback" not in err and len(accepted) <= 2, err

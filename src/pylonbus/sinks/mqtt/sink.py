@@ -110,7 +110,17 @@ class MqttSink:
     # paho's network thread
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            if not self._refused:
+            if not self._refused and "protocol version" in str(reason).lower():
+                log.error(
+                    "MQTT broker %s:%d does not speak MQTT 5 (%s), which the daemon needs to learn the largest "
+                    "message it takes: use Mosquitto 1.6 or later, EMQX, HiveMQ or RabbitMQ 3.13 or later "
+                    "(retrying every %d s)",
+                    self.host,
+                    self.port,
+                    reason,
+                    REFUSED_RETRY,
+                )
+            elif not self._refused:
                 log.error(
                     "MQTT broker %s:%d refused the connection: %s; check the user in --mqtt and MQTT_PASSWORD "
                     "or --mqtt-password-file (retrying every %d s)",
