@@ -335,8 +335,14 @@ def known_modules(stack: Stack, args: argparse.Namespace) -> list[int]:
 
 
 def _nobody(stack: Stack) -> str:
+    where = f"on {stack.link.port} at {stack.link.baud} Bd"
+    if stack.link.echoes:  # what a user sees of an echoing adapter on a line no battery is on
+        return (
+            f"only the request came back {where}: the adapter echoes, and no battery answers in group "
+            f"{stack.group} — check that the battery is on, the A/B wiring and the group DIP switches"
+        )
     return (
-        f"no module answered in group {stack.group} on {stack.link.port} at {stack.link.baud} Bd "
+        f"no module answered in group {stack.group} {where} "
         "— check the group DIP switches, the baud rate and the A/B wiring"
     )
 

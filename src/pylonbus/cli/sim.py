@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pylontech-sim",
         description="Simulate a Pylontech battery stack on a pseudo-terminal or a TCP port.",
         epilog="Stack syntax: groups separated by ';' (group 0 first), modules by ',', 'MODEL*N' for N alike, "
-        "e.g. 'US3000C*3;US2000B,US2000B'. Models: " + ", ".join(PRESETS) + ".",
+        "e.g. 'US3000C*3;US2000B,US2000B'; '-' for an empty address, and alone for a line without a battery "
+        "(with --echo: an adapter that only echoes). Models: " + ", ".join(PRESETS) + ".",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal; prints its path")
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-b", "--baud", type=whole(*BAUD_RANGE), default=DEFAULT_BAUD, help="pace replies at this baud rate"
     )
     parser.add_argument("--no-pace", action="store_true", help="send replies at once, not at wire speed")
+    parser.add_argument(
+        "--echo", action="store_true", help="the line echoes: every byte a client sends comes back before any reply"
+    )
     parser.add_argument(
         "--alarm",
         action="append",
@@ -84,12 +88,13 @@ def _main(argv: list[str] | None = None) -> int:
     responder = responder_class()(stack, faults, seed=args.seed)
 
     def make_bus() -> Bus:
-        return Bus(responder, args.baud, pace=not args.no_pace)
+        return Bus(responder, args.baud, pace=not args.no_pace, echo=args.echo)
 
     def ready(path: str) -> None:
         print(path, flush=True)
-        modules = ", ".join(f"{m.preset.name}@0x{m.address:02X}" for m in stack.modules.values())
-        print(f"pylontech-sim: serving {modules}", file=sys.stderr, flush=True)
+        modules = ", ".join(f"{m.preset.name}@0x{m.address:02X}" for m in stack.modules.values()) or "no module"
+        echo = ", echoing every request" if args.echo else ""
+        print(f"pylontech-sim: serving {modules}{echo}", file=sys.stderr, flush=True)
 
     stop = threading.Event()
     SignalRelay(dict.fromkeys((signal.SIGTERM, signal.SIGINT), stop.set)).install()  # no work inside a handler

@@ -68,6 +68,7 @@ class Link:
         self._lost: PortError | None = None  # why the port failed, until a reply arrives again
         self._backoff = 0.0  # s, the last wait between two reopens of a lost port
         self._retry_at = 0.0  # monotonic time from which a lost port may be reopened
+        self._echoes = False  # a request of ours came back: the adapter echoes what it sends
 
     # -- port ---------------------------------------------------------------------------------------------
     @property
@@ -78,6 +79,11 @@ class Link:
     def serial(self) -> Serial:
         """The pyserial object (opened on first use)."""
         return self.open()
+
+    @property
+    def echoes(self) -> bool:
+        """True once a request came back as sent: the adapter echoes (its echoes are skipped, never replies)."""
+        return self._echoes
 
     @property
     def lost(self) -> PortError | None:
@@ -169,16 +175,20 @@ class Link:
             self._reader.clear()
             log.log(FRAME, "TX %s", frame.decode("ascii").strip())
             port.write(frame)
-            reply = self._read_reply(port, adr, timeout)
+            reply = self._read_reply(port, frame, adr, timeout)
         except (serial.SerialException, OSError, termios.error) as error:
             # The adapter went away or the gateway closed the connection: the next attempt reopens it.
             raise self._lose(PortError(f"{self.port} failed: {error}; is the adapter still connected?")) from None
         self._lost = None
         return reply
 
-    def _read_reply(self, port: Serial, adr: int, timeout: float) -> Frame:
+    def _read_reply(self, port: Serial, sent: bytes, adr: int, timeout: float) -> Frame:
         reader = self._reader
         broken: ProtocolError | None = None
+        # A reply has its RTN (0x00-0x06, 0x90, 0x91) where a request has its CID2, so a frame with the CID2
+        # just sent is a request: ours read back by an echoing adapter, or another master's. Checked on the
+        # frame already parsed, it costs a line that does not echo no read and no copy.
+        command = int(sent[7:9], 16)
         # Setting pyserial's timeout reconfigures the port (tcsetattr), so it is set once per timeout, not per
         # read; a reply cut short may then be waited for up to one timeout past the deadline.
         if port.timeout != timeout and not self._remote:
@@ -208,9 +218,19 @@ class Link:
                     log.debug("discarding broken frame: %s", error)
                     broken = error
                     continue
+                if reply.cid2 == command:
+                    self._skip_request(raw == sent)
+                    continue
                 if reply.adr == adr:
                     return reply
                 log.debug("ignoring a frame from ADR 0x%02X while waiting for 0x%02X", reply.adr, adr)
+
+    def _skip_request(self, ours: bool) -> None:
+        if not ours:
+            log.debug("ignoring a request read back on %s: not a reply", self.port)
+        elif not self._echoes:
+            self._echoes = True
+            log.info("the adapter on %s echoes what it sends; the requests read back are skipped", self.port)
 
     def query(
         self,

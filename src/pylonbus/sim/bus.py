@@ -16,12 +16,14 @@ BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 
 
 class Bus:
-    """The battery end of one connection: requests in, replies with the time they start on the wire."""
+    """The battery end of one connection: requests in, replies with the time they start on the wire. With
+    `echo`, the line also sends every byte it receives straight back, as many USB-RS485 adapters do."""
 
-    def __init__(self, responder: Responder, baud: int = 115200, pace: bool = True) -> None:
+    def __init__(self, responder: Responder, baud: int = 115200, pace: bool = True, echo: bool = False) -> None:
         self.responder = responder
         self.baud = baud
         self.pace = pace
+        self.echo = echo
         self._reader = FrameReader()
         self._first_byte = 0.0  # when the first byte of the request being received arrived
 
@@ -33,11 +35,12 @@ class Bus:
         """Feed received bytes; returns (start time, reply bytes) for each complete request.
 
         A pty or socket delivers a request at once, but on RS485 its last byte arrives len × byte time after
-        its first: replies start no earlier than that, so a client's timings include the request's wire time."""
+        its first: replies start no earlier than that, so a client's timings include the request's wire time.
+        An echo is every byte as received, noise included, back on the wire at once: before any reply."""
         if not self._reader.pending:
             self._first_byte = now
         self._reader.feed(data)
-        replies = []
+        replies = [(now, data)] if self.echo else []
         while (raw := self._reader.next_raw()) is not None:
             self._first_byte = arrived = max(now, self._first_byte + len(raw) * self.byte_time)
             log.log(FRAME, "RX %s", raw.decode("latin-1").strip())

@@ -302,8 +302,9 @@ class Stack:
     @classmethod
     def parse(cls, spec: str, **kwargs: float) -> Stack:
         """From `US3000C*3;US2000B,-,US2000C`: groups separated by `;` (group 0 first), modules by `,`,
-        `-` for an address left empty."""
+        `-` for an address left empty; `-` alone is a bus without a battery (a line that only echoes)."""
         groups: dict[int, list[str | None]] = {}
+        named = False  # an address was written, if only as empty: an empty bus is asked for, not a slip
         parts = spec.split(";")
         if len(parts) > MAX_GROUP + 1:
             raise ValueError(
@@ -322,7 +323,8 @@ class Stack:
                 raise ValueError(f"group {group} has {len(models)} modules; a group holds at most {MAX_MODULE}")
             if any(models):
                 groups[group] = models
-        if not groups:
+            named = named or bool(models)
+        if not named:
             raise ValueError(f"stack '{spec}' names no module")
         return cls(groups, **kwargs)  # type: ignore[arg-type]
 

@@ -1,9 +1,10 @@
 """`sim://?stack=US3000C*3&seed=1&frozen=1&no_reply=0.1`: a simulated stack behind the pyserial API.
 
 Parameters: `stack` (see `Stack.parse`) or `modules`, `model` and `group`; `seed`, `frozen`, `speed`;
-`pace=0` to deliver replies at once instead of at the port's baud rate; `alarm=2:cell_voltage_high,…` (alarms a
-module reports, see `Stack.raise_alarm`); `serial=1:TEXT` (repeatable; percent-encoded, any latin-1 byte: the serial
-a module sends, see `Stack.set_serial`); the fault rates of `Faults`."""
+`pace=0` to deliver replies at once instead of at the port's baud rate; `echo=1` for a line that sends every
+request back before any reply (with `stack=-`: an adapter that only echoes); `alarm=2:cell_voltage_high,…`
+(alarms a module reports, see `Stack.raise_alarm`); `serial=1:TEXT` (repeatable; percent-encoded, any latin-1
+byte: the serial a module sends, see `Stack.set_serial`); the fault rates of `Faults`."""
 
 from __future__ import annotations
 
@@ -28,19 +29,24 @@ PARAMETERS = (
     "frozen",
     "speed",
     "pace",
+    "echo",
     "alarm",
     "serial",
     *Faults.names(),
 )
 
 
-def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
+def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool, bool]:
+    """The stack, its faults, and whether the line paces replies and echoes requests."""
     unknown = sorted(set(query) - set(PARAMETERS))
     if unknown:
         raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(PARAMETERS)}")
 
     def one(name: str, default: str) -> str:
         return query.get(name, [default])[-1]
+
+    def flag(name: str) -> bool:
+        return one(name, "0") in ("1", "true", "yes")
 
     spec = one("stack", "")
     if spec and {"modules", "model", "group"} & set(query):
@@ -50,7 +56,7 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
     stack = Stack.parse(
         spec,
         seed=int(one("seed", "0")),
-        frozen=one("frozen", "0") in ("1", "true", "yes"),
+        frozen=flag("frozen"),
         speed=float(one("speed", "1")),
         start=time.monotonic(),
     )
@@ -60,7 +66,7 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool]:
     for spec in query.get("serial", []):
         stack.set_serial(spec)
     faults = Faults(**{name: float(one(name, "0")) for name in Faults.names()})
-    return stack, faults, one("pace", "1") not in ("0", "false", "no")
+    return stack, faults, one("pace", "1") not in ("0", "false", "no"), flag("echo")
 
 
 class Serial(SerialBase):
@@ -82,11 +88,11 @@ class Serial(SerialBase):
         if parts.scheme != "sim":
             raise serial.SerialException(f"expected a URL like sim://?stack=US3000C*3, got {url!r}")
         try:
-            stack, faults, pace = stack_from_query(urllib.parse.parse_qs(parts.query))
+            stack, faults, pace, echo = stack_from_query(urllib.parse.parse_qs(parts.query))
         except (ValueError, KeyError, TypeError) as error:
             raise serial.SerialException(f"invalid simulator URL {url!r}: {error}") from None
         self.simulator = responder_class()(stack, faults, seed=stack.seed)
-        self._bus = Bus(self.simulator, self.baudrate, pace)
+        self._bus = Bus(self.simulator, self.baudrate, pace, echo)
 
     def _reconfigure_port(self) -> None:
         if getattr(self, "_bus", None) is not None:
