@@ -375,7 +375,7 @@ def test_values_in_a_refused_batch_are_written_again_once_the_database_takes_the
     try:
         # The frozen stack never changes: after the refusal only a filter that did not count the refused
         # batch writes these values at all.
-        wait_for(lambda: "server refused batch" in log.read_text(), "the field type conflict (HTTP 400)")
+        wait_for(lambda: "server refused a batch" in log.read_text(), "the field type conflict (HTTP 400)")
         influx_query("DROP MEASUREMENT Battery", db="refused")  # the conflict is gone: float u is accepted now
         wait_for(lambda: {r["Module"] for r in influx_rows("refused") if r["u"] is not None} == {"1", "2", "3"}, "rows")
     finally:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
-from ..sinks.influx.config import InfluxTarget
+from ..sinks.influx.config import InfluxTarget, redact
 from ..sinks.mqtt.config import MqttConfig
 from .settings import ENVIRONMENT, ConfigError, merge
 
@@ -69,12 +69,13 @@ def check(settings: Mapping[str, Any]) -> str | None:
     if not server:
         return None
     scheme, sep, _ = server.partition("://")
+    shown = redact(server)  # its user-info may hold the password
     if sep and scheme.lower() not in ("http", "https"):
-        return f"--server {server}: InfluxDB speaks http:// or https://, not {scheme}://"
+        return f"--server {shown}: InfluxDB speaks http:// or https://, not {scheme}://"
     try:
         InfluxTarget(server, settings["port"]).base  # noqa: B018 - parses the server URL
     except ValueError as error:
-        return f"--server {server}: {error}; give a name, HOST:PORT or a URL"
+        return f"--server {shown}: {redact(str(error))}; give a name, HOST:PORT or a URL"
     if settings.get("influxapi"):
         return None
     if settings.get("org") or settings.get("bucket") or settings.get("token") or settings.get("token_file"):

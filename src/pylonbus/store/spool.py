@@ -40,6 +40,11 @@ GENERATION_SHIFT = 40  # bits of a batch id that are its row; the rest count the
 IN_ORDER = "ORDER BY created, id"
 DISK_MARGIN = 64 * 1024  # bytes kept free for the journal and the b-tree pages of a transaction
 DEFERRED_REMOVALS = 4000  # sent batches whose deletion may wait (see Spool.remove)
+# What the `rejected` table keeps at most: a server that refuses every batch (a field-type conflict) would
+# otherwise fill the disk the spool needs with batches that can never be sent.
+REJECTED_ROWS = 1000
+REJECTED_BYTES = 16_000_000
+REJECTED_AGE = 30 * 86400.0  # s
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -258,6 +263,8 @@ class Spool(Store):
         self._count = 0  # batches not yet sent
         self._sent: list[int] = []  # batches sent whose deletion waits (remove with defer)
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
+        self.rejected_bounds = (REJECTED_ROWS, REJECTED_BYTES, REJECTED_AGE)  # rows, bytes of bodies, seconds
+        self._rejected_full = False  # said once
         super().__init__(path, ours=ours, database=database)
 
     def queue(self, name: str, limit: int) -> Spool:
@@ -405,7 +412,31 @@ class Spool(Store):
             )
             removed = self._db.execute(f"DELETE FROM {self._table} WHERE id = ?", rows).rowcount
             self._bump(f"{self._prefix}rejected", 1)
+            self._bound_rejected()
         self._count -= removed
+
+    def _bound_rejected(self) -> None:
+        """Drop the oldest rejected batches beyond the bounds (the newest one always stays), counted."""
+        rows, size, age = self.rejected_bounds
+        order = "OVER (ORDER BY rejected DESC, id DESC)"
+        newest = f"SELECT id, rejected, SUM(LENGTH(body)) {order} AS above, ROW_NUMBER() {order} AS n FROM rejected"
+        dropped = self._db.execute(
+            f"DELETE FROM rejected WHERE id IN (SELECT id FROM ({newest}) WHERE n > 1 AND (n > ? OR above > ? "
+            "OR rejected < ?))",
+            (rows, size, time.time() - age),
+        ).rowcount
+        if dropped:
+            self._bump(f"{self._prefix}rejected_dropped", dropped)
+            if not self._rejected_full:
+                log.warning(
+                    "spool %s: the 'rejected' table is full (%d batches, %d MB, %.0f days at most); dropping its "
+                    "oldest, counted in the statistics",
+                    self.path,
+                    rows,
+                    size // 1_000_000,
+                    age / 86400,
+                )
+                self._rejected_full = True
 
     @_locked
     def split(self, batch_id: int) -> bool:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import urllib3
+
+_SECRET_IN_QUERY = re.compile(r"([?&](?:p|password|token)=)[^&#\s\"']*", re.IGNORECASE)
+_SECRET_IN_USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
+_SECRET_IN_HEADER = re.compile(r"(authorization\W+(?:basic|token|bearer)\s+)\S+", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the value of every p=, password= and token= query parameter, the password of a URL's
+    user-info and the credentials of an Authorization header replaced by ***: by position, so a user name equal
+    to the password stays readable. Each of `secrets` (`InfluxTarget.secrets`) is also replaced wherever it
+    appears, plain or URL-quoted: a peer's error text may echo a request in any form."""
+    text = _SECRET_IN_USERINFO.sub(r"\1***@", _SECRET_IN_HEADER.sub(r"\1***", _SECRET_IN_QUERY.sub(r"\1***", text)))
+    for secret in secrets:
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+            text = text.replace(form, "***")
+    return text
 
 
 @dataclass(frozen=True)
@@ -72,3 +90,10 @@ class InfluxTarget:
         user = urllib.parse.unquote(parts.username) if parts.username else None
         password = urllib.parse.unquote(parts.password) if parts.password else None
         return self.user or user, self.password or password
+
+    @property
+    def secrets(self) -> list[str]:
+        """What must never be shown: the password, the token and the Authorization value they make."""
+        password = self.credentials[1]
+        auth = self.headers().get("authorization", "").removeprefix("Basic ")
+        return [secret for secret in (password, self.token, auth) if secret]

@@ -14,6 +14,7 @@ from .writer import Outcome, Writer
 
 log = logging.getLogger(__name__)
 
+MIN_BACKOFF = 1.0  # s; also when a server asks for less (Retry-After: 0 made 1,500 requests a second)
 MAX_BACKOFF = 300.0
 MISCONFIGURED_RETRY = 60.0
 FAULT_RETRY = 10.0
@@ -39,6 +40,8 @@ class Shipper:
         self.stats = ShipperStats()
         self.wake = threading.Event()  # set when a new batch is spooled
         self._failures_in_a_row = 0
+        self._failing: str | None = None  # the failure logged: its repeats are counted, not logged
+        self._refusal: str | None = None  # the server's reason for the last batch it refused, logged once
         # While a backlog drains, the batches of one request are deleted while the next one travels (the
         # deletion's journal and fsync cost a tenth of a drain when done in between).
         self._settle = threading.Event()
@@ -77,8 +80,13 @@ class Shipper:
             self.stats.sent_batches += len(batches)
             self.stats.sent_lines += lines
             if self._failures_in_a_row:
-                log.warning("database reachable again; %d batch(es) still spooled", self.spool.pending())
+                log.warning(
+                    "database reachable again after %d failed post(s); %d batch(es) still spooled",
+                    self._failures_in_a_row,
+                    self.spool.pending(),
+                )
             self._failures_in_a_row = 0
+            self._failing = None
             return None
         if outcome.too_large and lines > 1 and lines // 2 < self.batch_lines:
             self.batch_lines = lines // 2  # the server's limit is below this: stay under it from now on
@@ -92,23 +100,27 @@ class Shipper:
                 return None  # its halves are sent next
             self.spool.reject(batch_id, outcome.status, outcome.message)
             self.stats.rejected += 1
-            log.error(
-                "server refused batch %d with HTTP %d (%s); it is kept in the spool's 'rejected' table",
-                batch_id,
-                outcome.status,
-                outcome.message,
-            )
+            if outcome.message != self._refusal:  # a schema conflict refuses every batch for the same reason
+                self._refusal = outcome.message
+                log.error(
+                    "server refused a batch with HTTP %d (%s); it is kept in the spool's 'rejected' table, and "
+                    "further batches refused for this reason are counted, not logged",
+                    outcome.status,
+                    outcome.message,
+                )
             return None
         self.stats.failures += 1
         self._failures_in_a_row += 1
         return outcome
 
     def delay_after(self, outcome: Outcome) -> float:
+        """Exponential from MIN_BACKOFF; a Retry-After can lengthen the wait, never shorten it."""
+        backoff = max(MIN_BACKOFF, min(2.0 ** (self._failures_in_a_row - 1), MAX_BACKOFF))
         if outcome.retry_after is not None:
-            return min(max(outcome.retry_after, 0.0), MAX_BACKOFF)
+            return min(max(outcome.retry_after, backoff), MAX_BACKOFF)
         if outcome.misconfigured:
             return MISCONFIGURED_RETRY
-        return min(2.0 ** (self._failures_in_a_row - 1), MAX_BACKOFF)
+        return backoff
 
     def run(self, stop: threading.Event) -> None:
         """Ship until `stop` is set: right away while a backlog remains, on `wake` when it is empty. A failing
@@ -154,6 +166,9 @@ class Shipper:
                 self.wake.clear()
             return 0.0
         delay = self.delay_after(outcome)
+        if outcome.what == self._failing:
+            return delay  # counted in failed posts, and told when the database takes data again
+        self._failing = outcome.what
         if outcome.misconfigured:
             log.error(
                 "database answered HTTP %d: %s — check the token, org, bucket or database name "
@@ -164,10 +179,12 @@ class Shipper:
             )
         else:
             log.warning(
-                "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s",
+                "cannot write to the database (%s: %s); %d batch(es) spooled, retrying in %.0f s and "
+                "backing off up to %.0f s (repeats are counted, not logged)",
                 outcome.what,
                 outcome.message,
                 self.spool.pending(),
                 delay,
+                MAX_BACKOFF,
             )
         return delay

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from ...errors import PylonbusError
 from ...store.backlog import Backlog
 from ...store.spool import Spool, SpoolError
-from .config import InfluxTarget
+from .config import InfluxTarget, redact
 from .lineproto import LineProtocol
 from .shipper import Shipper
-from .writer import InfluxWriter, redact
+from .writer import InfluxWriter
 
 if TYPE_CHECKING:
     from ...readings.reading import Reading
@@ -64,7 +64,8 @@ class InfluxSink:
     def statistics(self) -> str:
         s = self.shipper.stats
         try:
-            rejected = f"rejected: {self.spool.counter('rejected')}, "
+            dropped = self.spool.counter("rejected_dropped")
+            rejected = f"rejected: {self.spool.counter('rejected')} ({dropped} dropped from the table), "
         except SpoolError:
             rejected = ""
         return f"sent: {s.sent_batches} batches ({s.sent_lines} lines), failed posts: {s.failures}, {rejected}" + (
