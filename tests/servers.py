@@ -104,12 +104,19 @@ def wait_http(url: str, proc: subprocess.Popen, seconds: float = 30.0) -> None:
 
 
 class Server:
+    """A server process that can be stopped and started again on its data and port (an outage, see soak.py)."""
+
     def __init__(self, args: list[str], ready_url: str, base: str, log: Path) -> None:
         self.base = base
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.args, self.ready_url, self.log_path = args, ready_url, log
+        self.log_path.write_bytes(b"")
+        self.start()
+
+    def start(self) -> None:
+        self.log = self.log_path.open("a")  # appended: the log of every run of one server
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            wait_http(ready_url, self.proc)
+            wait_http(self.ready_url, self.proc)
         except RuntimeError:
             self.stop()
             raise
@@ -149,10 +156,13 @@ bind-address = "127.0.0.1:{INFLUX_RPC_PORT}"
     return server
 
 
-def influx_query(q: str, db: str | None = None, auth: bool = True) -> dict:
+def influx_query(q: str, db: str | None = None, auth: bool = True, epoch: str | None = None) -> dict:
+    """The JSON answer to `q`; times as RFC 3339 text, or integers in `epoch` units (ns, ms…) where given."""
     import json
 
     params = {"db": db} if db else {}
+    if epoch:
+        params["epoch"] = epoch
     if auth:
         params |= {"u": INFLUX_USER, "p": INFLUX_PASSWORD}
     url = f"http://127.0.0.1:{INFLUX_PORT}/query?" + urllib.parse.urlencode(params)
