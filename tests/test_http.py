@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pylontech_json
-from servers import HTTP_SINK_PORT, need, prometheus_query
+from servers import HTTP_SINK_PORT, free_port, need, prometheus_query
 
 SIM = "sim://?stack=US3000C*2&frozen=1"
 BASE = f"http://127.0.0.1:{HTTP_SINK_PORT}"
@@ -191,3 +191,22 @@ def test_a_silent_module_is_down_and_has_no_stale_values() -> None:
     assert not [line for line in text.splitlines() if 'module="2"' in line and "_volts" in line]
     assert 'pylontech_read_errors_total{reason="timeout"} 1' in text
     assert not re.search(r"^pylontech_last_success_timestamp_seconds ", text, re.MULTILINE)  # no cycle succeeded
+
+
+def test_a_client_that_left_before_the_answer_prints_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """Found by benchmarks/soak.py: a client that timed out while the start-up scan kept the server from
+    answering made socketserver print a BrokenPipeError traceback to stderr (past the log, and syslog)."""
+    import socket
+
+    from pylonbus.sinks.http.server import HttpSink
+
+    port = free_port()
+    sink = HttpSink(f"127.0.0.1:{port}", 1.0)
+    for _ in range(4):  # requests queued (the listen backlog holds 5) before the server runs, as during the scan
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.close()  # gone: its kernel answers the server's first segment with a reset
+    sink.start()
+    time.sleep(1.0)
+    sink.close(1.0)
+    assert "Traceback" not in capfd.readouterr().err
