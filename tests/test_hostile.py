@@ -82,7 +82,9 @@ def test_mqtt_topics_stay_ours_and_payloads_carry_the_exact_serials(mosquitto, t
     listener = Listener("#")
     proc = start(tmp_path, "-d", SIM, "-q", "1")
     try:
-        got = listener.wait(lambda m: len(devices(m)) == 2)
+        # Both devices announced and a state of each module: discovery and states travel apart.
+        wanted = {f"pylontech/0/{n}/state" for n in (1, 2, 3)}
+        got = listener.wait(lambda m: len(devices(m)) == 2 and wanted <= {topic for topic, _, _ in m})
     finally:
         err = stop_mqtt(proc)
         listener.close()
