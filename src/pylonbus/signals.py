@@ -28,23 +28,15 @@ class SignalRelay:
         self.first = first
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)  # the interpreter writes from its C handler: it must never block
-        self._previous: dict[int, object] = {}
-        self._previous_fd = -1
         self._thread = threading.Thread(target=self._relay, name="signals", daemon=True)
 
     def install(self) -> None:
         """From the main thread: route the signals here."""
         self._thread.start()
         for signum in self.actions:
-            self._previous[signum] = signal.signal(signum, _ignore)
+            signal.signal(signum, _ignore)
         # A burst larger than the pipe loses bytes, not signals that matter: the same numbers are still in it.
-        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-
-    def uninstall(self) -> None:
-        signal.set_wakeup_fd(self._previous_fd)
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        os.close(self._write)  # the relay reads the end of the pipe and stops
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
 
     def _relay(self) -> None:
         with contextlib.closing(os.fdopen(self._read, "rb", buffering=0)) as pipe:
