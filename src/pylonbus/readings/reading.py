@@ -132,13 +132,14 @@ class StackReading:
 
 @dataclass(slots=True)
 class Reading:
-    """One cycle: when it started (ns since the epoch), each group polled, how long the cycle took (s) and the
-    failed reads since the start of the process, by reason."""
+    """One cycle: when it started (ns since the epoch, and s on the monotonic clock, which no clock step moves),
+    each group polled, how long the cycle took (s) and the failed reads since the start of the process, by reason."""
 
     time_ns: int
     stacks: list[StackReading]
     duration: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    monotonic: float = 0.0
     documents: dict[str, Any] | None = field(default=None, repr=False)  # made once by state.reading_state
 
     @property

@@ -98,7 +98,7 @@ class Poller:
         started = time.time_ns()
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
-        reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
+        reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
         self.watch_links()
         if self.energy is not None:
             self.count_energy(self.energy, reading)
@@ -124,7 +124,7 @@ class Poller:
 
     @staticmethod
     def count_energy(meter: EnergyMeter, reading: Reading) -> None:
-        now = reading.time_ns / 1e9
+        now = reading.monotonic  # a step of the wall clock neither stops nor inflates the integration
         for stack in reading.stacks:
             for module in stack.modules:
                 module.energy = meter.add(
