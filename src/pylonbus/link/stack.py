@@ -1,4 +1,7 @@
-"""The modules of one group on a link: the scan, and one typed read per command."""
+"""The modules of one group on a link, all of one BMS family: the scan, and one typed read per command.
+
+What the poller and the programs read of any family (analog values, alarms, identity) goes through the family's
+`roles`, so nothing here names another family's command; the Pylontech-only commands keep their methods."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, TypeVar
 
 from ..errors import NoReplyError, ProtocolError, ResponseError
@@ -23,10 +27,10 @@ from ..protocol import (
     SystemAnalog,
     SystemAnalogData,
     SystemParameters,
-    address,
+    families,
 )
-from ..protocol.families.pylontech.codes import MAX_MODULE
 from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
+from ..protocol.family import GET_VERSION, Family
 from .link import Link
 from .ports import DEFAULT_BAUD, DEFAULT_PORT
 
@@ -40,10 +44,12 @@ class ScanProgress:
 
 
 class Stack:
-    """The modules of one group on a link, with one method per read command."""
+    """The modules of one group on a link, with one method per read command. `bms` is the family's name (or
+    the Family): the link's own family (Pylontech unless said otherwise) by default."""
 
-    def __init__(self, link: Link, group: int = 0) -> None:
-        address(group, 1)  # validates the group
+    def __init__(self, link: Link, group: int = 0, bms: str | Family[Any, Any] | None = None) -> None:
+        self.family: Family[Any, Any] = families.family(bms) if isinstance(bms, str) else bms or link.family
+        self.family.address(group, 1)  # validates the group
         self.link = link
         self.group = group
         self.modules: list[int] = []
@@ -58,7 +64,7 @@ class Stack:
         reply lost on a noisy line does not hide a module; a silent address costs only its timeouts.
         `stop` ends the scan early (a signal during start-up)."""
         found: list[int] = []
-        for module in range(1, MAX_MODULE + 1):
+        for module in range(1, self.family.max_module + 1):
             if stop is not None and stop.is_set():
                 break
             present = self.probe(module, probe_latency)
@@ -72,18 +78,31 @@ class Stack:
     def probe(self, module: int, latency: float = 0.04) -> bool:
         """True if `module` answers 0x4F (with any return code) within the link's tries."""
         try:
-            self.link.query(Command.PROTOCOL_VERSION, self.group, module, latency=latency, reopen=False)
+            self.link.query(GET_VERSION, self.group, module, latency=latency, reopen=False, family=self.family)
         except ResponseError:
             return True  # it answered, even if with an error code
         except (NoReplyError, ProtocolError):
             return False
         return True
 
-    def _one(self, command: Command, module: int, cls: type[R], **query: Any) -> R:
-        result = self.link.query(command, self.group, module, **query)
+    def _one(self, command: IntEnum, module: int, cls: type[R], **query: Any) -> R:
+        result = self.link.query(command, self.group, module, family=self.family, **query)
         if not isinstance(result, cls):  # the layout tables and this class disagree: a bug, said plainly
             raise TypeError(f"{command.name} decoded to {type(result).__name__}, expected {cls.__name__}")
         return result
+
+    @property
+    def fanout(self) -> bool:
+        """Whether the family's master may answer the analog and alarm reads for its whole group (INFO 0xFF)."""
+        return all(self.family.roles.get(role) in self.family.fanouts for role in ("analog", "alarm"))
+
+    def read(self, role: str, module: int = 1) -> Any:
+        """The family's result for what `role` names ("analog", "alarm", "serial", "model", "firmware"), in
+        its own type; ValueError when the family has no command for it."""
+        command = self.family.roles.get(role)
+        if command is None:
+            raise ValueError(f"{self.family.title} has no {role} command")
+        return self.link.query(command, self.group, module, family=self.family)
 
     # One typed method per read command, each a line through _one: what a library user calls and mypy checks.
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
@@ -116,11 +135,11 @@ class Stack:
 
     def analog_all(self) -> SystemAnalogData:
         """0x42 fan-out: every pack of the group in one reply from the master (not all firmwares have it)."""
-        count = len(self.modules) or MAX_MODULE
+        count = len(self.modules) or self.family.max_module
         return self._one(Command.ANALOG, 1, SystemAnalogData, fanout=True, modules=count)
 
     def alarm_all(self) -> SystemAlarmInfo:
-        count = len(self.modules) or MAX_MODULE
+        count = len(self.modules) or self.family.max_module
         return self._one(Command.ALARM, 1, SystemAlarmInfo, fanout=True, modules=count)
 
     def set_charge_discharge(self, module: int, setting: ChargeDischargeSetting, *, allow_write: bool = False) -> None:
@@ -135,11 +154,18 @@ class Stack:
 
 @contextmanager
 def connect(
-    port: str = DEFAULT_PORT, group: int = 0, baud: int = DEFAULT_BAUD, *, scan: bool = True, **link: Any
+    port: str = DEFAULT_PORT,
+    group: int = 0,
+    baud: int = DEFAULT_BAUD,
+    *,
+    scan: bool = True,
+    bms: str | None = None,
+    **link: Any,
 ) -> Iterator[Stack]:
-    """`with connect("/dev/ttyUSB0") as stack:` — opens the port, scans the group, closes on exit."""
+    """`with connect("/dev/ttyUSB0") as stack:` — opens the port, scans the group, closes on exit. `bms` names
+    the family (default Pylontech)."""
     with Link(port, baud, **link) as opened:
-        stack = Stack(opened, group)
+        stack = Stack(opened, group, bms)
         if scan:
             stack.scan()
         yield stack

@@ -4,13 +4,14 @@ Ah, %, °C, kWh) under the same keys everywhere (MQTT JSON, the `full` InfluxDB 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import Field, asdict, fields
+from functools import cache
 from typing import Any
 
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, PackAlarm, Status1
 from ..protocol.fields import AlarmState
-from .reading import ModuleReading, Reading, StackReading
+from .reading import ModuleReading, Reading, StackReading, family_labels
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').
@@ -48,6 +49,51 @@ ALARMS = (
 )
 
 
+#: What a module document gives of every family's analog result under keys of its own (MODULE_UNITS); the rest
+#: of a result's fields with a declared unit are its family's extras.
+SHARED = frozenset(
+    {
+        "voltage",
+        "current",
+        "cell_voltages",
+        "temperatures",
+        "remaining_capacity",
+        "total_capacity",
+        "cycles",
+        "soc",
+        "power",
+        "bms_temperature",
+        "cell_temperatures",
+    }
+)
+
+
+@cache
+def extra_fields(cls: type) -> tuple[Field[Any], ...]:
+    """The fields of an analog result class beyond SHARED that declare a unit (`metadata={"unit": …}`), in
+    order: SOH, MOSFET temperature, port voltage, cumulative counters… Pylontech's declare none."""
+    return tuple(f for f in fields(cls) if "unit" in f.metadata and f.name not in SHARED)
+
+
+def extras(cls: type) -> dict[str, dict[str, str]]:
+    """Each extra field's key and what a sink needs of it: unit and state class (`measurement` unless the
+    field says `total_increasing`)."""
+    return {
+        f.name: {"unit": f.metadata["unit"], "state_class": f.metadata.get("state_class", "measurement")}
+        for f in extra_fields(cls)
+    }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def group_path(doc: dict[str, Any]) -> str:
+    """The group of a module or stack document as a topic level (`0`), below its family's name where the
+    document names one (`seplos/0`)."""
+    return f"{doc['bms']}/{doc['group']}" if "bms" in doc else str(doc["group"])
+
+
 def rfc3339(time_ns: int) -> str:
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
@@ -83,6 +129,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "time": rfc3339(time_ns),
         "group": module.group,
         "module": module.module,
+        **family_labels(module.bms),
         "serial": identity.serial,
         "model": identity.model,
         "manufacturer": identity.manufacturer,
@@ -110,17 +157,38 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    if module.alarm is not None:
-        alarm = module.alarm
+    doc |= {f.name: _plain(getattr(analog, f.name)) for f in extra_fields(type(analog))}
+    alarm = module.alarm
+    if isinstance(alarm, PackAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
         doc["alarms"] = alarm_flags(alarm) | raw
+    elif alarm is not None:
+        doc["alarms"] = family_alarms(alarm)
     return doc | _energy(module.energy)
 
 
+def family_alarms(alarm: Any) -> dict[str, bool]:
+    """Another family's alarms: each of its named flags, raised or not, where the result lists them
+    (`flags`), else only those raised (`alarms`), by name."""
+    flags = getattr(alarm, "flags", None)
+    if isinstance(flags, dict):
+        return {str(name): bool(value) for name, value in flags.items()}
+    return {_key(text): True for text in alarm.alarms}
+
+
+def _key(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
+    """One group; another family's also names its extras, with their units, for the sinks that show them."""
+    found = next((m.analog for m in stack.modules if m.analog is not None), None)
+    units = extras(type(found)) if found is not None else {}
     return {
         "time": rfc3339(time_ns),
         "group": stack.group,
+        **family_labels(stack.bms),
+        **({"extras": units} if units else {}),
         "modules_known": len(stack.modules),
         "modules_online": stack.modules_online,
         "voltage": stack.voltage,
