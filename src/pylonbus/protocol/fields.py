@@ -42,7 +42,7 @@ def flag_names(flags: IntFlag) -> list[str]:
     known = 0
     for member in type(flags):
         known |= member.value
-    names += [f"BIT_{bit}" for bit in range(8) if int(flags) & ~known & (1 << bit)]
+    names += [f"BIT_{bit}" for bit in range(max(8, int(flags).bit_length())) if int(flags) & ~known & (1 << bit)]
     return names
 
 

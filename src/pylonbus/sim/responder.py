@@ -98,7 +98,7 @@ class Responder(ABC):
             command: IntEnum = family.commands(frame.cid2)
         except ValueError:
             return self._reply(frame.adr, Rtn.CID2_INVALID)
-        if command == GET_VERSION:
+        if command == GET_VERSION and command not in family.replies:
             return self._reply(frame.adr, Rtn.NORMAL)
         fanout = False
         if command in family.addressed:
