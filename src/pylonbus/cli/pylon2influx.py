@@ -267,6 +267,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
     from ..link.autoport import PortLock, default_lock_dir
+    from ..readings.reading import named
     from ..service import Poller
     from ..service.config import batteries
     from ..service.daemon import Daemon
@@ -302,7 +303,7 @@ def _main(argv: list[str] | None = None) -> int:
         if poller.stop.is_set():
             log.info("stopped during the start-up scan")
             return EXIT_OK
-        found = [f"{stack.family.name} group {stack.group}: {stack.modules}" for stack in stacks if stack.modules]
+        found = [named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in stacks if stack.modules]
         if not found:
             ends = daemon is None or args.once
             (fatal if ends else log.error)(

@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 
 from ..errors import NoReplyError, ProtocolError, ResponseError
 from ..protocol import (
-    AlarmInfo,
-    AnalogData,
     ChargeDischargeInfo,
     ChargeDischargeSetting,
     Command,
@@ -23,14 +21,13 @@ from ..protocol import (
     ManufacturerInfo,
     ProtocolVersion,
     SerialNumber,
-    SystemAlarmInfo,
     SystemAnalog,
-    SystemAnalogData,
     SystemParameters,
     families,
+    pack,
 )
 from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
-from ..protocol.family import GET_VERSION, Family
+from ..protocol.family import ALARM, ANALOG, IDENTITY_ROLES, VERSION, Family
 from .link import Link
 from .ports import DEFAULT_BAUD, DEFAULT_PORT
 
@@ -53,6 +50,8 @@ class Stack:
         self.link = link
         self.group = group
         self.modules: list[int] = []
+        roles = self.family.roles
+        self._probe = roles.get(VERSION, roles[ANALOG])  # the shortest reply a module of the family gives
 
     def scan(
         self,
@@ -78,7 +77,7 @@ class Stack:
     def probe(self, module: int, latency: float = 0.04) -> bool:
         """True if `module` answers 0x4F (with any return code) within the link's tries."""
         try:
-            self.link.query(GET_VERSION, self.group, module, latency=latency, reopen=False, family=self.family)
+            self.link.query(self._probe, self.group, module, latency=latency, reopen=False, family=self.family)
         except ResponseError:
             return True  # it answered, even if with an error code
         except (NoReplyError, ProtocolError):
@@ -94,25 +93,33 @@ class Stack:
     @property
     def fanout(self) -> bool:
         """Whether the family's master may answer the analog and alarm reads for its whole group (INFO 0xFF)."""
-        return all(self.family.roles.get(role) in self.family.fanouts for role in ("analog", "alarm"))
+        return all(self.family.roles[role] in self.family.fanouts for role in (ANALOG, ALARM))
 
     def read(self, role: str, module: int = 1) -> Any:
-        """The family's result for what `role` names ("analog", "alarm", "serial", "model", "firmware"), in
-        its own type; ValueError when the family has no command for it."""
+        """The family's result for `role` (`protocol.family.ANALOG`, `IDENTITY`, `PARAMETERS` …), of the
+        family's own type; ValueError when the family has no command for it."""
         command = self.family.roles.get(role)
         if command is None:
-            raise ValueError(f"{self.family.title} has no {role} command")
+            raise ValueError(f"{self.family.title} batteries have no {role} command")
         return self.link.query(command, self.group, module, family=self.family)
+
+    def identity(self, module: int = 1) -> Iterator[dict[str, str]]:
+        """Who a module says it is, a piece ("model", "manufacturer", "serial", "firmware") per identity command
+        its family has, in order: a read that fails raises after the pieces read before it."""
+        for role in IDENTITY_ROLES:
+            if role in self.family.roles:
+                yield self.read(role, module).identity
 
     # One typed method per read command, each a line through _one: what a library user calls and mypy checks.
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
         return self._one(Command.PROTOCOL_VERSION, module, ProtocolVersion)
 
-    def analog(self, module: int = 1) -> AnalogData:
-        return self._one(Command.ANALOG, module, AnalogData)
+    # Analog values and alarms of every family (Pylontech's AnalogData and AlarmInfo are such packs).
+    def analog(self, module: int = 1) -> pack.PackAnalog:
+        return self._one(self.family.roles[ANALOG], module, pack.PackAnalog)
 
-    def alarm(self, module: int = 1) -> AlarmInfo:
-        return self._one(Command.ALARM, module, AlarmInfo)
+    def alarm(self, module: int = 1) -> pack.PackAlarm:
+        return self._one(self.family.roles[ALARM], module, pack.PackAlarm)
 
     def system_parameters(self, module: int = 1) -> SystemParameters:
         return self._one(Command.SYSTEM_PARAMETERS, module, SystemParameters)
@@ -133,14 +140,21 @@ class Stack:
         """0x61, protocol V3.5 masters only: totals for the whole system."""
         return self._one(Command.SYSTEM_ANALOG, 1, SystemAnalog)
 
-    def analog_all(self) -> SystemAnalogData:
-        """0x42 fan-out: every pack of the group in one reply from the master (not all firmwares have it)."""
-        count = len(self.modules) or self.family.max_module
-        return self._one(Command.ANALOG, 1, SystemAnalogData, fanout=True, modules=count)
+    def analog_all(self) -> Any:
+        """0x42 fan-out: every pack of the group in one reply from the master (not all firmwares have it); its
+        `modules` are the packs (Pylontech's SystemAnalogData)."""
+        return self._fanout(ANALOG, pack.PackAnalog)
 
-    def alarm_all(self) -> SystemAlarmInfo:
+    def alarm_all(self) -> Any:
+        return self._fanout(ALARM, pack.PackAlarm)
+
+    def _fanout(self, role: str, cls: type) -> Any:
         count = len(self.modules) or self.family.max_module
-        return self._one(Command.ALARM, 1, SystemAlarmInfo, fanout=True, modules=count)
+        result = self.link.query(self.family.roles[role], self.group, 1, fanout=True, modules=count, family=self.family)
+        packs = getattr(result, "modules", None)
+        if not isinstance(packs, tuple) or not all(isinstance(p, cls) for p in packs):
+            raise TypeError(f"the {role} fan-out decoded to {type(result).__name__}, not packs of {cls.__name__}")
+        return result
 
     def set_charge_discharge(self, module: int, setting: ChargeDischargeSetting, *, allow_write: bool = False) -> None:
         """0x94: impose limits (the module reverts unless repeated within 10 s). Changes the battery."""
@@ -171,7 +185,7 @@ def connect(
         yield stack
 
 
-def read_analog(port: str = DEFAULT_PORT, group: int = 0, baud: int = DEFAULT_BAUD) -> dict[int, AnalogData]:
+def read_analog(port: str = DEFAULT_PORT, group: int = 0, baud: int = DEFAULT_BAUD) -> dict[int, pack.PackAnalog]:
     """One-shot: the analog values of every module of a group, by module number."""
     with connect(port, group, baud) as stack:
         return {module: stack.analog(module) for module in stack.modules}

@@ -4,13 +4,15 @@ Ah, %, °C, kWh) under the same keys everywhere (MQTT JSON, the `full` InfluxDB 
 from __future__ import annotations
 
 import time
-from dataclasses import Field, asdict, fields
-from functools import cache
+from dataclasses import asdict
+from enum import IntFlag
 from typing import Any
 
 from ..protocol.families.pylontech.layouts import units_of
-from ..protocol.families.pylontech.results import AnalogData, PackAlarm, Status1
+from ..protocol.families.pylontech.results import AnalogData, Status1
+from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
+from ..protocol.pack import PackAlarm, PackAnalog, extras
 from .reading import ModuleReading, Reading, StackReading, family_labels
 
 _ANALOG = units_of(AnalogData)
@@ -49,38 +51,11 @@ ALARMS = (
 )
 
 
-#: What a module document gives of every family's analog result under keys of its own (MODULE_UNITS); the rest
-#: of a result's fields with a declared unit are its family's extras.
-SHARED = frozenset(
-    {
-        "voltage",
-        "current",
-        "cell_voltages",
-        "temperatures",
-        "remaining_capacity",
-        "total_capacity",
-        "cycles",
-        "soc",
-        "power",
-        "bms_temperature",
-        "cell_temperatures",
-    }
-)
-
-
-@cache
-def extra_fields(cls: type) -> tuple[Field[Any], ...]:
-    """The fields of an analog result class beyond SHARED that declare a unit (`metadata={"unit": …}`), in
-    order: SOH, MOSFET temperature, port voltage, cumulative counters… Pylontech's declare none."""
-    return tuple(f for f in fields(cls) if "unit" in f.metadata and f.name not in SHARED)
-
-
-def extras(cls: type) -> dict[str, dict[str, str]]:
-    """Each extra field's key and what a sink needs of it: unit and state class (`measurement` unless the
-    field says `total_increasing`)."""
+def extra_units(analog: PackAnalog) -> dict[str, dict[str, str]]:
+    """What a family's result reports beyond every family's (`pack.extras`), by key, with what a sink needs of
+    each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none."""
     return {
-        f.name: {"unit": f.metadata["unit"], "state_class": f.metadata.get("state_class", "measurement")}
-        for f in extra_fields(cls)
+        q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in extras(analog)
     }
 
 
@@ -99,7 +74,7 @@ def rfc3339(time_ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
 
 
-def alarm_flags(alarm: PackAlarm) -> dict[str, bool]:
+def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
     """Each name of ALARMS: is it raised?"""
     found = dict.fromkeys(ALARMS, False)
     groups = {
@@ -109,16 +84,48 @@ def alarm_flags(alarm: PackAlarm) -> dict[str, bool]:
         "charge_current": (alarm.charge_current_state,),
         "discharge_current": (alarm.discharge_current_state,),
     }
+    _raise(found, groups, {flag.name.lower(): flag for flag in Status1 if flag in alarm.status1 and flag.name})
+    found["cell_error"] = bool(alarm.cell_errors)
+    return found
+
+
+def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
+    """Another family's alarms, each true or false, named from its result: the cell and sensor states and
+    each state its `ALARM_FIELDS` names (`<part>_low`, `<part>_high`, `other_error`), and each flag of its
+    alarm words (a flag two words have, such as a warning and a protection, named with its word's field)."""
+    groups: dict[str, tuple[AlarmState, ...]] = {
+        "cell_voltage": alarm.cell_states,
+        "temperature": alarm.temperature_states,
+    }
+    words: dict[str, IntFlag] = {}
+    for name in alarm.ALARM_FIELDS:
+        value = getattr(alarm, name)
+        if isinstance(value, AlarmState):
+            groups[name.removesuffix("_state")] = (value,)
+        elif isinstance(value, IntFlag):
+            words[name] = value
+    members = [(field, member) for field, word in words.items() for member in type(word) if member.name]
+    shared = {m.name for _, m in members if sum(m.name == other.name for _, other in members) > 1}
+
+    def key(field: str, member: IntFlag) -> str:
+        name = str(member.name).lower()
+        return f"{field}_{name}" if member.name in shared else name
+
+    found = dict.fromkeys([f"{part}_{side}" for part in groups for side in ("low", "high")] + ["other_error"], False)
+    found |= {key(field, member): False for field, member in members}
+    _raise(found, groups, {key(field, member): member for field, member in members if member in words[field]})
+    return found
+
+
+def _raise(found: dict[str, bool], groups: dict[str, tuple[AlarmState, ...]], flags: dict[str, IntFlag]) -> None:
+    """Mark in `found` each state outside its limits (`<part>_low`/`_high`, else `other_error`) and each flag."""
     for part, states in groups.items():
         for state in states:
             name = f"{part}_{_LIMITS[state]}" if state in _LIMITS else "other_error"
             if state:
                 found[name if name in found else "other_error"] = True
-    for flag in Status1:
-        if flag in alarm.status1 and flag.name:
-            found[flag.name.lower()] = True
-    found["cell_error"] = bool(alarm.cell_errors)
-    return found
+    for name in flags:
+        found[name] = True
 
 
 def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
@@ -157,9 +164,9 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    doc |= {f.name: _plain(getattr(analog, f.name)) for f in extra_fields(type(analog))}
+    doc |= {q.name: _plain(q.value) for q in extras(analog)}
     alarm = module.alarm
-    if isinstance(alarm, PackAlarm):
+    if isinstance(alarm, PylontechAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
         doc["alarms"] = alarm_flags(alarm) | raw
     elif alarm is not None:
@@ -167,23 +174,10 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
     return doc | _energy(module.energy)
 
 
-def family_alarms(alarm: Any) -> dict[str, bool]:
-    """Another family's alarms: each of its named flags, raised or not, where the result lists them
-    (`flags`), else only those raised (`alarms`), by name."""
-    flags = getattr(alarm, "flags", None)
-    if isinstance(flags, dict):
-        return {str(name): bool(value) for name, value in flags.items()}
-    return {_key(text): True for text in alarm.alarms}
-
-
-def _key(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
-
-
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
     """One group; another family's also names its extras, with their units, for the sinks that show them."""
     found = next((m.analog for m in stack.modules if m.analog is not None), None)
-    units = extras(type(found)) if found is not None else {}
+    units = extra_units(found) if found is not None else {}
     return {
         "time": rfc3339(time_ns),
         "group": stack.group,

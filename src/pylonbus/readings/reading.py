@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.families import DEFAULT
-from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
+from ..protocol.pack import PackAlarm, PackAnalog
 from .energy import Energy
 
 

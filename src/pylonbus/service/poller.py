@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..link.link import Link
 from ..link.stack import Stack
-from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
+from ..protocol.pack import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading, named
 
@@ -158,7 +158,7 @@ class Poller:
         tell every module apart; proven again after each rescan and after a missing pack."""
         group = stack.group
         try:
-            packs = stack.analog_all().modules
+            packs: tuple[PackAnalog, ...] = stack.analog_all().modules
         except (NoReplyError, ResponseError) as error:  # the master does not answer for its group
             log.info("group %d: the master does not answer for the whole group (%s); reading each module", group, error)
             self.no_fanout.add(group_of(stack))
@@ -279,10 +279,9 @@ class Poller:
         """Model, manufacturer, serial and firmware; what a module does not answer stays None."""
         identity = Identity()
         try:
-            info = stack.manufacturer(module)
-            identity.model, identity.manufacturer = info.model, info.manufacturer
-            identity.serial = stack.serial_number(module).serial
-            identity.firmware = stack.firmware(module).mainline_version_text
+            for piece in stack.identity(module):
+                for key, value in piece.items():
+                    setattr(identity, key, value)
         except (LinkError, ProtocolError) as error:
             log.info("module %d of group %d: identity incomplete: %s", module, stack.group, error)
         return identity

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ...protocol.families import DEFAULT
 
 if TYPE_CHECKING:
-    from ...protocol.families.pylontech.results import PackAnalog
+    from ...protocol.pack import PackAnalog
     from ...readings.reading import Reading
 
 
