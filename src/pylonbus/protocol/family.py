@@ -9,9 +9,10 @@ The contract a caller (link, poller, sinks, simulator) relies on, the same for e
 
 - `families.names()`, `families.family(name)`: the families, found by listing `families/` (each module or
   package there exports `FAMILY`); `families.recognise(frame)`: the one family a reply frame proves, or None.
-- `family.roles`: the command of each role, so that callers never name a family's CID2. Keys: `ANALOG` and
-  `ALARM` always; `VERSION` (0x4F), `IDENTITY` (model/manufacturer), `SERIAL`, `FIRMWARE`, `PARAMETERS` where
-  the family has them (`IDENTITY_ROLES` lists the ones an identity is read from, in order).
+- `family.roles`: the command of each role, so that callers never name a family's CID2. Keys: `ANALOG` always;
+  `ALARM`, `VERSION` (0x4F), `IDENTITY` (model/manufacturer), `SERIAL`, `FIRMWARE`, `PARAMETERS` where the
+  family has them (`IDENTITY_ROLES` lists the ones an identity is read from, in order). ALARM may be the same
+  command as ANALOG (Daren: one reply carries both; its result is then a PackAnalog and a PackAlarm).
 - `family.decode(family.roles[ANALOG], frame)` is a `pack.PackAnalog` (one pack); with `fanout=True` (only for
   commands in `family.fanouts`) a result whose `modules` are `pack.PackAnalog`s. The same for ALARM with
   `pack.PackAlarm` (its `alarms` lists the active alarm names).
@@ -98,6 +99,8 @@ class Family(Generic[C, R]):
     #: What each further pack adds to a fan-out reply, in bytes on the wire.
     pack_bytes: Mapping[C, int]
     request_info: Callable[[int, bool], bytes] = address_byte  # INFO of an addressed request: (ADR, fan-out)
+    #: What an addressed request of these commands carries after the address (Daren's operation and module).
+    request_tails: Mapping[C, bytes] = field(default_factory=dict)
     rtn_texts: Mapping[int, str] = field(default_factory=partial(MappingProxyType, RTN_TEXT))
     max_group: int = 0  # groups 0..max_group share the bus; 0 where the family has no groups
     locate: Callable[[int], tuple[int, int]] = split_address  # (group, module) of an ADR: `address` reversed
@@ -128,7 +131,11 @@ class Family(Generic[C, R]):
             raise ValueError(f"{command.name} has no fan-out form; only {names} do")
         adr = self.address(group, 1 if fanout else module)
         if info is None:
-            info = self.request_info(adr, fanout) if command in self.addressed else b""
+            info = (
+                self.request_info(adr, fanout) + self.request_tails.get(command, b"")
+                if command in self.addressed
+                else b""
+            )
         return encode_frame(self.ver if ver is None else ver, adr, command, info, self.cid1)
 
     def _read(self, command: C, frame: Frame, fanout: bool) -> R:

@@ -8,8 +8,9 @@ families' results, and the way a sink lists what a family reports beyond them.
 family's result is a slotted dataclass that subclasses it and declares these as fields or properties; a family
 whose frame carries its own SOC declares `soc` as a field.
 
-What a family reports beyond those is a field declared with `quantity(...)` (unit, description, and
-`state_class="total_increasing"` for cumulative counters), or a property named in the class's `DERIVED`;
+What a family reports beyond those is a field whose metadata is `quantity(...)` (unit, description, and
+`state_class="total_increasing"` for cumulative counters), or a property named in the class's `DERIVED` (with
+the same metadata);
 `extras(result)` lists both, so sinks never name a family's fields one by one.
 
 `PackAlarm` is the 0x44 result of one pack: `alarms` lists the active alarm and protection names, worded for a
@@ -19,7 +20,7 @@ rest."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from enum import IntFlag
 from typing import Any, ClassVar
 
@@ -29,10 +30,10 @@ TOTAL_INCREASING = "total_increasing"  # a counter that only grows (Home Assista
 MEASUREMENT = "measurement"
 
 
-def quantity(unit: str, description: str, state_class: str = MEASUREMENT, default: Any = MISSING) -> Any:
-    """A result field that is one of a family's extra quantities, with its unit declared for the sinks."""
-    metadata = {"unit": unit, "description": description, "state_class": state_class}
-    return field(default=default, metadata=metadata)
+def quantity(unit: str, description: str, state_class: str = MEASUREMENT) -> dict[str, str]:
+    """The metadata of a result field that is one of a family's extra quantities, for the sinks:
+    `soh: float = field(metadata=quantity("%", "state of health"))`."""
+    return {"unit": unit, "description": description, "state_class": state_class}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +60,13 @@ def extras(result: object) -> list[Quantity]:
     return found
 
 
-def derived(unit: str, description: str, state_class: str = MEASUREMENT) -> dict[str, str]:
-    """The `DERIVED` entry of a property: what `quantity` says of a field."""
-    return {"unit": unit, "description": description, "state_class": state_class}
-
-
 class PackAnalog:
     """Analog values of one pack, in any family: the attributes every family's 0x42 result has."""
 
     __slots__ = ()
 
     UNITS: ClassVar[dict[str, str]] = {"soc": "%", "power": "W", "bms_temperature": "°C", "cell_temperatures": "°C"}
-    #: Properties that are extra quantities (name -> `derived(...)`), listed by `extras` after the fields.
+    #: Properties that are extra quantities (name -> `quantity(...)`), listed by `extras` after the fields.
     DERIVED: ClassVar[Mapping[str, Mapping[str, str]]] = {}
 
     cell_voltages: tuple[float, ...]
@@ -108,8 +104,9 @@ class PackAlarm:
 
     __slots__ = ()
 
-    #: The fields that are alarm or protection words (an `AlarmState` or an `IntFlag`), in the order `alarms`
-    #: names them; status words that are not alarms (FET and switch states, balancing) are left out.
+    #: The fields that are alarm or protection words (an `AlarmState`, an `IntFlag`, or an int whose bits no
+    #: source names), in the order `alarms` names them; status words that are not alarms (FET and switch
+    #: states, balancing) are left out.
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     cell_states: tuple[AlarmState, ...]
@@ -127,4 +124,6 @@ class PackAlarm:
                     found.append(f"{name.removesuffix('_state').replace('_', ' ')} {value.name}")
             elif isinstance(value, IntFlag):
                 found += flag_names(value)
+            elif value:  # a word whose bits no source names
+                found.append(f"{name.replace('_', ' ')} 0x{value:04X}")
         return found

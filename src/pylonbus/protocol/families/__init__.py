@@ -38,5 +38,15 @@ def recognise(frame: Frame) -> Family[Any, Any] | None:
     (Seplos shares Pylontech's VER and CID1; their 0x42 replies differ in layout)."""
     fits = [f for f in map(family, names()) if (f.ver, f.cid1) == (frame.ver, frame.cid1)]
     if len(fits) > 1:
-        fits = [f for f in fits if f.infer_command(frame) is not None]
+        fits = [f for f in fits if _reads(f, frame)]
     return fits[0] if len(fits) == 1 else None
+
+
+def _reads(described: Family[Any, Any], frame: Frame) -> bool:
+    """Whether a layout of the family reads the frame, other than one that keeps any INFO whole."""
+    found = described.infer_command(frame)
+    if found is None:
+        return False
+    command, fanout = found
+    layouts = described.fanouts if fanout else described.replies
+    return command not in layouts or not layouts[command].raw
