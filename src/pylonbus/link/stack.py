@@ -93,15 +93,19 @@ class Stack:
     @property
     def fanout(self) -> bool:
         """Whether the family's master may answer the analog and alarm reads for its whole group (INFO 0xFF)."""
-        return all(self.family.roles[role] in self.family.fanouts for role in (ANALOG, ALARM))
+        return all(self.family.roles.get(role) in self.family.fanouts for role in (ANALOG, ALARM))
 
-    def read(self, role: str, module: int = 1) -> Any:
-        """The family's result for `role` (`protocol.family.ANALOG`, `IDENTITY`, `PARAMETERS` …), of the
-        family's own type; ValueError when the family has no command for it."""
-        command = self.family.roles.get(role)
+    def command(self, role: str) -> IntEnum:
+        """The family's command for `role` (`protocol.family.ANALOG`, `IDENTITY`, `PARAMETERS` …); ValueError
+        when the family has none."""
+        command: IntEnum | None = self.family.roles.get(role)
         if command is None:
             raise ValueError(f"{self.family.title} batteries have no {role} command")
-        return self.link.query(command, self.group, module, family=self.family)
+        return command
+
+    def read(self, role: str, module: int = 1) -> Any:
+        """The family's result for `role`, of the family's own type."""
+        return self.link.query(self.command(role), self.group, module, family=self.family)
 
     def identity(self, module: int = 1) -> Iterator[dict[str, str]]:
         """Who a module says it is, a piece ("model", "manufacturer", "serial", "firmware") per identity command
@@ -116,10 +120,10 @@ class Stack:
 
     # Analog values and alarms of every family (Pylontech's AnalogData and AlarmInfo are such packs).
     def analog(self, module: int = 1) -> pack.PackAnalog:
-        return self._one(self.family.roles[ANALOG], module, pack.PackAnalog)
+        return self._one(self.command(ANALOG), module, pack.PackAnalog)
 
     def alarm(self, module: int = 1) -> pack.PackAlarm:
-        return self._one(self.family.roles[ALARM], module, pack.PackAlarm)
+        return self._one(self.command(ALARM), module, pack.PackAlarm)
 
     def system_parameters(self, module: int = 1) -> SystemParameters:
         return self._one(Command.SYSTEM_PARAMETERS, module, SystemParameters)
@@ -150,7 +154,7 @@ class Stack:
 
     def _fanout(self, role: str, cls: type) -> Any:
         count = len(self.modules) or self.family.max_module
-        result = self.link.query(self.family.roles[role], self.group, 1, fanout=True, modules=count, family=self.family)
+        result = self.link.query(self.command(role), self.group, 1, fanout=True, modules=count, family=self.family)
         packs = getattr(result, "modules", None)
         if not isinstance(packs, tuple) or not all(isinstance(p, cls) for p in packs):
             raise TypeError(f"the {role} fan-out decoded to {type(result).__name__}, not packs of {cls.__name__}")

@@ -8,12 +8,13 @@ from dataclasses import asdict
 from enum import IntFlag
 from typing import Any
 
+from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, Status1
 from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
 from ..protocol.pack import PackAlarm, PackAnalog, extras
-from .reading import ModuleReading, Reading, StackReading, family_labels
+from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').
@@ -63,10 +64,9 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def group_path(doc: dict[str, Any]) -> str:
-    """The group of a module or stack document as a topic level (`0`), below its family's name where the
-    document names one (`seplos/0`)."""
-    return f"{doc['bms']}/{doc['group']}" if "bms" in doc else str(doc["group"])
+def path_of(doc: dict[str, Any]) -> str:
+    """The group of a module or stack document as a topic level (`reading.group_path`)."""
+    return group_path(doc.get("bms", DEFAULT), doc["group"])
 
 
 def rfc3339(time_ns: int) -> str:

@@ -17,6 +17,11 @@ def named(bms: str, text: str) -> str:
     return text if bms == DEFAULT else f"{bms} {text}"
 
 
+def group_path(bms: str, group: int) -> str:
+    """A group as a topic level (`0`), below its family's name for another family (`seplos/0`)."""
+    return str(group) if bms == DEFAULT else f"{bms}/{group}"
+
+
 def family_labels(bms: str) -> dict[str, str]:
     """The `bms` tag or label of a family's series; none for the default family, whose series stay as they were."""
     return {} if bms == DEFAULT else {"bms": bms}

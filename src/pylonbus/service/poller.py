@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..link.link import Link
 from ..link.stack import Stack
+from ..protocol.family import ALARM
 from ..protocol.pack import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading, named
@@ -240,7 +241,9 @@ class Poller:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
             return error
-        alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
+        alarm = None
+        if ALARM in stack.family.roles:  # every family but Boqiang's has one
+            alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
         return self.answered(stack, module, analog, alarm)
 
     def alarms(self, read: Callable[[], T], what: str) -> T | None:
