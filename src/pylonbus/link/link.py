@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import termios
+import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from enum import IntEnum
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import serial
 import serial.rfc2217
@@ -19,7 +23,7 @@ from ..protocol import families
 from ..protocol.families.pylontech.results import Result
 from ..protocol.family import Family
 from ..protocol.frame import Frame, FrameReader, parse_frame
-from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, SerialLike
 from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler
 
@@ -33,17 +37,56 @@ RECONNECT_FIRST = 0.25  # s
 RECONNECT_MAX = 2.0  # s
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
 def describe(port: str, baud: int, adr: int, module: int) -> str:
     return f"module {module} (ADR 0x{adr:02X}) on {port} at {baud} Bd"
 
 
+def serialised(method: Callable[Concatenate[Link, P], T]) -> Callable[Concatenate[Link, P], T]:
+    """Run `method` holding the link's lock: one exchange on the wire at a time, and the lock released however
+    the call ends. Waiting for the lock is not counted in a transaction's timeout."""
+
+    def locked(self: Link, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(locked, method)  # its name, docstring and signature, for help() and the reference
+    return locked
+
+
+def original_settings(device: str) -> list[Any] | None:
+    """The line settings of a local device before pyserial configures it (None if it cannot be read): what
+    `Link.close` puts back, as the C library does."""
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return termios.tcgetattr(fd)
+    except termios.error:
+        return None
+    finally:
+        os.close(fd)
+
+
 class Link:
-    """One port to the RS485 bus: device path, `socket://`, `rfc2217://` or `sim://`, to batteries of one
-    `family` (Pylontech unless said otherwise)."""
+    """One port to the RS485 bus, to batteries of one `family` (Pylontech unless said otherwise).
+
+    `port` is a device path, `socket://`, `rfc2217://` or `sim://` URL, which the link opens and closes; or an
+    open serial-like object (a pyserial `Serial`, or anything with its `read`, `write`, `in_waiting`,
+    `reset_input_buffer`, `timeout` and `is_open`), which the link uses but never closes.
+
+    Thread-safe: one `Link` may be shared by any number of threads. Its requests are serialised (one on the wire,
+    the others wait their turn); each request's timeout starts when its turn comes, not while it waits; a call
+    that fails, however, releases the port for the next one. `close` puts back the line settings the port had
+    before the link configured it (also after a failure)."""
 
     def __init__(
         self,
-        port: str = DEFAULT_PORT,
+        port: str | SerialLike = DEFAULT_PORT,
         baud: int = DEFAULT_BAUD,
         *,
         latency: float = DEFAULT_LATENCY,
@@ -54,15 +97,20 @@ class Link:
         if not BAUD_RANGE[0] <= baud <= BAUD_RANGE[1]:
             raise ValueError(f"baud rate {baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}")
         register_url_handler()
-        self.port = port
+        self._given = None if isinstance(port, str) else port  # an object of the caller's: never closed
+        #: The port's name in messages: the URL, or the `port` attribute of an object given.
+        self.port = port if isinstance(port, str) else str(getattr(port, "port", None) or type(port).__name__)
         self.baud = baud
         self.latency = latency
         self.timeout = timeout  # fixed reply timeout, replacing the computed one
         self.tries = tries
         self.family = family or families.family()
+        self._lock = threading.RLock()  # one exchange at a time; reentrant: query → transact → open
         self._serial: Serial | None = None
         self._reader = FrameReader()
         self._settings: list[Any] | None = None  # termios of a local device, as opened
+        self._original: list[Any] | None = None  # termios of a local device before the link configured it
+        self._given_timeout: float | None = None  # the timeout of an object given, put back on close
         self._remote = False  # the port's settings live on an RFC 2217 server
         self.errors = 0  # failed attempts since creation
         self._lost: PortError | None = None  # why the port failed, until a reply arrives again
@@ -90,18 +138,24 @@ class Link:
         """Why the port failed, from the failure until a reply arrives again; None while it works."""
         return self._lost
 
+    @serialised
     def open(self) -> Serial:
-        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
+        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset. An object
+        given to the link is used as it is: a closed one raises `PortError` (the link never opens it)."""
         port = self._serial
         if port is not None and port.is_open:
             return port
-        try:
-            if port is None:
-                port = serial.serial_for_url(self.port, **open_settings(self.port, self.baud))
-            else:
+        if self._given is not None:
+            port = self._adopt(self._given)
+        else:
+            try:
+                if port is None:
+                    port = serial.serial_for_url(self.port, do_not_open=True, **open_settings(self.port, self.baud))
+                if isinstance(port, Serial):
+                    self._original = original_settings(self.port)
                 port.open()
-        except (OSError, ValueError) as error:
-            raise self._lose(port_error(self.port, error)) from None
+            except (OSError, ValueError) as error:
+                raise self._lose(port_error(self.port, error)) from None
         self._serial = port
         self._reader.clear()
         self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
@@ -125,10 +179,32 @@ class Link:
             )
             termios.tcsetattr(port.fileno(), termios.TCSANOW, self._settings)
 
+    def _adopt(self, given: SerialLike) -> Serial:
+        """Take up an object the caller opened, noting what `close` puts back: its timeout and line settings."""
+        if not given.is_open:
+            raise PortError(f"{self.port}: the port object given to the link is closed; open it first")
+        port: Serial = given  # type: ignore[assignment]  # used through the part of pyserial's API it has
+        if self._given_timeout is None:
+            self._given_timeout = port.timeout
+            if isinstance(port, Serial):
+                self._original = termios.tcgetattr(port.fileno())
+        return port
+
+    @serialised
     def close(self) -> None:
-        if self._serial is not None:
+        """Put the port's original line settings back and close it; an object given to the link is left open
+        (with its timeout and line settings as it was given)."""
+        port = self._serial
+        if port is None:
+            return
+        with suppress(OSError, serial.SerialException, termios.error, ValueError):
+            if self._given is not None and self._given_timeout is not None:
+                port.timeout = self._given_timeout
+            if self._original is not None and port.is_open:
+                termios.tcsetattr(port.fileno(), termios.TCSANOW, self._original)
+        if self._given is None:
             with suppress(OSError, serial.SerialException, termios.error):
-                self._serial.close()
+                port.close()
 
     def _lose(self, error: PortError) -> PortError:
         """Close the port and schedule its next reopen: at once after it worked, then backing off."""
@@ -145,6 +221,7 @@ class Link:
             return None
         return max(self._retry_at - time.monotonic(), 0.0)
 
+    @serialised
     def reconnect(self) -> bool:
         """Reopen a lost port if its back-off allows; True when it opened (a request tells whether it works)."""
         if self.retry_in != 0.0:
@@ -162,6 +239,7 @@ class Link:
         self.close()
 
     # -- requests -----------------------------------------------------------------------------------------
+    @serialised
     def transact(self, frame: bytes, adr: int, timeout: float) -> Frame:
         """Send one request and return the first valid reply from `adr` within `timeout` seconds.
         One attempt: raises NoReplyError, a ProtocolError (the last broken frame seen) or PortError."""
@@ -232,6 +310,7 @@ class Link:
             self._echoes = True
             log.info("the adapter on %s echoes what it sends; the requests read back are skipped", self.port)
 
+    @serialised
     def query(
         self,
         command: IntEnum,
