@@ -10,7 +10,9 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import serial
@@ -21,8 +23,8 @@ from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, Proto
 from ..logs import FRAME
 from ..protocol import families
 from ..protocol.families.pylontech.results import Result
-from ..protocol.family import Family
-from ..protocol.frame import Frame, FrameReader, parse_frame
+from ..protocol.family import GET_VERSION, Family
+from ..protocol.frame import Frame, FrameReader, encode_frame, parse_frame
 from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, SerialLike
 from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler
@@ -39,6 +41,26 @@ RECONNECT_MAX = 2.0  # s
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """What `Link.request` returns: the reply frame as received, and its decoded result where the family has a
+    layout for the command (None otherwise)."""
+
+    frame: Frame  #: the reply: `frame.rtn` its return code, `frame.info` its INFO bytes
+    result: object | None  #: the typed result (an `AnalogData` for 0x42, …), or None without a layout
+
+
+@functools.cache
+def module_addresses(family: Family[Any, Any]) -> frozenset[int]:
+    """Every ADR at which a module of `family` may answer (any group, any module)."""
+    found = set()
+    for group in range(16):
+        for module in range(1, family.max_module + 1):
+            with suppress(ValueError):
+                found.add(family.address(group, module))
+    return frozenset(found)
 
 
 def describe(port: str, baud: int, adr: int, module: int) -> str:
@@ -339,13 +361,80 @@ class Link:
         timeout = self.timeout or reply_timeout(
             family, command, self.baud, self.latency if latency is None else latency, packs
         )
-        tries = self.tries if tries is None else tries
         where = describe(self.port, self.baud, adr, 1 if fanout else module)
+        return self._retried(
+            frame, adr, timeout, tries, reopen, where, command.name, partial(family.decode, command, fanout=fanout)
+        )
+
+    @serialised
+    def request(
+        self,
+        cid2: int,
+        info: bytes = b"",
+        *,
+        group: int = 0,
+        module: int = 1,
+        adr: int | None = None,
+        reserved: bool = False,
+        ver: int | None = None,
+        tries: int | None = None,
+        timeout: float | None = None,
+        allow_write: bool = False,
+    ) -> RawReply:
+        """Send any CID2 with any INFO (sent as given: no module address is added) and return the reply frame,
+        with the link's retries. The request goes to `module` of `group`, or to the raw byte `adr`; an ADR at
+        which no module can answer (0x00, 0x01, 0x10, 0x11 …) is refused unless `reserved` is true. `ver` replaces
+        the family's VER (0x4F is asked with VER 0x00 by the C program). Where the family has a layout for the
+        command, `RawReply.result` is the decoded reply, proved like `query`'s; else None. `timeout` (s)
+        replaces the one computed from the longest reply the family knows. Raises `ResponseError` for a
+        non-zero RTN, `NoReplyError`, `PortError` or `ProtocolError` like `query`; 0x94 and 0x95 are refused
+        unless `allow_write` is true."""
+        family = self.family
+        if not 0 <= cid2 <= 0xFF:
+            raise ValueError(f"CID2 {cid2} is not a byte")
+        known = next((c for c in family.commands if c == cid2), None)
+        if known is not None and known in family.writes and not allow_write:
+            raise PermissionError(f"{known.name} (0x{cid2:02X}) changes the battery; pass allow_write=True")
+        if adr is None:
+            adr = family.address(group, module)
+        elif not 0 <= adr <= 0xFF:
+            raise ValueError(f"ADR {adr} is not a byte")
+        elif adr not in module_addresses(family) and not reserved:
+            raise ValueError(f"no module answers at ADR 0x{adr:02X}; pass reserved=True to send to it anyway")
+        frame = encode_frame(family.ver if ver is None else ver, adr, cid2, info, family.cid1)
+        layout = known is not None and (known in family.replies or known in family.fanouts or cid2 == GET_VERSION)
+        name = known.name if known is not None else f"CID2 0x{cid2:02X}"
+
+        def read(reply: Frame) -> RawReply:
+            if layout:
+                return RawReply(reply, family.decode(known, reply))
+            if reply.rtn:
+                raise ResponseError(reply.rtn, reply.adr, family.rtn_meaning(reply.rtn))
+            return RawReply(reply, None)
+
+        wait = timeout or self.timeout or reply_timeout(family, cid2, self.baud, self.latency)
+        where = f"ADR 0x{adr:02X} on {self.port} at {self.baud} Bd"
+        return self._retried(frame, adr, wait, tries, True, where, name, read)
+
+    def _retried(
+        self,
+        frame: bytes,
+        adr: int,
+        timeout: float,
+        tries: int | None,
+        reopen: bool,
+        where: str,
+        name: str,
+        read: Callable[[Frame], T],
+    ) -> T:
+        """Send `frame` until `read` accepts a reply, like the C program: up to `tries` (default the link's), the
+        port closed and reopened after the second failure unless `reopen` is false."""
+        tries = self.tries if tries is None else tries
         last: Exception | None = None
         for attempt in range(1, tries + 1):
             try:
                 reply = self.transact(frame, adr, timeout)
-                return family.decode(command, reply, fanout=fanout)
+                return read(reply)
             except ResponseError:
                 raise  # the module answered: retrying won't help
             except (LinkError, ProtocolError) as error:
@@ -359,7 +448,7 @@ class Link:
                     time.sleep(0.5)
         if isinstance(last, NoReplyError):
             raise NoReplyError(
-                f"no reply from {where} to {command.name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
+                f"no reply from {where} to {name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
                 "check the group DIP switches, the baud rate and the A/B wiring"
             )
         assert last is not None

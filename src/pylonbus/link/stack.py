@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import NoReplyError, ProtocolError, ResponseError
+from ..errors import LinkError, NoReplyError, ProtocolError, ResponseError
 from ..protocol import (
     AlarmInfo,
     AnalogData,
@@ -27,6 +27,7 @@ from ..protocol import (
 )
 from ..protocol.families.pylontech.codes import MAX_MODULE
 from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
+from ..readings.reading import Identity
 from .link import Link
 from .ports import DEFAULT_BAUD, DEFAULT_PORT
 
@@ -78,6 +79,27 @@ class Stack:
         except (NoReplyError, ProtocolError):
             return False
         return True
+
+    def identity(self, module: int = 1) -> Identity:
+        """Model and manufacturer (0x51), serial (0x93) and firmware main-line version (0x96) of `module`.
+        Raises the error of 0x51 when the module does not answer; a later read that fails (0x96 is missing
+        from some firmwares) leaves its field None."""
+        info = self.manufacturer(module)
+        identity = Identity(info.model, info.manufacturer)
+        with suppress(LinkError, ProtocolError):
+            identity.serial = self.serial_number(module).serial
+        with suppress(LinkError, ProtocolError):
+            identity.firmware = self.firmware(module).mainline_version_text
+        return identity
+
+    def identify(self) -> dict[int, Identity]:
+        """The identity of each module of the group, by module number; scans first if no scan has run. A module
+        that found but then gives no identity is left out."""
+        found: dict[int, Identity] = {}
+        for module in self.modules or self.scan():
+            with suppress(LinkError, ProtocolError):
+                found[module] = self.identity(module)
+        return found
 
     def _one(self, command: Command, module: int, cls: type[R], **query: Any) -> R:
         result = self.link.query(command, self.group, module, **query)
