@@ -19,9 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 
-from poll import BAUD, MODULES, ROUNDS, simulator, timed, wire_time
-
 import pylonbus.aio
+from poll import BAUD, MODULES, ROUNDS, simulator, timed, wire_time
 from pylonbus import Link, Stack
 from pylonbus.protocol import Command, decode_reply, parse_frame, request
 
