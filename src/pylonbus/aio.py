@@ -61,7 +61,8 @@ class AsyncLink:
         link: Link | None = None,
         **options: Any,
     ) -> None:
-        self.link = link if link is not None else Link(port, baud, **options)  #: the synchronous link underneath
+        self.link = link if link is not None else Link(port, baud, **options)
+        """The synchronous `Link` underneath, whose exchanges the worker runs."""
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pylonbus-link")
 
     async def run(self, call: Callable[[], T], cancelled: Callable[[], None] | None = None) -> T:
@@ -109,7 +110,9 @@ class AsyncStack:
 
     def __init__(self, link: AsyncLink, group: int = 0) -> None:
         self.link = link
-        self.stack = Stack(link.link, group)  #: the synchronous stack whose reads run in the link's worker
+        """The `AsyncLink` the reads go through."""
+        self.stack = Stack(link.link, group)
+        """The synchronous `Stack` whose reads run in the link's worker."""
 
     @property
     def group(self) -> int:

@@ -48,8 +48,10 @@ class RawReply:
     """What `Link.request` returns: the reply frame as received, and its decoded result where the family has a
     layout for the command (None otherwise)."""
 
-    frame: Frame  #: the reply: `frame.rtn` its return code, `frame.info` its INFO bytes
-    result: object | None  #: the typed result (an `AnalogData` for 0x42, …), or None without a layout
+    frame: Frame
+    """The reply: `frame.rtn` its return code, `frame.adr` who sent it, `frame.info` its INFO bytes."""
+    result: object | None
+    """The typed result (an `AnalogData` for 0x42, …), or None where the family has no layout for the command."""
 
 
 @functools.cache
@@ -104,7 +106,17 @@ class Link:
     Thread-safe: one `Link` may be shared by any number of threads. Its requests are serialised (one on the wire,
     the others wait their turn); each request's timeout starts when its turn comes, not while it waits; a call
     that fails, however, releases the port for the next one. `close` puts back the line settings the port had
-    before the link configured it (also after a failure)."""
+    before the link configured it (also after a failure).
+
+    Attributes:
+        port: The port's name in messages: the URL, or the `port` attribute of an object given.
+        baud: Line speed in Bd (1200-500000; a Pylontech stack uses 115200 or 9600).
+        latency: Seconds a module may take before its reply starts (default 0.05 s).
+        timeout: A fixed reply timeout in s replacing the computed one (latency plus the reply's wire time);
+            None to compute it.
+        tries: Attempts of a request before it fails (default 3, as the C program).
+        family: The BMS family whose frames the link sends and decodes (Pylontech by default).
+        errors: Failed attempts since the link was made."""
 
     def __init__(
         self,
@@ -120,7 +132,6 @@ class Link:
             raise ValueError(f"baud rate {baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}")
         register_url_handler()
         self._given = None if isinstance(port, str) else port  # an object of the caller's: never closed
-        #: The port's name in messages: the URL, or the `port` attribute of an object given.
         self.port = port if isinstance(port, str) else str(getattr(port, "port", None) or type(port).__name__)
         self.baud = baud
         self.latency = latency
@@ -143,6 +154,7 @@ class Link:
     # -- port ---------------------------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
+        """True while the port is open (it opens on the first request and after a loss, on the next)."""
         return self._serial is not None and self._serial.is_open
 
     @property

@@ -16,15 +16,21 @@ class SerialLike(Protocol):
     """What `Link` uses of a port object it is given: the part of pyserial's `Serial` API a request needs."""
 
     timeout: float | None
+    """Seconds a `read` waits for its bytes (the link sets it per request and puts the original back)."""
 
     @property
-    def is_open(self) -> bool: ...
+    def is_open(self) -> bool:
+        """True while the port is open."""
 
     @property
-    def in_waiting(self) -> int: ...
+    def in_waiting(self) -> int:
+        """Bytes received and not yet read."""
 
-    def read(self, size: int = 1) -> bytes: ...
+    def read(self, size: int = 1) -> bytes:
+        """Up to `size` bytes, fewer if `timeout` passes first."""
 
-    def write(self, data: bytes, /) -> int | None: ...
+    def write(self, data: bytes, /) -> int | None:
+        """Send `data`."""
 
-    def reset_input_buffer(self) -> None: ...
+    def reset_input_buffer(self) -> None:
+        """Discard what was received and not read."""

@@ -36,18 +36,28 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class ScanProgress:
+    """What `Stack.scan` reports after each address it probes."""
+
     module: int
+    """The module number just probed, 1-14."""
     found: bool
+    """Whether it answered."""
 
 
 class Stack:
-    """The modules of one group on a link, with one method per read command."""
+    """The modules of one group (0-15) on a `Link`, with one typed method per read command. Every read retries
+    like the C program and raises `NoReplyError` when the module stays silent, `ResponseError` when it answers
+    with an error code, `ImplausibleValue` or another `ProtocolError` when its reply proves nothing. Thread-safe
+    as its link is (a `Stack` holds no state but `modules`, which `scan` replaces)."""
 
     def __init__(self, link: Link, group: int = 0) -> None:
         address(group, 1)  # validates the group
         self.link = link
+        """The `Link` the stack's requests go through (other stacks and threads may share it)."""
         self.group = group
+        """The group number, 0-15 (the DIP switches 2-4 of the master)."""
         self.modules: list[int] = []
+        """The module numbers the last scan found, gaps kept (`[1, 4]`); empty before a scan."""
 
     def scan(
         self,
@@ -109,27 +119,37 @@ class Stack:
 
     # One typed method per read command, each a line through _one: what a library user calls and mypy checks.
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
+        """0x4F: the protocol version `module` speaks (a `ResponseError` from a module that answers, but not this)."""
         return self._one(Command.PROTOCOL_VERSION, module, ProtocolVersion)
 
     def analog(self, module: int = 1) -> AnalogData:
+        """0x42: cell voltages and module voltage in V, current in A (charge positive), temperatures in °C,
+        capacities in Ah, cycles; `soc` in %, `power` in W."""
         return self._one(Command.ANALOG, module, AnalogData)
 
     def alarm(self, module: int = 1) -> AlarmInfo:
+        """0x44: the alarm state of each cell, temperature and current, and the protection flags; `alarms` lists
+        what is abnormal, worded for a person (empty when all is well)."""
         return self._one(Command.ALARM, module, AlarmInfo)
 
     def system_parameters(self, module: int = 1) -> SystemParameters:
+        """0x47: the limits the module protects itself with, in V, °C and A."""
         return self._one(Command.SYSTEM_PARAMETERS, module, SystemParameters)
 
     def manufacturer(self, module: int = 1) -> ManufacturerInfo:
+        """0x51: model name, software version and manufacturer."""
         return self._one(Command.MANUFACTURER, module, ManufacturerInfo)
 
     def charge_discharge(self, module: int = 1) -> ChargeDischargeInfo:
+        """0x92: the charge and discharge limits the module asks the inverter for, in V and A, and its requests."""
         return self._one(Command.CHARGE_DISCHARGE, module, ChargeDischargeInfo)
 
     def serial_number(self, module: int = 1) -> SerialNumber:
+        """0x93: the module's serial number."""
         return self._one(Command.SERIAL_NUMBER, module, SerialNumber)
 
     def firmware(self, module: int = 1) -> FirmwareInfo:
+        """0x96: the manufacture and main-line firmware versions (not all firmwares answer it)."""
         return self._one(Command.FIRMWARE, module, FirmwareInfo)
 
     def system_analog(self) -> SystemAnalog:
@@ -142,6 +162,7 @@ class Stack:
         return self._one(Command.ANALOG, 1, SystemAnalogData, fanout=True, modules=count)
 
     def alarm_all(self) -> SystemAlarmInfo:
+        """0x44 fan-out: the alarm states of every pack of the group in one reply from the master."""
         count = len(self.modules) or MAX_MODULE
         return self._one(Command.ALARM, 1, SystemAlarmInfo, fanout=True, modules=count)
 

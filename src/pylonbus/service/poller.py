@@ -53,6 +53,11 @@ def reason_of(error: Exception) -> str:
 
 
 class Poller:
+    """The polling loop of one or more groups (`stacks`, all on one link or several): `scan` once, then
+    `cycle` for each reading. A module that fails is offline in that reading, never an exception; silent
+    addresses are probed again every `rescan` seconds; `fanout` reads a group with one request to its master
+    where that is proven right; `energy` integrates the counters of each module and group."""
+
     def __init__(
         self,
         stacks: list[Stack],
@@ -86,6 +91,7 @@ class Poller:
 
     @property
     def errors(self) -> int:
+        """Failed module reads since the poller started, all reasons together."""
         return sum(self.failures.values())
 
     def describe(self) -> str:
