@@ -238,3 +238,26 @@ C_API = [
 def test_the_c_mapping_names_every_function_and_field() -> None:
     text = (DOCS / "c-library.md").read_text()
     assert [name for name in C_API if name not in text] == []
+
+
+def test_help_and_dir_show_the_public_api_and_import_stays_lazy() -> None:
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pydoc, pylonbus\n"
+            "print('serial' in sys.modules, 'pylonbus.link.link' in sys.modules)\n"
+            "print(' '.join(dir(pylonbus)))\n"
+            "print('serial' in sys.modules)\n"
+            "print(pydoc.render_doc(pylonbus, renderer=pydoc.plaintext))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loaded, names, after_dir, doc = shown.split("\n", 3)
+    assert loaded == "False False"  # import pylonbus loads neither pyserial nor the link
+    assert {"Link", "Stack", "connect", "read_analog", "as_dict", "RawReply", "NoReplyError"} <= set(names.split())
+    assert after_dir == "False"  # listing the names imports nothing
+    for text in ("class Link", "class Stack", "connect(", "read_analog(", "as_dict(", "class RawReply", "aio"):
+        assert text in doc
