@@ -107,3 +107,31 @@ def test_a_failing_call_releases_the_port_for_the_others() -> None:
     assert isinstance(stack.manufacturer(1), ManufacturerInfo)
     assert link._lock.acquire(blocking=False)  # nobody holds it
     link._lock.release()
+
+
+def test_a_request_waiting_its_turn_does_not_use_up_its_timeout(sim_process) -> None:
+    """Replies paced at 115200 Bd: eight threads queue for one port, each waiting seven exchanges (about 0.1 s)
+    longer than a reply timeout (about 0.07 s). Every read is still answered at its first try: the timeout
+    runs from a request's turn."""
+    port = sim_process("--pty", "--stack", "US3000C*3", "--frozen").port
+    link = Link(port)
+    stack = Stack(link)
+    failures: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def work(worker: int) -> None:
+        start.wait()
+        for index in range(10):
+            try:
+                stack.analog(1 + (worker + index) % 3)
+            except PylonbusError as error:
+                failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    link.close()
+    assert failures == []
+    assert link.errors == 0
