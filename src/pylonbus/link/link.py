@@ -12,7 +12,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import serial
@@ -50,7 +49,7 @@ class RawReply:
 
     frame: Frame
     """The reply: `frame.rtn` its return code, `frame.adr` who sent it, `frame.info` its INFO bytes."""
-    result: object | None
+    result: Result | None
     """The typed result (an `AnalogData` for 0x42, …), or None where the family has no layout for the command."""
 
 
@@ -104,8 +103,8 @@ class Link:
     `reset_input_buffer`, `timeout` and `is_open`), which the link uses but never closes.
 
     Thread-safe: one `Link` may be shared by any number of threads. Its requests are serialised (one on the wire,
-    the others wait their turn); each request's timeout starts when its turn comes, not while it waits; a call
-    that fails, however, releases the port for the next one. `close` puts back the line settings the port had
+    the others wait their turn); each request's timeout starts when its turn comes, not while it waits; and a
+    call that fails releases the port for the next one. `close` puts back the line settings the port had
     before the link configured it (also after a failure).
 
     Attributes:
@@ -375,7 +374,14 @@ class Link:
         )
         where = describe(self.port, self.baud, adr, 1 if fanout else module)
         return self._retried(
-            frame, adr, timeout, tries, reopen, where, command.name, partial(family.decode, command, fanout=fanout)
+            frame,
+            adr,
+            timeout,
+            tries,
+            reopen,
+            where,
+            command.name,
+            functools.partial(family.decode, command, fanout=fanout),
         )
 
     @serialised
