@@ -54,6 +54,7 @@ class Stack:
 
     def __init__(self, link: Link, group: int = 0, bms: str | Family[Any, Any] | None = None) -> None:
         self.family: Family[Any, Any] = families.family(bms) if isinstance(bms, str) else bms or link.family
+        """The BMS family whose commands and layouts the reads use (`protocol.families`)."""
         self.family.address(group, 1)  # validates the group
         self.link = link
         """The `Link` the stack's requests go through (other stacks and threads may share it)."""

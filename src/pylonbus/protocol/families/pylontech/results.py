@@ -226,6 +226,7 @@ class ManufacturerInfo:
 
     @property
     def identity(self) -> dict[str, str]:
+        """What this reply says of who the module is, as `readings.Identity` fields."""
         return {"model": self.model, "manufacturer": self.manufacturer}
 
 
@@ -284,6 +285,7 @@ class SerialNumber:
 
     @property
     def identity(self) -> dict[str, str]:
+        """What this reply says of who the module is, as `readings.Identity` fields."""
         return {"serial": self.serial}
 
 
@@ -310,6 +312,7 @@ class FirmwareInfo:
 
     @property
     def identity(self) -> dict[str, str]:
+        """What this reply says of who the module is, as `readings.Identity` fields."""
         return {"firmware": self.mainline_version_text}
 
 
