@@ -35,12 +35,16 @@ def unit_of(result: Any, name: str) -> str:
 
 
 def _properties(cls: type) -> list[str]:
-    return [
-        name
-        for klass in reversed(cls.__mro__)
-        for name, member in vars(klass).items()
-        if isinstance(member, property) and not name.startswith("_")
-    ]
+    """The derived values of a result class, base classes' first; one a subclass redefines stands where the
+    subclass has it, and one a field of the class replaces (a family's own SOC) is not derived there."""
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    found: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        for name, member in vars(klass).items():
+            if isinstance(member, property) and not name.startswith("_") and name not in fields:
+                found.pop(name, None)
+                found[name] = None
+    return list(found)
 
 
 def as_dict(value: Any) -> Any:
