@@ -306,3 +306,17 @@ def test_a_link_reads_each_family_from_the_simulator_url(name: str) -> None:
         result = link.query(described.roles[ANALOG], 0, 2)
     assert isinstance(result, pack.PackAnalog)
     assert result.cell_voltages and result.current == result.current
+
+
+@pytest.mark.parametrize("where", [["--pty"], ["--tcp", "127.0.0.1:0"]], ids=["pty", "tcp"])
+@pytest.mark.parametrize("name", OTHERS)
+def test_pylontech_sim_plays_each_family_over_a_real_port(name: str, where: list[str], sim_process: Any) -> None:
+    """The program, in a child process: every model of the family in one group, each read back by its address."""
+    described, played = family(name), responder_class(name)
+    models = list(played.presets)
+    port = sim_process(*where, "--bms", name, "--stack", ",".join(models), "--frozen", "--no-pace").port
+    with Link(port, family=described) as link:
+        for module, model in enumerate(models, 1):
+            result = link.query(described.roles[ANALOG], 0, module)
+            assert isinstance(result, pack.PackAnalog)
+            assert len(result.cell_voltages) == played.presets[model].cells
