@@ -104,6 +104,11 @@ OBSERVED: dict[str, Callable[[Any], Any]] = {
     "software_version": lambda r: r.software_version_text,
     "protocol_version_byte": lambda r: f"0x{r.number:02X}",
     "user_defined_count": lambda r: r.user_defined_items,
+    "cell_V_upper_limit_mV": lambda r: round(r.cell_high_voltage_limit * 1000),
+    "cell_V_lower_limit_mV": lambda r: round(r.cell_low_voltage_limit * 1000),
+    "num_of_cells": lambda r: r.cell_count,
+    "design_capacity_raw": lambda r: round(r.design_capacity * 100),
+    "BMS_barcode": lambda r: r.bms_barcode.rstrip(),
     "trailing_hex_after_design": lambda r: r.extra.hex().upper(),
 }
 # Stated by a source's decoder from other values, not carried by the frame (nkinnan computes PACE's SOH as
