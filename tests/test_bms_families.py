@@ -325,3 +325,26 @@ def test_pylontech_sim_plays_each_family_over_a_real_port(name: str, where: list
             result = link.query(described.roles[ANALOG], 0, module)
             assert isinstance(result, pack.PackAnalog)
             assert len(result.cell_voltages) == played.presets[model].cells
+
+
+RAISED = {  # what `--alarm 1:charge_over_temperature` is on each family that has such a flag
+    "pace": "CHARGE_OVER_TEMPERATURE",
+    "eg4": "CHARGE_HIGH_TEMPERATURE_PROTECTION",
+}
+
+
+@pytest.mark.parametrize("name", [n for n in OTHERS if ALARM in family(n).roles])
+def test_an_alarm_raised_in_the_simulator_is_named_by_the_family(name: str) -> None:
+    described, played = family(name), responder_class(name)
+    stack = played.parse_stack(f"{played.default_model}*2", seed=5, frozen=True)
+    stack.raise_alarm("2:cell_voltage_high")
+    if name in RAISED:
+        stack.raise_alarm("2:charge_over_temperature")
+    sim = played(stack, seed=5)
+    command = described.roles[ALARM]
+    quiet = described.decode(command, parse_frame(sim.handle(described.request(command, 0, 1), 0.0) or b""))
+    raised = described.decode(command, parse_frame(sim.handle(described.request(command, 0, 2), 0.0) or b""))
+    assert quiet.alarms == []
+    assert "cell 1 ABOVE_UPPER_LIMIT" in raised.alarms
+    if name in RAISED:
+        assert RAISED[name] in raised.alarms
