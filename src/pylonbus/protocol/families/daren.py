@@ -84,7 +84,7 @@ class Analog(pack.PackAnalog, pack.PackAlarm):
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = ("voltage_status", "current_status", "temperature_status", "alarm_status")
 
     data_flag: int
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     voltage: float
     cell_voltages: tuple[float, ...]
     environment_temperature: float = field(metadata=pack.quantity("°C", "temperature around the pack"))
