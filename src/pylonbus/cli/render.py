@@ -7,7 +7,6 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.fields import flag_names
 from ..protocol.plain import properties_of
 
@@ -31,8 +30,32 @@ def unit_of(result: Any, name: str) -> str:
     """The unit its layout (or its class, for a derived value) declares for a field of a result."""
     cls = type(result)
     if cls not in _UNITS:
-        _UNITS[cls] = units_of(cls)
+        _UNITS[cls] = _units_of(cls)
     return _UNITS[cls].get(name.removesuffix(TEXT_SUFFIX), "")
+
+
+def _units_of(cls: type) -> dict[str, str]:
+    """The units of a family's result class: from the layouts of the family that decodes it (the one whose
+    module defines it), the fields' declared units (`pack.quantity`) and its derived values (`UNITS`,
+    `DERIVED`)."""
+    from ..protocol.families import family, names
+    from ..protocol.layout import Repeat
+
+    _, _, inside = cls.__module__.partition(".families.")
+    owner = inside.partition(".")[0]
+    units: dict[str, str] = {}
+    for name in [owner] if owner in names() else names():
+        tables = family(name)
+        layouts = [*tables.replies.values(), *tables.fanouts.values()]
+        layouts += [e.layout for layout in layouts for e in layout.elements if isinstance(e, Repeat)]
+        for layout in layouts:
+            if layout.cls is cls:
+                units.update(layout.units())
+    units |= {f.name: f.metadata["unit"] for f in dataclasses.fields(cls) if "unit" in f.metadata}
+    for klass in reversed(cls.__mro__):
+        units.update(vars(klass).get("UNITS", {}))
+        units.update({key: q["unit"] for key, q in vars(klass).get("DERIVED", {}).items()})
+    return units
 
 
 def _value(unit: str, value: Any) -> str:

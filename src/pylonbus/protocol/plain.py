@@ -8,15 +8,22 @@ from typing import Any
 
 from .fields import flag_names
 
+#: Properties that only restate fields, for programs (an identity result's `identity`): in no plain form.
+RESTATED = frozenset({"identity"})
+
 
 def properties_of(cls: type) -> list[str]:
-    """The public derived values (properties) of a result class, the base classes' first."""
-    return [
+    """The public derived values (properties) of a result class, each once where the class that defines it last
+    puts it (a family's class overrides its base's), the base classes' first; less the fields of the class and
+    what only restates them."""
+    skip = RESTATED | ({f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set())
+    found = [
         name
         for klass in reversed(cls.__mro__)
         for name, member in vars(klass).items()
-        if isinstance(member, property) and not name.startswith("_")
+        if isinstance(member, property) and not name.startswith("_") and name not in skip
     ]
+    return list(reversed(dict.fromkeys(reversed(found))))
 
 
 def as_dict(value: Any) -> Any:
