@@ -37,7 +37,7 @@ def transcript(command: str, firmware: str = "", model: str = "") -> str:
 
 
 def only(text: str) -> Any:
-    (result,) = read_session(text)
+    ((_, result),) = read_session(text)
     return result
 
 
@@ -404,7 +404,8 @@ def test_time_of_each_clock() -> None:
 
 # -- framing ----------------------------------------------------------------------------------------------
 def test_errors_are_typed() -> None:
-    (error,) = read_session(transcript("totalcoul (unknown command)"))
+    ((command, error),) = read_session(transcript("totalcoul (unknown command)"))
+    assert command == "totalcoul"
     assert isinstance(error, UnknownCommandError)
     reply = Reply("stat 1", ("Invalid command or fail to excute.", "Usage:", "stat"), "PYTES")
     with pytest.raises(CommandFailedError, match="stat 1"):
@@ -462,7 +463,7 @@ def test_a_column_holding_a_value_it_cannot_is_an_error() -> None:
 
 
 def test_every_transcript_reads_without_an_unexpected_error() -> None:
-    kinds = Counter(type(r).__name__ for t in TRANSCRIPTS for r in read_session(t["text"]))
+    kinds = Counter(type(r).__name__ for t in TRANSCRIPTS for _, r in read_session(t["text"]))
     assert kinds["UnknownCommandError"] == 1
     assert not {"ConsoleFormatError", "CommandFailedError"} & set(kinds)
     assert kinds["StackSummary"] >= 9 and kinds["CellTable"] >= 12 and kinds["SohTable"] >= 5

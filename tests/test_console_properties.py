@@ -120,7 +120,7 @@ def tables(draw: st.DrawFn, index: str, known: dict[str, tuple[str, str]]) -> tu
 @given(tables("Power", PWR))
 def test_pwr_columns_reordered_added_and_missing(case: tuple[str, list[dict[str, Any]]]) -> None:
     text, rows = case
-    (result,) = read_session(text)
+    ((_, result),) = read_session(text)
     assert isinstance(result, StackSummary) and not result.unreadable
     assert len(result.modules) == len(rows)
     for module, expected in zip(result.modules, rows, strict=True):
@@ -136,7 +136,7 @@ def test_pwr_columns_reordered_added_and_missing(case: tuple[str, list[dict[str,
 @given(tables("Battery", BAT))
 def test_bat_columns_reordered_added_and_missing(case: tuple[str, list[dict[str, Any]]]) -> None:
     text, rows = case
-    (result,) = read_session(text)
+    ((_, result),) = read_session(text)
     assert isinstance(result, CellTable) and not result.unreadable and result.module == 3
     assert len(result.cells) == len(rows)
     for cell, expected in zip(result.cells, rows, strict=True):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from ..errors import CommandFailedError, ConsoleFormatError, UnknownCommandError
+from ..errors import CommandFailedError, ConsoleError, ConsoleFormatError, UnknownCommandError
 from .framing import Reply, split_session
 from .results import (
     Cell,
@@ -283,13 +283,13 @@ def _statistics(module: int | None, values: dict[str, str]) -> Statistics:
     return Statistics(module, named.get("cycles"), None if soh is None else float(soh), counters)
 
 
-def read_session(text: str) -> list[ConsoleResult | Exception]:
-    """Every reply of a captured session decoded; a reply the console refused or that cannot be read is its
-    error, in its place."""
-    out: list[ConsoleResult | Exception] = []
+def read_session(text: str) -> list[tuple[str, ConsoleResult | ConsoleError]]:
+    """Every reply of a captured session, as (command echoed, result); a reply the console refused or that
+    cannot be read has its error in its place."""
+    out: list[tuple[str, ConsoleResult | ConsoleError]] = []
     for reply in split_session(text):
         try:
-            out.append(decode(reply))
-        except (UnknownCommandError, CommandFailedError, ConsoleFormatError) as error:
-            out.append(error)
+            out.append((reply.command, decode(reply)))
+        except ConsoleError as error:
+            out.append((reply.command, error))
     return out

@@ -13,8 +13,10 @@ LIVE_END = re.compile(r"\$\$[\r\n\s]*(\w+)>")
 # The page prompt; the rest of its line may come later than its start, so a page is one when it is complete.
 PAGE = re.compile(r"Press \[Enter\] to be continued(?:,other key to exit|[^\r\n]*[\r\n])")
 LINE_BREAKS = re.compile(r"[\r\n]+")
+ECHO = re.compile(r"[^\r\n]*[\r\n]+@(?=[\r\n])")  # a command echoed, and the `@` after it
 COMPLETED = "Command completed successfully"
 ECHO_MARK = "@"
+CONSOLE_BAUD = 115200  # `Console Port rate : 115200` in every `info` seen
 BYTES_ENCODING = "latin-1"  # a byte is a character: a cut or foreign byte never stops the reading
 
 
@@ -81,16 +83,19 @@ def _unprompted(line: str) -> str:
 
 
 def split_session(text: str) -> list[Reply]:
-    """Every exchange of a captured session, in order: each ends at its `$$`; what follows the last `$$`
-    (a capture cut short, or a body captured without its framing) is one more reply unless only prompts."""
+    """Every exchange of a captured session, in order. Each ends at its `$$`, or where the next command's echo
+    starts (a listing left at its page prompt); what follows the last `$$` (a capture cut short, or a body
+    captured without its framing) is one more reply unless it holds only prompts."""
     replies = []
     start = 0
-    for end in END.finditer(text):
-        replies.append(reply_of(text[start : end.end()]))
-        start = end.end()
-    rest = reply_of(text[start:])
-    if rest.lines or rest.command:
-        replies.append(rest)
+    for end in [*END.finditer(text), None]:
+        chunk = text[start : len(text) if end is None else end.end()]
+        echoes = [match.start() for match in ECHO.finditer(chunk)][1:]
+        for first, after in zip([0, *echoes], [*echoes, len(chunk)], strict=True):
+            reply = reply_of(chunk[first:after])
+            if end is not None or after < len(chunk) or reply.lines or reply.command:
+                replies.append(reply)
+        start = len(text) if end is None else end.end()
     return replies
 
 

@@ -44,6 +44,8 @@ def read_header(line: str) -> Header:
     starts: list[int] = []
     for match in re.finditer(r"\S+", line):
         word = match.group()
+        if not word.isascii() or "$" in word:
+            continue  # bytes of a status Pytes V5 prints after its header (`M-H$`), not a column
         if names and word in CONTINUATIONS and match.start() - (starts[-1] + len(names[-1])) == 1:
             names[-1] += " " + word
             continue
@@ -164,6 +166,9 @@ def read_row(header: Header, line: str, known: Mapping[str, Column]) -> Row:
         if column is None or not NUMBER.fullmatch(number):
             raise ConsoleFormatError(f"the row {line.strip()!r} of an absent module names no {first!r}")
         return Row({column.field: int(number)}, {}, absent=True)
+    if header.names[-1] not in values:
+        # A row ends in its last column: one that stops before it lost its end on the wire.
+        raise ConsoleFormatError(f"the row {line.strip()!r} stops before column {header.names[-1]!r}")
     try:
         fields, extra = read_fields(values, known)
     except ConsoleFormatError as error:
@@ -235,7 +240,7 @@ def write_row(header_line: str, fields: Mapping[str, Any], columns: Iterable[Col
     for name, start in zip(header.names, header.starts, strict=True):
         column = known.get(name)
         text = PLACEHOLDER if column is None else _write(column, fields, with_soc=column.soc_too and not soc_alone)
-        line = line.ljust(start) if len(line) < start else line + " "
+        line = line.ljust(start) if len(line) < start else line + " " if line else line
         line += text
     return line
 
