@@ -13,7 +13,7 @@ LIVE_END = re.compile(r"\$\$[\r\n\s]*(\w+)>")
 # The page prompt; the rest of its line may come later than its start, so a page is one when it is complete.
 PAGE = re.compile(r"Press \[Enter\] to be continued(?:,other key to exit|[^\r\n]*[\r\n])")
 LINE_BREAKS = re.compile(r"[\r\n]+")
-ECHO = re.compile(r"[^\r\n]*[\r\n]+@(?=[\r\n])")  # a command echoed, and the `@` after it
+ECHO_LINE = re.compile(r"[\r\n]@(?=[\r\n])")  # the `@` the console sends after echoing a command
 COMPLETED = "Command completed successfully"
 ECHO_MARK = "@"
 CONSOLE_BAUD = 115200  # `Console Port rate : 115200` in every `info` seen
@@ -90,13 +90,19 @@ def split_session(text: str) -> list[Reply]:
     start = 0
     for end in [*END.finditer(text), None]:
         chunk = text[start : len(text) if end is None else end.end()]
-        echoes = [match.start() for match in ECHO.finditer(chunk)][1:]
+        echoes = [_line_before(chunk, match.start()) for match in ECHO_LINE.finditer(chunk)][1:]
         for first, after in zip([0, *echoes], [*echoes, len(chunk)], strict=True):
             reply = reply_of(chunk[first:after])
             if end is not None or after < len(chunk) or reply.lines or reply.command:
                 replies.append(reply)
         start = len(text) if end is None else end.end()
     return replies
+
+
+def _line_before(text: str, end: int) -> int:
+    """Where the line (the echo) that ends before the line breaks at `end` starts."""
+    stop = len(text[:end].rstrip("\r\n"))
+    return max(text.rfind("\r", 0, stop), text.rfind("\n", 0, stop)) + 1
 
 
 class ConsoleReader:

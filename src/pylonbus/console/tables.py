@@ -6,6 +6,7 @@ reader turns a row into fields, the simulator writes fields under a header as a 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ..errors import ConsoleFormatError
 # Header words that only name a column together with the word before them (`Base State`, `Err Code`).
 CONTINUATIONS = frozenset({"State", "Code"})
 # One value of a row: a date with its time, an amount with its unit, or one token.
-VALUE = re.compile(r"\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d|-?\d+\s+(?:[mu]?[AW]H|mAS)(?!\S)|\S+")
+VALUE = re.compile(r"\d{4}-\d\d-\d\d\s++\d\d:\d\d:\d\d|-?\d++\s++(?:[mu]?[AW]H|mAS)(?!\S)|\S+")
 PLACEHOLDER = "-"
 ABSENT = "Absent"
 # A value may sit this many characters left of its header: captures whose spaces were collapsed by hand.
@@ -32,11 +33,7 @@ class Header:
 
     def column_at(self, position: int) -> int:
         """The column a value starting at `position` belongs to: the last whose name starts at or before it."""
-        found = 0
-        for index, start in enumerate(self.starts):
-            if start <= position + SLACK:
-                found = index
-        return found
+        return max(bisect.bisect_right(self.starts, position + SLACK) - 1, 0)
 
 
 def read_header(line: str) -> Header:
