@@ -180,12 +180,27 @@ def test_cli_errors_are_one_line(sim_process) -> None:
     refused = run("--console", "-d", port, "--console-send", "shut")
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "--console-allow shut" in refused.stderr
     unknown = run("--console", "-d", port, "--console-send", "login debug", "--console-allow", "login")
-    assert unknown.returncode == 1 and "Unknown command 'login'" in unknown.stderr
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "Unknown command 'login'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     wrong = run("--console", "-d", port, "-s")
     assert wrong.returncode == 1 and "does not answer -s" in wrong.stderr
     missing = run("--console", "-d", "socket://127.0.0.1:9")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "connection refused" in missing.stderr
+
+
+def test_a_command_the_console_refuses_is_shown_and_the_others_run(sim_process) -> None:
+    done = run("--console", "-d", console(sim_process, ["--pty"], "pytes"), "--stat", "-m", "--json")
+    assert done.returncode == 0 and done.stderr.count("Invalid command") == 4
+    replies = json.loads(done.stdout)["replies"]
+    assert [("error" in r, r["command"]) for r in replies] == [(True, f"stat {n}") for n in range(1, 5)] + [
+        (False, f"info {n}") for n in range(1, 5)
+    ]
+
+
+def test_wake_up_frame_then_the_console_answers(sim_process, where: list[str]) -> None:
+    with ConsoleLink(console(sim_process, where, "us2000b"), wake=True) as link:
+        assert isinstance(link.query("time"), ClockTime)
+        assert link.errors == 0
 
 
 def test_decode_a_captured_session_from_a_file_and_stdin(tmp_path: Path) -> None:

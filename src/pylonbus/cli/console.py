@@ -51,9 +51,15 @@ def run_console(args: argparse.Namespace) -> int:
     from ..link.console import ConsoleLink
 
     allow = frozenset(args.console_allow)
+    replies: list[tuple[str, ConsoleResult | ConsoleError]] = []
     try:
         with ConsoleLink(args.device, args.baud, wake=args.console_wake, allow=allow) as link:
-            replies = [(command, link.query(command)) for command in commands_of(args, link)]
+            for command in commands_of(args, link):
+                try:
+                    replies.append((command, link.query(command)))
+                except ConsoleError as error:  # refused or unreadable: the other commands still run
+                    print(f"pylontech: {command}: {error}", file=sys.stderr)
+                    replies.append((command, error))
     except NoReplyError as error:
         print(f"pylontech: {error}", file=sys.stderr)
         return EXIT_NO_MODULE
@@ -68,7 +74,7 @@ def run_console(args: argparse.Namespace) -> int:
         write_csv([{"command": c} | row for c, r in replies for row in rows_of(r)])
     else:
         print("\n".join(line for c, r in replies for line in [f"== {c}", *text_of(r)]))
-    return EXIT_OK
+    return EXIT_OK if any(not isinstance(r, ConsoleError) for _, r in replies) else EXIT_ERROR
 
 
 def commands_of(args: argparse.Namespace, link: Any) -> list[str]:
