@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", help="serial reply timeout in seconds (default: computed)")
     p.add_argument(
+        "--console-device",
+        metavar="PORT",
+        help="also read the master's RS232 console port (115200 Bd): SOH, balancing cells, cell temperatures, "
+        "lifetime counters",
+    )
+    p.add_argument("--console-every", metavar="S", help="read bat/soh/stat of each module every S seconds (60)")
+    p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
     )
     p.add_argument(
@@ -253,7 +260,14 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_NO_MODULE
     args.device = device
     link = Link(device, args.baud, timeout=args.timeout)
-    poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout, stop=stop)
+    console = None
+    if args.console_device:
+        from ..link.console import ConsoleLink
+        from ..service.console import ConsoleSource
+
+        console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
+    stacks = [Stack(link, group) for group in args.groups]
+    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.

@@ -8,6 +8,7 @@ no such column or prints `-`; columns and counters no firmware seen so far print
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -184,6 +185,12 @@ class Statistics:
     cycles: int | None = None
     soh: float | None = None
     counters: dict[str, int | str] = field(default_factory=dict)
+
+
+def counter_name(label: str) -> str:
+    """A stable snake_case name of a `stat` label: `Bat OV Times` -> `bat_ov_times`, `HT@0.5C Cnt` ->
+    `ht_0_5c_cnt`, `Soc 0~20% Secs` -> `soc_0_20_secs`."""
+    return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
 
 
 @dataclass(slots=True)

@@ -4,13 +4,13 @@ Ah, %, °C, kWh) under the same keys everywhere (MQTT JSON, the `full` InfluxDB 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, PackAlarm, Status1
 from ..protocol.fields import AlarmState
-from .reading import ModuleReading, Reading, StackReading
+from .reading import ConsoleData, ModuleReading, Reading, StackReading
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').
@@ -33,6 +33,8 @@ MODULE_UNITS = {
     "charge_kwh": "kWh",
     "discharge_kwh": "kWh",
 }
+# What the console adds (pylon2influx --console-device): each quantity's unit is in its field's metadata.
+MODULE_UNITS |= {f.name: f.metadata["unit"] for f in fields(ConsoleData) if "unit" in f.metadata}
 STACK_UNITS = {key: MODULE_UNITS[key] for key in ("voltage", "current", "power", "soc", "cell_delta")} | {
     key: MODULE_UNITS[key] for key in ("charge_ah", "discharge_ah", "charge_kwh", "discharge_kwh")
 }
@@ -114,7 +116,20 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         alarm = module.alarm
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
         doc["alarms"] = alarm_flags(alarm) | raw
+    if module.console is not None:
+        doc |= console_fields(module.console)
     return doc | _energy(module.energy)
+
+
+def console_fields(data: ConsoleData) -> dict[str, Any]:
+    """The console's quantities under their field names (tuples as lists), the balancing count, and when they
+    were read (they are read every --console-every seconds, not every cycle)."""
+    out: dict[str, Any] = {}
+    for f in fields(data):
+        value = getattr(data, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    out["console_time"] = rfc3339(out.pop("time_ns"))
+    return out | {"balancing_count": data.balancing_count}
 
 
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:

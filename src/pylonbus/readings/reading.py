@@ -22,6 +22,23 @@ class Identity:
 
 
 @dataclass(slots=True)
+class ConsoleData:
+    """What the module's RS232 console adds to its reading (`pylon2influx --console-device`), as last read
+    (`time_ns`, ns since the epoch): read every --console-every seconds, not every cycle. The unit of each
+    quantity is in its field's metadata."""
+
+    time_ns: int
+    soh: float | None = field(default=None, metadata={"unit": "%"})
+    balancing: tuple[bool, ...] = ()  # a cell each, in the order of `cells`
+    cell_temperatures: tuple[float, ...] = field(default=(), metadata={"unit": "°C"})
+    lifetime: dict[str, int] = field(default_factory=dict)  # `stat` counters, snake_case (`cycles`, `bat_ov_times`)
+
+    @property
+    def balancing_count(self) -> int:
+        return sum(self.balancing)
+
+
+@dataclass(slots=True)
 class ModuleReading:
     """One module in one cycle. `analog` is None when it gave no data (`error` says why): it is offline."""
 
@@ -32,6 +49,7 @@ class ModuleReading:
     identity: Identity = field(default_factory=Identity)
     error: str | None = None
     energy: Energy = field(default_factory=Energy)
+    console: ConsoleData | None = None
 
     @property
     def name(self) -> str:

@@ -29,6 +29,7 @@ from ..protocol.families.pylontech.codes import MAX_MODULE
 from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading
+from .console import ConsoleSource
 
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")
@@ -60,6 +61,7 @@ class Poller:
         stop: threading.Event | None = None,
         energy: EnergyMeter | None = None,
         fanout: bool = True,
+        console: ConsoleSource | None = None,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
         self.links: list[Link] = list({id(stack.link): stack.link for stack in stacks}.values())
@@ -74,6 +76,7 @@ class Poller:
         self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
         self.silent: set[tuple[int, int]] = set()  # known (group, module) whose last read failed
         self.identities: dict[tuple[int, int], Identity] = {}
+        self.console = console  # the console port beside RS485, merged into each cycle's readings
 
     def scan(self) -> None:
         """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
@@ -98,6 +101,8 @@ class Poller:
         started = time.time_ns()
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
+        if self.console is not None:
+            self.console.merge(stacks)
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
         self.watch_links()
         if self.energy is not None:

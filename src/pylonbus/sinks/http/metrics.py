@@ -36,6 +36,8 @@ QUANTITIES = (
     ("full_capacity", "pylontech_full_capacity_coulombs", None, "gauge", 3600, "Full capacity."),
     ("cycles", "pylontech_cycles", None, "gauge", 1, "Charge cycles the module counts."),
     ("modules_online", None, "pylontech_stack_modules_online", "gauge", 1, "Modules that answered last cycle."),
+    ("soh", "pylontech_state_of_health_ratio", None, "gauge", 0.01, "State of health the console reports (0-1)."),
+    ("balancing_count", "pylontech_balancing_cells", None, "gauge", 1, "Cells the BMS balances (console)."),
     (
         "cell_delta",
         "pylontech_cell_voltage_delta_volts",
@@ -113,6 +115,24 @@ def _list(
         out.add(name, "gauge", help_text, labels | {label: key}, value)
 
 
+def _console(out: Exposition, doc: dict[str, Any], labels: Labels) -> None:
+    """What the console adds to a module (pylon2influx --console-device); nothing when it is not read."""
+    balancing = ((str(n), v) for n, v in enumerate(doc.get("balancing", ()), 1))
+    _list(out, "pylontech_cell_balancing", "1 while the BMS balances the cell (console).", "cell", balancing, labels)
+    temperatures = ((str(n), v) for n, v in enumerate(doc.get("cell_temperatures", ()), 1))
+    help_text = "Temperature of each cell (console)."
+    _list(out, "pylontech_cell_temperature_celsius", help_text, "cell", temperatures, labels)
+    counters = doc.get("lifetime", {}).items()
+    _list(
+        out,
+        "pylontech_lifetime_count",
+        "The BMS's own lifetime counters (console `stat`).",
+        "counter",
+        counters,
+        labels,
+    )
+
+
 def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[int, int] | None) -> str:
     """The text of /metrics for a cycle's `reading_state`; `last_success` the start (s since the epoch) of the
     last cycle in which a module answered; `spool` is (pending batches, dropped batches) when there is one."""
@@ -133,6 +153,7 @@ def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[i
             sensors = [("bms", doc["temperature_bms"]), *((str(n), v) for n, v in enumerate(doc["temperatures"], 1))]
             help_text = "Temperature of the BMS and of the cell sensors."
             _list(out, "pylontech_temperature_celsius", help_text, "sensor", sensors, labels)
+            _console(out, doc, labels)
             flags = ((name, value) for name, value in doc.get("alarms", {}).items() if not name.startswith("status"))
             _list(out, "pylontech_alarm", "1 while the alarm is raised.", "type", flags, labels)
         _values(out, 2, stack, {"group": stack["group"]})

@@ -109,18 +109,24 @@ def _field(value: Any) -> str:
     return repr(float(value))
 
 
+#: Keys of a document that are tags or text, not fields.
+TEXT_KEYS = ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "console_time")
+
+
 def _flat(doc: dict[str, Any]) -> dict[str, Any]:
     """A module or stack document as line-protocol fields: lists numbered from 1 (`cell_1`), alarms as
     `alarm_<name>` booleans and the raw status bytes as integers; missing values left out."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if key in ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "modules"):
+        if key in (*TEXT_KEYS, "modules"):
             continue
-        if isinstance(value, list):
-            item = {"cells": "cell", "temperatures": "temperature"}[key]
+        if isinstance(value, list):  # `cells` -> cell_1 …, `balancing` -> balancing_1 …
+            item = key.removesuffix("s")
             out.update((f"{item}_{n}", v) for n, v in enumerate(value, 1))
-        elif isinstance(value, dict):
+        elif key == "alarms":
             out.update((name if name.startswith("status") else f"alarm_{name}", v) for name, v in value.items())
+        elif isinstance(value, dict):  # the console's lifetime counters: lifetime_cycles …
+            out.update((f"{key}_{name}", v) for name, v in value.items())
         elif value is not None:
             out[key] = value
     return out

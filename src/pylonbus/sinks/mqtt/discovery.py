@@ -83,7 +83,7 @@ def _energy() -> list[Entity]:
     ]
 
 
-def module_entities(cells: int, temperatures: int) -> list[Entity]:
+def module_entities(cells: int, temperatures: int, console: tuple[str, ...] | None = None) -> list[Entity]:
     u = MODULE_UNITS
     entities = [
         Entity("voltage", "Voltage", u["voltage"]),
@@ -111,7 +111,27 @@ def module_entities(cells: int, temperatures: int) -> list[Entity]:
         Entity("online", "Online", component="binary_sensor", device_class="connectivity", diagnostic=True),
         *(Entity(f"alarms.{name}", "Alarm " + name.replace("_", " "), component="binary_sensor") for name in ALARMS),
     ]
-    return entities
+    return entities + console_entities(console, cells) if console is not None else entities
+
+
+def console_entities(counters: tuple[str, ...], cells: int) -> list[Entity]:
+    """What the console adds (pylon2influx --console-device): SOH and the balancing count, a binary sensor a
+    balancing cell (disabled by default) and the lifetime counters as diagnostics."""
+    return [
+        Entity("soh", "State of health", MODULE_UNITS["soh"], precision=0),
+        Entity("balancing_count", "Cells balancing"),
+        *(
+            Entity(
+                f"balancing[{n}]",
+                f"Cell {n + 1} balancing",
+                component="binary_sensor",
+                device_class="running",
+                enabled=False,
+            )
+            for n in range(cells)
+        ),
+        *(Entity(f"lifetime.{name}", "Lifetime " + name.replace("_", " "), diagnostic=True) for name in counters),
+    ]
 
 
 def stack_entities() -> list[Entity]:
@@ -139,7 +159,9 @@ class Discovery:
         self.prefix = prefix
         self.ha_prefix = ha_prefix
         self.status_topic = status_topic
-        self.modules: dict[str, tuple[int, int, dict[str, Any], int, int]] = {}  # serial -> group, module, …
+        self.modules: dict[
+            str, tuple[int, int, dict[str, Any], int, int, tuple[str, ...] | None]
+        ] = {}  # serial -> group, module, …
         self.stacks: set[int] = set()
 
     def add_module(self, module: ModuleReading) -> bool:
@@ -164,11 +186,17 @@ class Discovery:
             device,
             len(module.analog.cell_voltages),
             len(module.analog.cell_temperatures),
+            # Once a module's console was read its entities stay, also through a cycle without console data.
+            tuple(module.console.lifetime) if module.console is not None else self._console_of(serial),
         )
         if self.modules.get(serial) == entry:
             return False
         self.modules[serial] = entry
         return True
+
+    def _console_of(self, serial: str) -> tuple[str, ...] | None:
+        known = self.modules.get(serial)
+        return None if known is None else known[5]
 
     def add_stack(self, group: int) -> bool:
         if group in self.stacks:
@@ -203,10 +231,10 @@ class Discovery:
             name = f"Pylontech stack {group}" + ("" if self.prefix == DEFAULT_PREFIX else f" ({self.prefix})")
             device = {"identifiers": [self._stack_id(group)], "name": name, "manufacturer": "Pylontech"}
             out += self._configs(self._stack_id(group), self._state_topic(group, "stack"), device, stack_entities(), [])
-        for serial, (group, module, device, cells, temperatures) in self.modules.items():
+        for serial, (group, module, device, cells, temperatures, console) in self.modules.items():
             state = self._state_topic(group, module)
             online = {"topic": state, "value_template": ONLINE}
-            entities = module_entities(cells, temperatures)
+            entities = module_entities(cells, temperatures, console)
             out += self._configs(self._module_node(serial), state, device, entities, [online])
         return out
 
