@@ -132,3 +132,41 @@ def test_mqtt_state_and_home_assistant_entities(mosquitto, sim_process, tmp_path
     assert cell["enabled_by_default"] is False
     cycles = configs[f"homeassistant/sensor/{node}/lifetime_cycles/config"]
     assert cycles["entity_category"] == "diagnostic"
+
+
+def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None:
+    import urllib.request
+
+    from servers import free_port
+
+    rs485, console = both(sim_process)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", rs485, "--console-device", console, "-q", "1",
+         "--http", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        metrics = ""
+        while "pylontech_state_of_health_ratio" not in metrics and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    metrics = response.read().decode()
+            except OSError:
+                continue
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as response:
+            state = json.loads(response.read())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    module = MODEL.modules[2]
+    labels = f'group="0",module="1",serial="{module.serial}"'
+    assert f"pylontech_state_of_health_ratio{{{labels}}} {state_of_health(module) / 100:g}" in metrics
+    assert f"pylontech_balancing_cells{{{labels}}} {sum(balancing(module))}" in metrics
+    assert f'pylontech_lifetime_count{{{labels},counter="cycles"}} {module.cycles}' in metrics
+    doc = state["stacks"][0]["modules"][0]
+    assert doc["balancing"] == list(balancing(module)) and doc["soh"] == state_of_health(module)

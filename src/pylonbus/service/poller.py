@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import (
     ChecksumError,
@@ -29,7 +29,9 @@ from ..protocol.families.pylontech.codes import MAX_MODULE
 from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading
-from .console import ConsoleSource
+
+if TYPE_CHECKING:
+    from .console import ConsoleSource  # loaded by the program only when a console is read
 
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")
