@@ -184,6 +184,10 @@ def test_cli_errors_are_one_line(sim_process) -> None:
     assert "Traceback" not in unknown.stderr
     wrong = run("--console", "-d", port, "-s")
     assert wrong.returncode == 1 and "does not answer -s" in wrong.stderr
+    decode = run("--decode", "--console", "--soh", "-")
+    assert decode.returncode == 1 and "sends nothing; drop --soh" in decode.stderr
+    rs485 = run("-d", port, "--stat")
+    assert rs485.returncode == 1 and "--stat is a console option; add --console" in rs485.stderr
     missing = run("--console", "-d", "socket://127.0.0.1:9")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "connection refused" in missing.stderr
 

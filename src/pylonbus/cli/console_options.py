@@ -44,8 +44,11 @@ def check_console(args: argparse.Namespace, flag_of: Callable[[str], str]) -> st
             if value
         ]
         return f"{given[0]} is a console option; add --console" if given else None
+    if args.decode and (commands or args.console_send):
+        sent = [*map(flag_of, commands), *(["--console-send"] if args.console_send else [])]
+        return f"--decode --console reads a captured session and sends nothing; drop {', '.join(sent)}"
     others = [c for c in commands if c not in CONSOLE_COMMANDS]
-    if others and not args.decode:
+    if others:
         return f"the console does not answer {', '.join(map(flag_of, others))}; it has -P, -m, --soh and --stat"
     if args.watch or args.try_ or args.jsonl:
         return "--watch, --try and --jsonl apply to RS485; drop them with --console"
