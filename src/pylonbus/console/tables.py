@@ -51,18 +51,21 @@ def read_header(line: str) -> Header:
     return Header(tuple(names), tuple(starts))
 
 
-def read_values(header: Header, line: str) -> dict[str, str]:
-    """The text of each column of a data row. As many values as columns go in order (a capture may have lost
-    its alignment); otherwise each goes to the column above it, and one column may hold several (`89%
-    42586 mAH` under `Coulomb`)."""
+def read_values(header: Header, line: str) -> list[dict[str, str]]:
+    """The text of each column of a data row, in the readings worth trying: each value under the column above
+    it (one column may hold several: `89%  42586 mAH` under `Coulomb`) and, when there are as many values as
+    columns, one a column in order (a capture whose spaces were collapsed by hand), that one first when the
+    first reading put two values under one column."""
     found = [(m.start(), " ".join(m.group().split())) for m in VALUE.finditer(line)]
-    if len(found) == len(header.names):
-        return {name: text for name, (_, text) in zip(header.names, found, strict=True)}
-    values: dict[str, str] = {}
+    placed: dict[str, str] = {}
     for start, text in found:
         name = header.names[header.column_at(start)]
-        values[name] = f"{values[name]} {text}" if name in values else text
-    return values
+        placed[name] = f"{placed[name]} {text}" if name in placed else text
+    if len(found) != len(header.names):
+        return [placed]
+    in_order = {name: text for name, (_, text) in zip(header.names, found, strict=True)}
+    # As many values as columns, yet one column above two of them: the alignment, not the row, is off.
+    return [in_order, placed] if len(placed) < len(header.names) else [placed, in_order]
 
 
 # -- how a column's text reads and is written ------------------------------------------------------------
@@ -156,21 +159,24 @@ def columns_by_header(columns: Iterable[Column]) -> dict[str, Column]:
 
 def read_row(header: Header, line: str, known: Mapping[str, Column]) -> Row:
     """The fields of a data row; ConsoleFormatError when a column holds what it cannot (values misplaced)."""
-    values = read_values(header, line)
-    if ABSENT in values.values():
+    readings = read_values(header, line)
+    if ABSENT in readings[0].values():
         first = header.names[0]
-        column, number = known.get(first), values.get(first, "")
+        column, number = known.get(first), readings[0].get(first, "")
         if column is None or not NUMBER.fullmatch(number):
             raise ConsoleFormatError(f"the row {line.strip()!r} of an absent module names no {first!r}")
         return Row({column.field: int(number)}, {}, absent=True)
-    if header.names[-1] not in values:
-        # A row ends in its last column: one that stops before it lost its end on the wire.
-        raise ConsoleFormatError(f"the row {line.strip()!r} stops before column {header.names[-1]!r}")
-    try:
-        fields, extra = read_fields(values, known)
-    except ConsoleFormatError as error:
-        raise ConsoleFormatError(f"{error} in the row {line.strip()!r}") from None
-    return Row(fields, extra)
+    errors = []
+    for values in readings:  # the first that every column can hold
+        if header.names[-1] not in values:
+            # A row ends in its last column: one that stops before it lost its end on the wire.
+            errors.append(f"the row stops before column {header.names[-1]!r}")
+            continue
+        try:
+            return Row(*read_fields(values, known))
+        except ConsoleFormatError as error:
+            errors.append(str(error))
+    raise ConsoleFormatError(f"{errors[0]} in the row {line.strip()!r}")
 
 
 def read_fields(values: Mapping[str, str], known: Mapping[str, Column]) -> tuple[dict[str, Any], dict[str, str]]:
