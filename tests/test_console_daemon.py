@@ -47,7 +47,7 @@ def expected(number: int) -> dict[str, str]:
         "balancing_count": f"{sum(cells)}i",
         "lifetime_cycles": f"{module.cycles}i",
         "soh": repr(float(state_of_health(module))),
-        "cell_temperature_1": repr(module.pack().temperatures[1]),
+        "cell_1_temperature": repr(module.pack().temperatures[1]),
     }
 
 
@@ -123,7 +123,7 @@ def test_mqtt_state_and_home_assistant_entities(mosquitto, sim_process, tmp_path
     state = json.loads(latest["pylontech/0/1/state"])
     module = MODEL.modules[2]
     assert state["soh"] == state_of_health(module) and state["balancing"] == list(balancing(module))
-    assert state["lifetime"]["cycles"] == module.cycles
+    assert state["lifetime_cycles"] == module.cycles and state["cell_1_temperature"] == module.pack().temperatures[1]
     configs = {topic: json.loads(payload) for topic, payload in latest.items() if topic.startswith("homeassistant/")}
     node = f"pylontech_{module.serial}"
     soh = configs[f"homeassistant/sensor/{node}/soh/config"]
@@ -151,7 +151,7 @@ def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None
     try:
         deadline = time.monotonic() + 30
         metrics = ""
-        while "pylontech_state_of_health_ratio" not in metrics and time.monotonic() < deadline:
+        while "pylontech_soh_ratio" not in metrics and time.monotonic() < deadline:
             time.sleep(0.5)
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
@@ -164,9 +164,19 @@ def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     module = MODEL.modules[2]
-    labels = f'group="0",module="1",serial="{module.serial}"'
-    assert f"pylontech_state_of_health_ratio{{{labels}}} {state_of_health(module) / 100:g}" in metrics
-    assert f"pylontech_balancing_cells{{{labels}}} {sum(balancing(module))}" in metrics
-    assert f'pylontech_lifetime_count{{{labels},counter="cycles"}} {module.cycles}' in metrics
+    lines = {
+        line.rpartition(" ")[0]: line.rpartition(" ")[2]
+        for line in metrics.splitlines()
+        if f'"{module.serial}"' in line
+    }
+    soh = next(value for name, value in lines.items() if name.startswith("pylontech_soh_ratio{"))
+    assert float(soh) == state_of_health(module) / 100
+    count = next(value for name, value in lines.items() if name.startswith("pylontech_balancing_count{"))
+    assert int(count) == sum(balancing(module))
+    cycles = next(value for name, value in lines.items() if name.startswith("pylontech_lifetime_cycles_total{"))
+    assert int(cycles) == module.cycles
+    cell = next(value for name, value in lines.items() if name.startswith("pylontech_temperature_celsius{") and
+                'sensor="cell_1"' in name)  # fmt: skip
+    assert float(cell) == module.pack().temperatures[1]
     doc = state["stacks"][0]["modules"][0]
     assert doc["balancing"] == list(balancing(module)) and doc["soh"] == state_of_health(module)

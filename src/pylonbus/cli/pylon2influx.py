@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
+from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP
-from ..service.settings import SETTINGS, merge
+from ..service.settings import AUTO, SETTINGS, merge
 from ..sinks.influx.settings import SCHEMAS
 from ..store.paths import default_energy_path, default_path
 from .common import (
@@ -33,9 +34,13 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..link.link import Link
+    from ..link.stack import Stack
+    from ..service.config import Battery
     from ..service.daemon import Daemon
 
 log = logging.getLogger("pylon2influx")
+Port = tuple["Link", list["Stack"]]  # a port's link and the stacks of its groups
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-d",
         "--device",
-        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on",
+        action="append",
+        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on; "
+        "once a port for several",
+    )
+    p.add_argument(
+        "--bms",
+        action="append",
+        metavar="NAME",
+        help=f"the BMS family: {', '.join(names())} (default {DEFAULT}) or auto (the one that answers); "
+        "with several -d, one for all or one a port, in their order",
     )
     add_auto_ports(p)
     p.add_argument(
@@ -220,7 +234,19 @@ def fatal(message: str, *args: object) -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The options: the settings merged (defaults, then the --config file, then the flags given), and the flags
     that are not settings (--once, --try …)."""
-    flags = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    flags = vars(parser.parse_args(argv))
+    devices, families = flags.pop("device", []), flags.pop("bms", [])
+    if len(families) > 1 and len(families) != len(devices):
+        parser.error(f"--bms given {len(families)} times for {len(devices)} -d: give one for all, or one a port")
+    if families:
+        flags["bms"] = families[0]
+    if devices:
+        flags["device"] = devices[0]
+    if len(devices) > 1:
+        flags["batteries"] = [
+            {"device": device} | ({"bms": families[n]} if len(families) > 1 else {}) for n, device in enumerate(devices)
+        ]
     return argparse.Namespace(**merge(flags.get("config"), flags))
 
 
@@ -247,26 +273,28 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    from ..link.autoport import PortLock, default_lock_dir, resolve
-    from ..link.link import Link
-    from ..link.stack import Stack
+    from ..link.autoport import PortLock, default_lock_dir
+    from ..readings.reading import named
     from ..service import Poller
+    from ..service.config import batteries
     from ..service.daemon import Daemon
 
     locks = default_lock_dir(args.serial_starter_lock)
-    device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
-    if device is None:
-        fatal("%s", no_port(args))
+    try:
+        opened = open_ports(args, batteries(vars(args)), locks)
+    except PylonbusError as error:
+        fatal("%s", error)
+        return EXIT_ERROR
+    if opened is None:
         return EXIT_NO_MODULE
-    args.device = device
-    link = Link(device, args.baud, timeout=args.timeout)
+    links = [link for link, _ in opened]
+    stacks = [stack for _, port in opened for stack in port]
     console = None
     if args.console_device:
         from ..link.console import ConsoleLink
         from ..service.console import ConsoleSource
 
         console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
-    stacks = [Stack(link, group) for group in args.groups]
     poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if not args.try_:
@@ -277,23 +305,26 @@ def _main(argv: list[str] | None = None) -> int:
             fatal("%s", error)
             return EXIT_ERROR
         started.append(daemon)
-    groups = ",".join(map(str, args.groups))
-    lock = PortLock(locks, device) if locks is not None and daemon is not None and "://" not in device else None
+    held: list[PortLock] = []
+    if locks is not None and daemon is not None:
+        held = [PortLock(locks, link.port) for link in links if "://" not in link.port]
     try:
-        if lock is not None and not lock.acquire(poller.stop):
-            return EXIT_OK  # stopped while another process held the port
+        for lock in held:
+            if not lock.acquire(poller.stop):
+                return EXIT_OK  # stopped while another process held the port
         poller.scan()
         if poller.stop.is_set():
             log.info("stopped during the start-up scan")
             return EXIT_OK
-        found = [f"group {stack.group}: {stack.modules}" for stack in poller.stacks if stack.modules]
+        found = [named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in stacks if stack.modules]
         if not found:
             ends = daemon is None or args.once
             (fatal if ends else log.error)(
-                "no pylontech devices found on %s in group %s at %d Bd — check the group DIP switches, "
+                "no %s devices found on %s in group %s at %d Bd — check the group DIP switches, "
                 "the baud rate and the A/B wiring%s",
-                args.device,
-                groups,
+                " or ".join(sorted({stack.family.name for stack in stacks})),
+                ", ".join(link.port for link in links),
+                ",".join(dict.fromkeys(str(stack.group) for stack in stacks)),
                 args.baud,
                 "" if ends else f"; probing again every {args.rescan:g} s",
             )
@@ -310,9 +341,61 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
-        link.close()
-        if lock is not None:
+        for link in links:
+            link.close()
+        for lock in held:
             lock.release()
+
+
+def open_ports(
+    args: argparse.Namespace, ports: list[Battery], locks: Path | None
+) -> list[tuple[Link, list[Stack]]] | None:
+    """A link a port and a stack a group on it, of the port's family; `-d auto` and `--bms auto` are resolved
+    here (each `battery` then names what it found). None, said, where nothing answers; ConfigError for stacks
+    the sinks cannot tell apart or write (`check_stacks`), before the ports are probed and after."""
+    from ..link.autoport import resolve
+    from ..link.detect import detect
+    from ..link.link import Link
+    from ..link.stack import Stack
+    from ..service.config import check_stacks
+
+    if not args.try_:
+        check_stacks(ports, args.schema)
+    opened: list[Port] = []
+    for battery in ports:
+        device = resolve(battery.device, args.auto_ports, battery.baud, battery.groups[0], locks, battery.bms)
+        if device is None:
+            fatal("%s", no_port(args))
+            break
+        battery.device = device
+        link = Link(device, battery.baud, timeout=args.timeout)
+        opened.append((link, []))
+        if battery.bms == AUTO:
+            family = detect(link, battery.groups[0])
+            if family is None:
+                fatal(
+                    "--bms auto: no BMS family answers on %s in group %d at %d Bd; check the wiring and the baud rate, "
+                    "or give --bms NAME to keep probing",
+                    device,
+                    battery.groups[0],
+                    battery.baud,
+                )
+                break
+            log.info("--bms auto: %s answers on %s", family.title, device)
+            battery.bms = family.name
+        opened[-1][1].extend(Stack(link, group, bms=battery.bms) for group in battery.groups)
+    else:
+        try:
+            if not args.try_:
+                check_stacks(ports, args.schema)  # with the families `auto` found
+            return opened
+        except PylonbusError:
+            for link, _ in opened:
+                link.close()
+            raise
+    for link, _ in opened:
+        link.close()
+    return None
 
 
 def install_signals(stop: threading.Event, started: list[Daemon]) -> None:

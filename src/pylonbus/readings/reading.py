@@ -7,8 +7,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
+from ..protocol.families import DEFAULT
+from ..protocol.pack import TOTAL_INCREASING, PackAlarm, PackAnalog, Quantity
 from .energy import Energy
+
+
+def named(bms: str, text: str) -> str:
+    """`text` as a key of a stack or module of family `bms`: the default family's keys stay as they always were."""
+    return text if bms == DEFAULT else f"{bms} {text}"
+
+
+def group_path(bms: str, group: int) -> str:
+    """A group as a topic level (`0`), below its family's name for another family (`seplos/0`)."""
+    return str(group) if bms == DEFAULT else f"{bms}/{group}"
+
+
+def family_labels(bms: str) -> dict[str, str]:
+    """The `bms` tag or label of a family's series; none for the default family, whose series stay as they were."""
+    return {} if bms == DEFAULT else {"bms": bms}
 
 
 @dataclass(slots=True)
@@ -24,18 +40,32 @@ class Identity:
 @dataclass(slots=True)
 class ConsoleData:
     """What the module's RS232 console adds to its reading (`pylon2influx --console-device`), as last read
-    (`time_ns`, ns since the epoch): read every --console-every seconds, not every cycle. The unit of each
-    quantity is in its field's metadata."""
+    (`time_ns`, ns since the epoch): read every --console-every seconds, not every cycle."""
 
     time_ns: int
-    soh: float | None = field(default=None, metadata={"unit": "%"})
+    soh: float | None = None  # %, where the firmware's `stat` prints it
     balancing: tuple[bool, ...] = ()  # a cell each, in the order of `cells`
-    cell_temperatures: tuple[float, ...] = field(default=(), metadata={"unit": "°C"})
+    cell_temperatures: tuple[float, ...] = ()  # °C, a cell each
     lifetime: dict[str, int] = field(default_factory=dict)  # `stat` counters, snake_case (`cycles`, `bat_ov_times`)
 
     @property
     def balancing_count(self) -> int:
         return sum(self.balancing)
+
+    def quantities(self) -> list[Quantity]:
+        """Its values as extra quantities, the way a family's are listed (`pack.extras`), so that every sink
+        shows them as it shows those: SOH, the balancing count, each cell's temperature, the counters."""
+        found = [] if self.soh is None else [Quantity("soh", self.soh, "%", "state of health")]
+        found.append(Quantity("balancing_count", self.balancing_count, "", "cells balancing"))
+        found += [
+            Quantity(f"cell_{n}_temperature", value, "°C", f"cell {n} temperature")
+            for n, value in enumerate(self.cell_temperatures, 1)
+        ]
+        found += [
+            Quantity(f"lifetime_{name}", value, "", f"lifetime {name.replace('_', ' ')}", TOTAL_INCREASING)
+            for name, value in self.lifetime.items()
+        ]
+        return found
 
 
 @dataclass(slots=True)
@@ -49,12 +79,13 @@ class ModuleReading:
     identity: Identity = field(default_factory=Identity)
     error: str | None = None
     energy: Energy = field(default_factory=Energy)
+    bms: str = DEFAULT  # the family's name
     console: ConsoleData | None = None
 
     @property
     def name(self) -> str:
         """What its energy counters are kept under: the serial, which stays when a pack moves, else the address."""
-        return self.identity.serial or f"{self.group}/{self.module}"
+        return self.identity.serial or named(self.bms, f"{self.group}/{self.module}")
 
     @property
     def online(self) -> bool:
@@ -110,6 +141,7 @@ class StackReading:
     group: int
     modules: list[ModuleReading]
     energy: Energy = field(default_factory=Energy)
+    bms: str = DEFAULT  # the family of every module of the group
 
     @property
     def online(self) -> list[PackAnalog]:
@@ -150,13 +182,14 @@ class StackReading:
 
 @dataclass(slots=True)
 class Reading:
-    """One cycle: when it started (ns since the epoch), each group polled, how long the cycle took (s) and the
-    failed reads since the start of the process, by reason."""
+    """One cycle: when it started (ns since the epoch, and s on the monotonic clock, which no clock step moves),
+    each group polled, how long the cycle took (s) and the failed reads since the start of the process, by reason."""
 
     time_ns: int
     stacks: list[StackReading]
     duration: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    monotonic: float = 0.0
     documents: dict[str, Any] | None = field(default=None, repr=False)  # made once by state.reading_state
 
     @property

@@ -36,8 +36,6 @@ QUANTITIES = (
     ("full_capacity", "pylontech_full_capacity_coulombs", None, "gauge", 3600, "Full capacity."),
     ("cycles", "pylontech_cycles", None, "gauge", 1, "Charge cycles the module counts."),
     ("modules_online", None, "pylontech_stack_modules_online", "gauge", 1, "Modules that answered last cycle."),
-    ("soh", "pylontech_state_of_health_ratio", None, "gauge", 0.01, "State of health the console reports (0-1)."),
-    ("balancing_count", "pylontech_balancing_cells", None, "gauge", 1, "Cells the BMS balances (console)."),
     (
         "cell_delta",
         "pylontech_cell_voltage_delta_volts",
@@ -63,6 +61,24 @@ QUANTITIES = (
         "Energy discharged.",
     ),
 )
+
+
+#: A unit as Prometheus writes it: (name suffix, factor to the base unit).
+BASE_UNITS = {
+    "V": ("_volts", 1),
+    "A": ("_amperes", 1),
+    "W": ("_watts", 1),
+    "%": ("_ratio", 0.01),
+    "Ah": ("_coulombs", 3600),
+    "Wh": ("_joules", 3600),
+    "kWh": ("_joules", 3.6e6),
+    "h": ("_seconds", 3600),
+    "s": ("_seconds", 1),
+    "": ("", 1),
+}
+
+
+TEMPERATURES = "Temperature of the BMS and of the cell sensors."
 
 
 def _escape(value: Any) -> str:
@@ -115,22 +131,23 @@ def _list(
         out.add(name, "gauge", help_text, labels | {label: key}, value)
 
 
-def _console(out: Exposition, doc: dict[str, Any], labels: Labels) -> None:
-    """What the console adds to a module (pylon2influx --console-device); nothing when it is not read."""
-    balancing = ((str(n), v) for n, v in enumerate(doc.get("balancing", ()), 1))
-    _list(out, "pylontech_cell_balancing", "1 while the BMS balances the cell (console).", "cell", balancing, labels)
-    temperatures = ((str(n), v) for n, v in enumerate(doc.get("cell_temperatures", ()), 1))
-    help_text = "Temperature of each cell (console)."
-    _list(out, "pylontech_cell_temperature_celsius", help_text, "cell", temperatures, labels)
-    counters = doc.get("lifetime", {}).items()
-    _list(
-        out,
-        "pylontech_lifetime_count",
-        "The BMS's own lifetime counters (console `stat`).",
-        "counter",
-        counters,
-        labels,
-    )
+def _extras(out: Exposition, extras: dict[str, dict[str, str]], doc: dict[str, Any], labels: Labels) -> None:
+    """A family's extra quantities: a temperature as one more sensor of `pylontech_temperature_celsius`, the
+    rest as `pylontech_<key>` in its base unit (`_total` for a counter)."""
+    for key, quantity in extras.items():
+        value, unit = doc.get(key), quantity["unit"]
+        if unit == "°C" and key.endswith("_temperature"):
+            sensor = [(key.removesuffix("_temperature"), value)]
+            _list(out, "pylontech_temperature_celsius", TEMPERATURES, "sensor", sensor, labels)
+            continue
+        suffix, factor = BASE_UNITS.get(unit, ("", 1))
+        counter = quantity["state_class"] == "total_increasing"
+        name = f"pylontech_{key}{suffix}{'_total' if counter else ''}"
+        number = value * factor if isinstance(value, int | float) and factor != 1 else value
+        help_text = quantity["description"][:1].upper() + quantity["description"][1:] + "."
+        out.add(
+            name, "counter" if counter else "gauge", help_text, labels, round(number, 6) if number is not None else None
+        )
 
 
 def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[int, int] | None) -> str:
@@ -138,8 +155,9 @@ def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[i
     last cycle in which a module answered; `spool` is (pending batches, dropped batches) when there is one."""
     out = Exposition()
     for stack in state["stacks"]:
+        family = {"bms": stack["bms"]} if "bms" in stack else {}
         for doc in stack["modules"]:
-            labels = {"group": doc["group"], "module": doc["module"], "serial": doc["serial"] or ""}
+            labels = family | {"group": doc["group"], "module": doc["module"], "serial": doc["serial"] or ""}
             out.add(
                 "pylontech_module_up", "gauge", "1 when the module answered in the last cycle.", labels, doc["online"]
             )
@@ -151,12 +169,11 @@ def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[i
             cells = ((str(n), v) for n, v in enumerate(doc["cells"], 1))
             _list(out, "pylontech_cell_voltage_volts", "Cell voltage.", "cell", cells, labels)
             sensors = [("bms", doc["temperature_bms"]), *((str(n), v) for n, v in enumerate(doc["temperatures"], 1))]
-            help_text = "Temperature of the BMS and of the cell sensors."
-            _list(out, "pylontech_temperature_celsius", help_text, "sensor", sensors, labels)
-            _console(out, doc, labels)
+            _list(out, "pylontech_temperature_celsius", TEMPERATURES, "sensor", sensors, labels)
             flags = ((name, value) for name, value in doc.get("alarms", {}).items() if not name.startswith("status"))
             _list(out, "pylontech_alarm", "1 while the alarm is raised.", "type", flags, labels)
-        _values(out, 2, stack, {"group": stack["group"]})
+            _extras(out, stack.get("extras", {}), doc, labels)
+        _values(out, 2, stack, family | {"group": stack["group"]})
     out.add("pylontech_poll_duration_seconds", "gauge", "Duration of the last poll cycle.", {}, state["duration"])
     for reason, count in state["errors"].items():
         out.add("pylontech_read_errors_total", "counter", "Failed module reads by reason.", {"reason": reason}, count)

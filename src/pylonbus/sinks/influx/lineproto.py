@@ -8,8 +8,10 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ...protocol.families import DEFAULT
+
 if TYPE_CHECKING:
-    from ...protocol.families.pylontech.results import PackAnalog
+    from ...protocol.pack import PackAnalog
     from ...readings.reading import Reading
 
 
@@ -109,8 +111,9 @@ def _field(value: Any) -> str:
     return repr(float(value))
 
 
-#: Keys of a document that are tags or text, not fields.
-TEXT_KEYS = ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "console_time")
+_TAGS_AND_TEXT = frozenset(
+    {"time", "bms", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "modules", "extras"}
+)
 
 
 def _flat(doc: dict[str, Any]) -> dict[str, Any]:
@@ -118,18 +121,19 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
     `alarm_<name>` booleans and the raw status bytes as integers; missing values left out."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if key in (*TEXT_KEYS, "modules"):
+        if key in _TAGS_AND_TEXT:
             continue
-        if isinstance(value, list):  # `cells` -> cell_1 …, `balancing` -> balancing_1 …
-            item = key.removesuffix("s")
+        if isinstance(value, list):
+            item = _ITEMS.get(key, key)
             out.update((f"{item}_{n}", v) for n, v in enumerate(value, 1))
-        elif key == "alarms":
+        elif isinstance(value, dict):
             out.update((name if name.startswith("status") else f"alarm_{name}", v) for name, v in value.items())
-        elif isinstance(value, dict):  # the console's lifetime counters: lifetime_cycles …
-            out.update((f"{key}_{name}", v) for name, v in value.items())
         elif value is not None:
             out[key] = value
     return out
+
+
+_ITEMS = {"cells": "cell", "temperatures": "temperature"}  # a list's field name per item (an extra's: its own)
 
 
 def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str:
@@ -139,19 +143,21 @@ def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str
 
 def full_lines(reading: Reading) -> list[str]:
     """The `full` schema: a `pylontech_module` line per module (tags group, module, serial; an offline one
-    writes `online=false` only) and a `pylontech_stack` line per group."""
+    writes `online=false` only) and a `pylontech_stack` line per group; another family's with its `bms` tag
+    and its extra fields."""
     from ...readings.documents import module_state, stack_state
+    from ...readings.reading import family_labels
 
     out = []
     for stack in reading.stacks:
+        family = "".join(f"{key}={escape_tag(value)}," for key, value in family_labels(stack.bms).items())
         for module in stack.modules:
-            tags = f"group={module.group},module={module.module}"
+            tags = f"{family}group={module.group},module={module.module}"
             if module.identity.serial:
                 tags += f",serial={escape_tag(module.identity.serial)}"
             out.append(_line("pylontech_module", tags, module_state(module, reading.time_ns), reading.time_ns))
-        out.append(
-            _line("pylontech_stack", f"group={stack.group}", stack_state(stack, reading.time_ns), reading.time_ns)
-        )
+        tags = f"{family}group={stack.group}"
+        out.append(_line("pylontech_stack", tags, stack_state(stack, reading.time_ns), reading.time_ns))
     return out
 
 
@@ -183,7 +189,7 @@ class LineProtocol:
         out = []
         with self._lock:
             for module in reading.modules:
-                if module.analog is None:
+                if module.analog is None or module.bms != DEFAULT:  # the C program's lines are Pylontech's
                     continue
                 key = (module.group, module.module)
                 snapshot = Snapshot.of(module.analog)
