@@ -12,9 +12,10 @@ from typing import Any
 from ..console import read_session
 from ..console.results import CellTable, ConsoleResult, ConsoleText, SohTable, StackSummary
 from ..errors import ConsoleError, NoReplyError
+from ..protocol.plain import as_dict
 from .common import EXIT_ERROR, EXIT_NO_MODULE, EXIT_OK
 from .console_options import CONSOLE_COMMANDS
-from .render import as_dict, columns_of
+from .render import columns_of
 
 HIDDEN = frozenset({"extra", "absent", "counters"})
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.fields import flag_names
+from ..protocol.plain import properties_of
 
 #: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
 INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})
@@ -32,34 +33,6 @@ def unit_of(result: Any, name: str) -> str:
     if cls not in _UNITS:
         _UNITS[cls] = units_of(cls)
     return _UNITS[cls].get(name.removesuffix(TEXT_SUFFIX), "")
-
-
-def _properties(cls: type) -> list[str]:
-    return [
-        name
-        for klass in reversed(cls.__mro__)
-        for name, member in vars(klass).items()
-        if isinstance(member, property) and not name.startswith("_")
-    ]
-
-
-def as_dict(value: Any) -> Any:
-    """A JSON-ready form: dataclass fields and derived properties (soc, alarms …), enums by name,
-    flag bytes as their value and the names of the set flags, bytes as hex."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in _properties(type(value)):
-            out[name] = as_dict(getattr(value, name))
-        return out
-    if isinstance(value, enum.IntFlag):
-        return {"value": int(value), "flags": flag_names(value)}
-    if isinstance(value, enum.IntEnum):
-        return value.name
-    if isinstance(value, bytes):
-        return value.hex().upper()
-    if isinstance(value, tuple | list):
-        return [as_dict(v) for v in value]
-    return value
 
 
 def _value(unit: str, value: Any) -> str:
@@ -96,7 +69,7 @@ def _text(unit: str, value: Any) -> str:
 
 def text_fields(result: Any, verbose: bool = False) -> list[tuple[str, str]]:
     """(label, field or property name) of what a person reads, in order: fields, then derived values."""
-    names = [f.name for f in dataclasses.fields(result)] + _properties(type(result))
+    names = [f.name for f in dataclasses.fields(result)] + properties_of(type(result))
     shown = []
     for name in names:
         if name in SHOWN_BY_PROPERTIES or name + TEXT_SUFFIX in names:

@@ -61,9 +61,11 @@ class ProtocolVersion:
     """0x4F: the protocol version a module speaks, carried in the VER byte (0x20 → "2.0")."""
 
     version: int
+    """The VER byte of the reply: 0x20 for protocol 2.0 (see `version_text`)."""
 
     @property
     def version_text(self) -> str:
+        """The protocol version as text: "2.0", "3.5" …"""
         return f"{self.version >> 4}.{self.version & 0xF}"
 
 

@@ -86,16 +86,17 @@ class PackAnalog:
 
     @property
     def power(self) -> float:
+        """Power in W (voltage × current): positive while charging."""
         return round(self.voltage * self.current, 3)
 
     @property
     def bms_temperature(self) -> float | None:
-        """The BMS board's own sensor; None where the family names none."""
+        """The BMS board's own sensor in °C; None where the family names none."""
         return None
 
     @property
     def cell_temperatures(self) -> tuple[float, ...]:
-        """The sensors on the cells."""
+        """The sensors on the cells, in °C."""
         return self.temperatures
 
 
