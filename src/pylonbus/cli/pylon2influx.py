@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
+from ..link.detect import AUTO
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP
-from ..service.settings import AUTO, SETTINGS, merge
+from ..service.settings import SETTINGS, merge
 from ..sinks.influx.settings import SCHEMAS
 from ..store.paths import default_energy_path, default_path
 from .common import (
@@ -156,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", help="serial reply timeout in seconds (default: computed)")
     p.add_argument(
+        "--console-device",
+        metavar="PORT",
+        help="also read the master's RS232 console port (115200 Bd): SOH, balancing cells, cell temperatures, "
+        "lifetime counters",
+    )
+    p.add_argument("--console-every", metavar="S", help="read bat/soh/stat of each module every S seconds (60)")
+    p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
     )
     p.add_argument(
@@ -282,7 +290,13 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_NO_MODULE
     links = [link for link, _ in opened]
     stacks = [stack for _, port in opened for stack in port]
-    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop)
+    console = None
+    if args.console_device:
+        from ..link.console import ConsoleLink
+        from ..service.console import ConsoleSource
+
+        console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
+    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if not args.try_:
         # Secrets, spool and database settings are checked before a scan that can take seconds.

@@ -23,6 +23,7 @@ from .common import (
     setup_logging,
     version,
 )
+from .console_options import add_console_options, check_console
 
 if TYPE_CHECKING:
     from ..link.stack import ScanProgress, Stack
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--baud",
         type=whole(*BAUD_RANGE),
         default=DEFAULT_BAUD,
-        help=f"baud rate (default {DEFAULT_BAUD}; the battery's DIP switch sets 9600 or 115200)",
+        help=f"baud rate (default {DEFAULT_BAUD}; the battery's DIP switch sets 9600 or 115200; the console: 115200)",
     )
     parser.add_argument(
         "-a",
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "frames", nargs="*", metavar="FRAME", help="with --decode: frames or files to decode, '-' for stdin"
     )
+    add_console_options(parser)
     parser.add_argument("--version", action="version", version=version("pylontech"))
     add_verbose(parser)
     return parser
@@ -137,6 +139,9 @@ def module_or_all(text: str) -> int | str:
 
 def check(args: argparse.Namespace) -> str | None:
     """The first combination of options that cannot work, worded as what to change."""
+    problem = check_console(args, flag_of)
+    if problem or args.console:
+        return problem
     if args.decode:
         if args.commands:
             return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
@@ -157,7 +162,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def flag_of(command: str) -> str:
-    return next(short for short, _, name, _ in COMMANDS if name == command)
+    return next((short for short, _, name, _ in COMMANDS if name == command), f"--{command}")
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -167,6 +172,10 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         parser.error(problem)
     setup_logging(args.verbose)
+    if args.console:
+        from .console import decode_console, run_console
+
+        return decode_console(args.frames or ["-"], args.json) if args.decode else run_console(args)
     if args.decode:
         from .decode import decode_frames, parse_command
 

@@ -13,7 +13,7 @@ from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, Status1
 from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
-from ..protocol.pack import PackAlarm, PackAnalog, extras
+from ..protocol.pack import PackAlarm, PackAnalog, Quantity, extras
 from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
 
 _ANALOG = units_of(AnalogData)
@@ -55,9 +55,17 @@ ALARMS = (
 def extra_units(analog: PackAnalog) -> dict[str, dict[str, str]]:
     """What a family's result reports beyond every family's (`pack.extras`), by key, with what a sink needs of
     each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none."""
-    return {
-        q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in extras(analog)
-    }
+    return _units(extras(analog))
+
+
+def module_extras(module: ModuleReading) -> dict[str, dict[str, str]]:
+    """The extra quantities of a module: its family's, and what its console adds (`--console-device`)."""
+    found = extra_units(module.analog) if module.analog is not None else {}
+    return found | _units(module.console.quantities()) if module.console is not None else found
+
+
+def _units(quantities: list[Quantity]) -> dict[str, dict[str, str]]:
+    return {q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in quantities}
 
 
 def _plain(value: Any) -> Any:
@@ -165,6 +173,9 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperatures": list(analog.cell_temperatures),
     }
     doc |= {q.name: _plain(q.value) for q in extras(analog)}
+    if module.console is not None:  # a flag a cell (its list for the page and the state), each value an extra
+        doc["balancing"] = list(module.console.balancing)
+        doc |= {q.name: q.value for q in module.console.quantities()}
     alarm = module.alarm
     if isinstance(alarm, PylontechAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
@@ -176,8 +187,9 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
 
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
     """One group; another family's also names its extras, with their units, for the sinks that show them."""
-    found = next((m.analog for m in stack.modules if m.analog is not None), None)
-    units = extra_units(found) if found is not None else {}
+    units: dict[str, dict[str, str]] = {}
+    for module in stack.modules:
+        units |= module_extras(module)
     return {
         "time": rfc3339(time_ns),
         "group": stack.group,

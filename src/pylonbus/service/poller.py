@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import (
     ChecksumError,
@@ -29,6 +29,9 @@ from ..protocol.family import ALARM
 from ..protocol.pack import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading, named
+
+if TYPE_CHECKING:
+    from .console import ConsoleSource  # loaded by the program only when a console is read
 
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")
@@ -70,6 +73,7 @@ class Poller:
         stop: threading.Event | None = None,
         energy: EnergyMeter | None = None,
         fanout: bool = True,
+        console: ConsoleSource | None = None,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
         self.links: list[Link] = list({id(stack.link): stack.link for stack in stacks}.values())
@@ -84,6 +88,7 @@ class Poller:
         self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
         self.silent: set[tuple[str, int, int]] = set()  # known (family, group, module) whose last read failed
         self.identities: dict[tuple[str, int, int], Identity] = {}
+        self.console = console  # the console port beside RS485, merged into each cycle's readings
 
     def scan(self) -> None:
         """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
@@ -109,6 +114,8 @@ class Poller:
         started = time.time_ns()
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack), bms=stack.family.name) for stack in self.stacks]
+        if self.console is not None:
+            self.console.merge(stacks)
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
         self.watch_links()
         if self.energy is not None:

@@ -45,6 +45,8 @@ BATTERY = (
     Setting("auto_ports", default=AUTO_PORTS),
     Setting("serial_starter_lock"),
     Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
+    Setting("console_device"),  # the RS232 console port beside RS485 (SOH, balancing, lifetime counters)
+    Setting("console_every", default=60.0, parse=ranged(float, 1, None)),
 )
 #: What each battery of several (a `[[battery]]` table, a `-d` of several) gives for itself; the other keys of
 #: [battery] are the daemon's, for every port alike.
