@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from ..errors import PylonbusError
@@ -27,6 +27,9 @@ class Energy:
     discharge_ah: float = 0.0
     charge_kwh: float = 0.0
     discharge_kwh: float = 0.0
+
+
+FIELDS = tuple(field.name for field in fields(Energy))
 
 
 class Store(Protocol):
@@ -91,7 +94,9 @@ class EnergyMeter:
     def stage(self) -> None:
         """Hand this cycle's counters to the store, to be committed with the cycle's batch (or `commit`)."""
         if self.store is not None:
-            self._keep(self.store.stage_state, STATE_NAME, json.dumps({n: asdict(e) for n, e in self.counters.items()}))
+            # Not `asdict`: it deep-copies each value, a fifth of a cycle's CPU for 14 modules.
+            counters = {name: {field: getattr(e, field) for field in FIELDS} for name, e in self.counters.items()}
+            self._keep(self.store.stage_state, STATE_NAME, json.dumps(counters))
 
     def commit(self) -> None:
         """Commit what `stage` left and no batch has carried: before a sink shows a reading at once (standard
