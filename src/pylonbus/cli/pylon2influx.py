@@ -296,6 +296,7 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
+            daemon.close()
         link.close()
         if lock is not None:
             lock.release()
