@@ -226,12 +226,12 @@ class Link:
             port.write(frame[sent:])
         deadline = time.monotonic() + timeout
         byte_time = BITS_PER_BYTE / self.baud
-        reader, rest = self._reader, False
+        reader, sleep = self._reader, False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._no_reply()
-            if rest:  # a frame is coming in: its rest arrives in its wire time
+            if sleep:  # a frame is coming in: its rest arrives in its wire time
                 time.sleep(min(reader.missing() * byte_time, left))
             elif not select.select([fd], [], [], left)[0]:
                 continue
@@ -240,13 +240,13 @@ class Link:
             except BlockingIOError:
                 data = b""
             else:
-                if not data and not rest:  # readable without data: the other end hung up
+                if not data and not sleep:  # readable without data: the other end hung up
                     raise serial.SerialException("readable without data: the other end hung up")
-            # After a sleep that found nothing (a sender that stalled) the next wait is for data again.
-            rest = bool(data)
             if data and (reply := self._take(data, frame, adr)) is not None:
                 return reply
-            rest = rest and reader.pending > 0
+            # One sleep per wake-up: what a sleep did not bring (the tail an adapter holds back until its
+            # latency timer, a sender that stalled) is waited for with select, never with short sleeps in a row.
+            sleep = not sleep and bool(data) and reader.pending > 0
 
     def _read_reply(self, port: Serial, sent: bytes, adr: int, timeout: float) -> Frame:
         """The reply through pyserial's calls, for a port that has no local descriptor (a TCP or RFC 2217
