@@ -342,6 +342,7 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
+            daemon.close()
         for link in links:
             link.close()
         for lock in held:

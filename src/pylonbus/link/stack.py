@@ -86,10 +86,12 @@ class Stack:
         self.modules = found
         return self.modules
 
-    def probe(self, module: int, latency: float = 0.04) -> bool:
-        """True if `module` answers 0x4F (with any return code) within the link's tries."""
+    def probe(self, module: int, latency: float = 0.04, tries: int | None = None) -> bool:
+        """True if `module` answers 0x4F (with any return code) within `tries` (by default the link's)."""
         try:
-            self.link.query(self._probe, self.group, module, latency=latency, reopen=False, family=self.family)
+            self.link.query(
+                self._probe, self.group, module, latency=latency, tries=tries, reopen=False, family=self.family
+            )
         except ResponseError:
             return True  # it answered, even if with an error code
         except (NoReplyError, ProtocolError):

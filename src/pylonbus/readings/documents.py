@@ -3,8 +3,8 @@ Ah, %, °C, kWh) under the same keys everywhere (MQTT JSON, the `full` InfluxDB 
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import asdict
 from enum import IntFlag
 from typing import Any
 
@@ -14,6 +14,7 @@ from ..protocol.families.pylontech.results import AnalogData, Status1
 from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
 from ..protocol.pack import PackAlarm, PackAnalog, Quantity, extras
+from .energy import FIELDS as ENERGY_FIELDS
 from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
 
 _ANALOG = units_of(AnalogData)
@@ -77,6 +78,7 @@ def path_of(doc: dict[str, Any]) -> str:
     return group_path(doc.get("bms", DEFAULT), doc["group"])
 
 
+@functools.lru_cache(maxsize=4)  # every document of a reading has its time
 def rfc3339(time_ns: int) -> str:
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
@@ -206,7 +208,8 @@ def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
 
 
 def _energy(energy: Any) -> dict[str, float]:
-    return {key: round(value, 6) for key, value in asdict(energy).items()}
+    # Not `asdict`, whose deep copies were a third of the documents' time.
+    return {key: round(getattr(energy, key), 6) for key in ENERGY_FIELDS}
 
 
 def reading_state(reading: Reading) -> dict[str, Any]:
