@@ -7,11 +7,12 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.fields import flag_names
 
 #: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
 INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})
+#: Properties that only restate fields, for programs (an identity result's `identity`): shown nowhere.
+RESTATED = frozenset({"identity"})
 #: Fields that a derived property shows better in text: each temperature as BMS and cell temperatures.
 SHOWN_BY_PROPERTIES = frozenset({"temperatures"})
 TEXT_SUFFIX = "_text"
@@ -30,17 +31,45 @@ def unit_of(result: Any, name: str) -> str:
     """The unit its layout (or its class, for a derived value) declares for a field of a result."""
     cls = type(result)
     if cls not in _UNITS:
-        _UNITS[cls] = units_of(cls)
+        _UNITS[cls] = _units_of(cls)
     return _UNITS[cls].get(name.removesuffix(TEXT_SUFFIX), "")
 
 
+def _units_of(cls: type) -> dict[str, str]:
+    """The units of a family's result class: from the layouts of the family that decodes it (the one whose
+    module defines it), the fields' declared units (`pack.quantity`) and its derived values (`UNITS`,
+    `DERIVED`)."""
+    from ..protocol.families import family, names
+    from ..protocol.layout import Repeat
+
+    _, _, inside = cls.__module__.partition(".families.")
+    owner = inside.partition(".")[0]
+    units: dict[str, str] = {}
+    for name in [owner] if owner in names() else names():
+        tables = family(name)
+        layouts = [*tables.replies.values(), *tables.fanouts.values()]
+        layouts += [e.layout for layout in layouts for e in layout.elements if isinstance(e, Repeat)]
+        for layout in layouts:
+            if layout.cls is cls:
+                units.update(layout.units())
+    units |= {f.name: f.metadata["unit"] for f in dataclasses.fields(cls) if "unit" in f.metadata}
+    for klass in reversed(cls.__mro__):
+        units.update(vars(klass).get("UNITS", {}))
+        units.update({key: q["unit"] for key, q in vars(klass).get("DERIVED", {}).items()})
+    return units
+
+
 def _properties(cls: type) -> list[str]:
-    return [
+    """Derived values, each once where the class that defines it last puts it (a family's class overrides its
+    base's), less the fields of the class and what only restates them (`identity`)."""
+    skip = RESTATED | ({f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set())
+    found = [
         name
         for klass in reversed(cls.__mro__)
         for name, member in vars(klass).items()
-        if isinstance(member, property) and not name.startswith("_")
+        if isinstance(member, property) and not name.startswith("_") and name not in skip
     ]
+    return list(reversed(dict.fromkeys(reversed(found))))
 
 
 def as_dict(value: Any) -> Any:

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LinkError, ProtocolError
+from ..options import BadValue
 from ..protocol import families
 
 if TYPE_CHECKING:
@@ -18,6 +19,13 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"  # what -d and --bms take for "find out"
 PROBE_TRIES = 2  # a reply lost on a noisy line must not make a family look absent
+
+
+def bms_name(text: str) -> str:
+    """A family's name as `--bms` takes it, or `auto`."""
+    if text == AUTO or text in families.names():
+        return text
+    raise BadValue(f"unknown BMS family {text!r}; known: {', '.join(families.names())} or {AUTO}")
 
 
 def detect(link: Link, group: int = 0, module: int = 1) -> Family[Any, Any] | None:

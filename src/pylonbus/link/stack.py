@@ -107,10 +107,10 @@ class Stack:
         """The family's result for `role`, of the family's own type."""
         return self.link.query(self.command(role), self.group, module, family=self.family)
 
-    def identity(self, module: int = 1) -> Iterator[dict[str, str]]:
+    def identity(self, module: int = 1, roles: tuple[str, ...] = IDENTITY_ROLES) -> Iterator[dict[str, str]]:
         """Who a module says it is, a piece ("model", "manufacturer", "serial", "firmware") per identity command
-        its family has, in order: a read that fails raises after the pieces read before it."""
-        for role in IDENTITY_ROLES:
+        of `roles` its family has, in order: a read that fails raises after the pieces read before it."""
+        for role in roles:
             if role in self.family.roles:
                 yield self.read(role, module).identity
 
