@@ -67,6 +67,25 @@ class ProtocolVersion:
         return f"{self.version >> 4}.{self.version & 0xF}"
 
 
+def numbered(
+    title: str, first: int, max_module: int
+) -> tuple[Callable[[int, int], int], Callable[[int], tuple[int, int]]]:
+    """`address` and `locate` of a family without groups, whose packs 1..max_module answer from ADR `first` on
+    (their DIP address, set on each pack)."""
+
+    def address(group: int, module: int) -> int:
+        if group:
+            raise ValueError(f"group {group}: {title} packs have no groups, only addresses")
+        if not 1 <= module <= max_module:
+            raise ValueError(f"module {module} is out of range 1..{max_module}")
+        return module - 1 + first
+
+    def locate(adr: int) -> tuple[int, int]:
+        return 0, adr + 1 - first
+
+    return address, locate
+
+
 def address_byte(adr: int, fanout: bool) -> bytes:
     """The INFO of an addressed request that names the module by its ADR, or asks for its group (0xFF)."""
     return bytes([FANOUT if fanout else adr])

@@ -99,6 +99,48 @@ class PackAnalog:
         return self.temperatures
 
 
+_BOARD_SENSORS: Mapping[str, Mapping[str, str]] = {
+    "environment_temperature": quantity("°C", "temperature around the pack"),
+    "mosfet_temperature": quantity("°C", "temperature of the BMS's power MOSFETs"),
+}
+
+
+@dataclass(slots=True)
+class PackValues(PackAnalog):
+    """The fields of `PackAnalog` as most families send them, whose last two sensors are on the BMS board:
+    environment and MOSFET, at the positions `ENVIRONMENT` and `MOSFET` (from the end) the family's result
+    names; the sensors before them are the cells'. A family's result adds its own fields to these."""
+
+    DERIVED: ClassVar[Mapping[str, Mapping[str, str]]] = _BOARD_SENSORS
+    ENVIRONMENT: ClassVar[int] = -2
+    MOSFET: ClassVar[int] = -1
+
+    cell_voltages: tuple[float, ...]
+    temperatures: tuple[float, ...]
+    current: float
+    voltage: float
+    remaining_capacity: float
+    total_capacity: float
+    cycles: int
+
+    @property
+    def cell_temperatures(self) -> tuple[float, ...]:
+        return self.temperatures[:-2]
+
+    @property
+    def environment_temperature(self) -> float:
+        return self.temperatures[self.ENVIRONMENT]
+
+    @property
+    def mosfet_temperature(self) -> float:
+        return self.temperatures[self.MOSFET]
+
+    @property
+    def bms_temperature(self) -> float:
+        """The MOSFETs', the BMS board's own sensor."""
+        return self.temperatures[self.MOSFET]
+
+
 class PackAlarm:
     """Alarm states of one pack, in any family: per-cell and per-sensor states and the family's alarm words."""
 

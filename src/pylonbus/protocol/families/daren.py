@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from .. import family as roles
 from .. import pack
-from ..family import Family
+from ..family import Family, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -29,6 +29,7 @@ from ..layout import Array, Int, Layout, Rest, Text
 
 CID1_DAREN = 0x4A
 MAX_MODULE = 15
+address, locate = numbered("Daren", 1, MAX_MODULE)
 
 
 class Command(IntEnum):
@@ -37,15 +38,6 @@ class Command(IntEnum):
     MANUFACTURER = 0x51
     PROTECTION_COUNTS = 0x83
     CAPACITIES = 0xB0  # module 4 (capacity parameters) of service 0xB0; the other modules have no frames
-
-
-def address(group: int, module: int) -> int:
-    """Pack n answers at ADR n (its DIP switches)."""
-    if group:
-        raise ValueError(f"group {group}: Daren packs have no groups, only addresses")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module
 
 
 class Machine(IntFlag):
@@ -369,5 +361,5 @@ FAMILY: Family[Command, Result] = Family(
         Command.CAPACITIES: _FRAME + 2 * 24,
     },
     pack_bytes={},
-    locate=lambda adr: (0, adr),
+    locate=locate,
 )
