@@ -182,14 +182,16 @@ def _main(argv: list[str] | None = None) -> int:
         parser.error(problem)
     setup_logging(args.verbose)
     if args.decode:
+        from ..protocol.families import family
         from .decode import decode_frames, parse_command
 
+        bms = None if args.bms == AUTO else args.bms
         try:
-            reply_to = None if args.reply_to is None else parse_command(args.reply_to)
+            reply_to = None if args.reply_to is None else parse_command(args.reply_to, family(bms or DEFAULT))
         except ValueError as error:
             parser.error(f"--command: {error}")
         as_json = "lines" if args.jsonl else "array" if args.json else ""
-        return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2)
+        return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2, bms=bms)
 
     from ..errors import NoReplyError
     from ..link.autoport import default_lock_dir, resolve
