@@ -64,6 +64,12 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _real(value: Any) -> Any:
+    """A quantity with a unit as a float, whichever family sent it as a whole number (EG4's SOC, Daren's SOH):
+    one InfluxDB measurement takes a field of one type only."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def path_of(doc: dict[str, Any]) -> str:
     """The group of a module or stack document as a topic level (`reading.group_path`)."""
     return group_path(doc.get("bms", DEFAULT), doc["group"])
@@ -150,7 +156,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "voltage": analog.voltage,
         "current": analog.current,
         "power": analog.power,
-        "soc": analog.soc,
+        "soc": _real(analog.soc),
         "remaining_capacity": analog.remaining_capacity,
         "full_capacity": analog.total_capacity,
         "cycles": analog.cycles,
@@ -164,7 +170,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    doc |= {q.name: _plain(q.value) for q in extras(analog)}
+    doc |= {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
     alarm = module.alarm
     if isinstance(alarm, PylontechAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
