@@ -18,7 +18,8 @@ from pylonbus.protocol.families import DEFAULT, names
 from pylonbus.service.config import load
 from pylonbus.service.settings import ConfigError
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, free_port, influx_query, need
-from test_mqtt import VALID_UNITS, Listener, render, start, stop
+from test_config import write
+from test_mqtt import Listener, check_configs, render, start, stop
 
 FAMILIES = names()
 OTHERS = [name for name in FAMILIES if name != DEFAULT]
@@ -135,17 +136,7 @@ def test_every_family_reaches_mosquitto_with_discovery_that_passes_the_same_chec
         err = stop(daemon)
     latest = listener.latest()
     configs = {t: json.loads(p) for t, p in latest.items() if t.startswith("homeassistant/") and p}
-    units = VALID_UNITS | {"duration": {"h", "min", "s", "d"}}
-    for topic, config in configs.items():
-        if not config["state_topic"].startswith("fam/"):
-            continue
-        render(config["value_template"], latest[config["state_topic"]])  # every key exists in the state document
-        if "device_class" in config and topic.startswith("homeassistant/sensor/"):
-            assert config["unit_of_measurement"] in units[config["device_class"]], config
-        if config.get("device_class") == "energy":
-            assert config["state_class"] == "total_increasing", config
-        assert config["availability"][0] == {"topic": "fam/status"}
-        assert config["unique_id"] == "_".join(topic.split("/")[2:4])
+    check_configs(configs, latest, "fam")
     for name in OTHERS:
         mine = [c for c in configs.values() if c["state_topic"] == f"fam/{name}/0/1/state"]
         assert mine, (name, err)
@@ -195,12 +186,6 @@ def test_metrics_of_every_family_pass_promtool_with_a_bms_label(tmp_path: Path) 
     assert 'pylontech_module_voltage_volts{group="0",module="1"' in text
     assert 'pylontech_temperature_celsius{bms="seplos",group="0",module="1",serial="",sensor="mosfet"}' in text
     assert 'pylontech_charged_energy_joules_total{bms="eg4"' in text
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "site.toml"
-    path.write_text(text)
-    return path
 
 
 def test_battery_tables_give_each_port_its_family(tmp_path: Path) -> None:
