@@ -175,9 +175,14 @@ def test_metrics_of_every_family_pass_promtool_with_a_bms_label(tmp_path: Path) 
                     body = response.read()
             except OSError:
                 continue
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as response:
+            state = json.loads(response.read())
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+    stacks = {stack.get("bms", DEFAULT): stack for stack in state["stacks"]}  # what the live page draws
+    assert set(stacks) == set(FAMILIES) and "port_voltage" in stacks["seplos"]["extras"]
+    assert stacks["seplos"]["modules"][0]["port_voltage"] > 40 and "extras" not in stacks[DEFAULT]
     check = subprocess.run([need("promtool"), "check", "metrics"], input=body, capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr
     text = body.decode()
@@ -214,3 +219,26 @@ def test_battery_tables_give_each_port_its_family(tmp_path: Path) -> None:
 def test_a_battery_table_that_cannot_work_is_one_line_naming_the_fix(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load(write(tmp_path, text), environ={})
+
+
+def frame_of(family: str, cid2: str) -> str:
+    """A real reply of the vectors (`tests/vectors/bms/frames.json`), by family and the command it answers."""
+    vectors = json.loads((Path(__file__).parent / "vectors" / "bms" / "frames.json").read_text())
+    return next(
+        v["frame"]
+        for v in vectors
+        if v["family"].startswith(family) and v.get("response_to_cid2") == cid2 and v.get("checksum_valid")
+    )
+
+
+def test_decode_names_the_family_a_frame_proves_and_reads_the_others_as_bms_says() -> None:
+    pace = cli("--decode", frame_of("PACE", "0x42"))
+    assert pace.returncode == 0 and "response PACE ANALOG" in pace.stdout, pace.stdout + pace.stderr
+    seplos = frame_of("Seplos", "0x47")  # Pylontech's VER and CID1, and no layout of either reads it alone
+    assert "--command" in cli("--decode", seplos).stdout
+    done = cli("--decode", "--bms", "seplos", "--command", "47", "--json", seplos)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (document,) = json.loads(done.stdout)
+    assert document["bms"] == "seplos" and document["command"] == "SYSTEM_PARAMETERS" and document["result"]
+    unproven = cli("--decode", "--bms", "auto", seplos)
+    assert unproven.returncode == 1 and "give --bms" in unproven.stdout

@@ -33,7 +33,8 @@ def reads(family: Family_) -> list[IntEnum]:
 def parse_command(text: str, family: Family_ | None = None) -> IntEnum:
     """A read command of `family` (Pylontech's by default) from its hex code (`42`, `0x42`) or name (`ANALOG`)."""
     family = family or families.family()
-    commands, known = family.commands, f"known: {command_names(reads(family))}"
+    commands: type[IntEnum] = family.commands
+    known = f"known: {command_names(reads(family))}"
     name = text.strip().upper()
     if name in commands.__members__ and commands[name] not in family.writes:
         return commands[name]

@@ -15,7 +15,6 @@ from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import seconds, whole
 from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
-from ..protocol.family import FIRMWARE, IDENTITY, SERIAL
 from .common import (
     EXIT_ERROR,
     EXIT_NO_MODULE,
@@ -451,6 +450,8 @@ _ROW_SOURCES = {
 def _who(stack: Stack, module: int) -> dict[str, Any]:
     """Model, software version and serial for the scan: the version of the identity reply where it has one
     (Pylontech's 0x51), else the firmware command's."""
+    from ..protocol.family import FIRMWARE, IDENTITY, SERIAL
+
     roles = stack.family.roles
     info = stack.read(IDENTITY, module) if IDENTITY in roles else None
     version = getattr(info, "software_version_text", None)
@@ -462,6 +463,8 @@ def _who(stack: Stack, module: int) -> dict[str, Any]:
 
 
 def _row(stack: Stack, module: int) -> dict[str, Any]:
+    from ..protocol.family import IDENTITY, SERIAL
+
     identity = {k: v for piece in stack.identity(module, (IDENTITY, SERIAL)) for k, v in piece.items()}
     analog = stack.analog(module)
     return {

@@ -31,6 +31,8 @@ def bms_name(text: str) -> str:
 def detect(link: Link, group: int = 0, module: int = 1) -> Family[Any, Any] | None:
     """The family whose analog request `module` of `group` answers with a reply of that family; None when
     no family's does."""
+    from ..protocol.family import ANALOG  # here: the settings (every --help) read this module's `bms_name`
+
     for name in (families.DEFAULT, *(name for name in families.names() if name != families.DEFAULT)):
         family = families.family(name)
         try:
@@ -38,7 +40,7 @@ def detect(link: Link, group: int = 0, module: int = 1) -> Family[Any, Any] | No
         except ValueError:
             continue  # the family has no such group or module
         try:
-            link.query(family.roles["analog"], group, module, family=family, tries=PROBE_TRIES, reopen=False)
+            link.query(family.roles[ANALOG], group, module, family=family, tries=PROBE_TRIES, reopen=False)
         except (LinkError, ProtocolError) as error:  # an error code proves nothing: another family may send it
             log.info("--bms auto: not %s on %s: %s", family.title, link.port, error)
             continue
