@@ -104,6 +104,11 @@ OBSERVED: dict[str, Callable[[Any], Any]] = {
     "software_version": lambda r: r.software_version_text,
     "protocol_version_byte": lambda r: f"0x{r.number:02X}",
     "user_defined_count": lambda r: r.user_defined_items,
+    "cell_V_upper_limit_mV": lambda r: round(r.cell_high_voltage_limit * 1000),
+    "cell_V_lower_limit_mV": lambda r: round(r.cell_low_voltage_limit * 1000),
+    "num_of_cells": lambda r: r.cell_count,
+    "design_capacity_raw": lambda r: round(r.design_capacity * 100),
+    "BMS_barcode": lambda r: r.bms_barcode.rstrip(),
     "trailing_hex_after_design": lambda r: r.extra.hex().upper(),
 }
 # Stated by a source's decoder from other values, not carried by the frame (nkinnan computes PACE's SOH as
@@ -306,3 +311,40 @@ def test_a_link_reads_each_family_from_the_simulator_url(name: str) -> None:
         result = link.query(described.roles[ANALOG], 0, 2)
     assert isinstance(result, pack.PackAnalog)
     assert result.cell_voltages and result.current == result.current
+
+
+@pytest.mark.parametrize("where", [["--pty"], ["--tcp", "127.0.0.1:0"]], ids=["pty", "tcp"])
+@pytest.mark.parametrize("name", OTHERS)
+def test_pylontech_sim_plays_each_family_over_a_real_port(name: str, where: list[str], sim_process: Any) -> None:
+    """The program, in a child process: every model of the family in one group, each read back by its address."""
+    described, played = family(name), responder_class(name)
+    models = list(played.presets)
+    port = sim_process(*where, "--bms", name, "--stack", ",".join(models), "--frozen", "--no-pace").port
+    with Link(port, family=described) as link:
+        for module, model in enumerate(models, 1):
+            result = link.query(described.roles[ANALOG], 0, module)
+            assert isinstance(result, pack.PackAnalog)
+            assert len(result.cell_voltages) == played.presets[model].cells
+
+
+RAISED = {  # what `--alarm 1:charge_over_temperature` is on each family that has such a flag
+    "pace": "CHARGE_OVER_TEMPERATURE",
+    "eg4": "CHARGE_HIGH_TEMPERATURE_PROTECTION",
+}
+
+
+@pytest.mark.parametrize("name", [n for n in OTHERS if ALARM in family(n).roles])
+def test_an_alarm_raised_in_the_simulator_is_named_by_the_family(name: str) -> None:
+    described, played = family(name), responder_class(name)
+    stack = played.parse_stack(f"{played.default_model}*2", seed=5, frozen=True)
+    stack.raise_alarm("2:cell_voltage_high")
+    if name in RAISED:
+        stack.raise_alarm("2:charge_over_temperature")
+    sim = played(stack, seed=5)
+    command = described.roles[ALARM]
+    quiet = described.decode(command, parse_frame(sim.handle(described.request(command, 0, 1), 0.0) or b""))
+    raised = described.decode(command, parse_frame(sim.handle(described.request(command, 0, 2), 0.0) or b""))
+    assert quiet.alarms == []
+    assert "cell 1 ABOVE_UPPER_LIMIT" in raised.alarms
+    if name in RAISED:
+        assert RAISED[name] in raised.alarms

@@ -150,6 +150,9 @@ class PackAlarm:
     #: source names), in the order `alarms` names them; status words that are not alarms (FET and switch
     #: states, balancing) are left out.
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: Flags of those words that say how the pack is rather than that something is wrong (PACE's "fully
+    #: charged" protection): not named as alarms.
+    QUIET_FLAGS: ClassVar[frozenset[str]] = frozenset()
 
     cell_states: tuple[AlarmState, ...]
     temperature_states: tuple[AlarmState, ...]
@@ -165,7 +168,7 @@ class PackAlarm:
                 if value:
                     found.append(f"{name.removesuffix('_state').replace('_', ' ')} {value.name}")
             elif isinstance(value, IntFlag):
-                found += flag_names(value)
+                found += [flag for flag in flag_names(value) if flag not in self.QUIET_FLAGS]
             elif value:  # a word whose bits no source names
                 found.append(f"{name.replace('_', ' ')} 0x{value:04X}")
         return found

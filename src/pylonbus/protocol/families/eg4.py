@@ -125,7 +125,7 @@ class Analog(pack.PackValues):
     data_flag: int
     pack_group: int
     custom_number: int
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     soh: float = field(metadata=pack.quantity("%", "state of health"))
     max_cell_voltage: float = field(metadata=pack.quantity("V", "highest cell voltage, as the BMS reports it"))
     min_cell_voltage: float = field(metadata=pack.quantity("V", "lowest cell voltage, as the BMS reports it"))

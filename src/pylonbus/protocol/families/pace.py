@@ -126,7 +126,7 @@ class PackAnalog(pack.PackValues):
 
     user_defined_items: int
     design_capacity: float = field(metadata=pack.quantity("Ah", "design capacity"))
-    extra: bytes = field()
+    extra: bytes
 
 
 @dataclass(slots=True)
@@ -159,6 +159,7 @@ class PackAlarm(pack.PackAlarm):
         "warning1",
         "warning2",
     )
+    QUIET_FLAGS: ClassVar[frozenset[str]] = frozenset({"FULLY_CHARGED"})
 
     cell_states: tuple[State, ...]
     temperature_states: tuple[State, ...]

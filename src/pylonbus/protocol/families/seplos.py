@@ -57,11 +57,11 @@ class Analog(pack.PackValues):
     data_flag: int
     command_group: int
     custom_number: int  # 10: the words that follow, reserved ones included
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     rated_capacity: float = field(metadata=pack.quantity("Ah", "rated (design) capacity"))
     soh: float = field(metadata=pack.quantity("%", "state of health"))
     port_voltage: float = field(metadata=pack.quantity("V", "voltage at the pack's terminals"))
-    reserved: tuple[int, ...] = field()  # non-zero on some units (issue #47 of syssi's repository); no meaning known
+    reserved: tuple[int, ...]  # non-zero on some units (issue #47 of syssi's repository); no meaning known
 
 
 @dataclass(slots=True)
