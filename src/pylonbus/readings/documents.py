@@ -110,7 +110,10 @@ def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
             groups[name.removesuffix("_state")] = (value,)
         elif isinstance(value, IntFlag):
             words[name] = value
-    members = [(field, member) for field, word in words.items() for member in type(word) if member.name]
+    quiet = alarm.QUIET_FLAGS  # states a word carries beside its alarms (PACE's fully charged)
+    members = [
+        (f, member) for f, word in words.items() for member in type(word) if member.name and member.name not in quiet
+    ]
     shared = {m.name for _, m in members if sum(m.name == other.name for _, other in members) > 1}
 
     def key(field: str, member: IntFlag) -> str:
