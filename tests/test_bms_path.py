@@ -242,3 +242,16 @@ def test_decode_names_the_family_a_frame_proves_and_reads_the_others_as_bms_says
     assert document["bms"] == "seplos" and document["command"] == "SYSTEM_PARAMETERS" and document["result"]
     unproven = cli("--decode", "--bms", "auto", seplos)
     assert unproven.returncode == 1 and "give --bms" in unproven.stdout
+
+
+def test_ports_of_the_command_line_print_as_battery_tables_that_load_back(tmp_path: Path) -> None:
+    from pylonbus.cli.pylon2influx import parse
+    from pylonbus.service.settings import merge, render
+
+    flags = vars(parse(["-d", "/dev/ttyUSB0", "-d", "socket://gw:8899", "--bms", "pylontech", "--bms", "seplos"]))
+    assert [(p["device"], p["bms"]) for p in flags["batteries"]] == [
+        ("/dev/ttyUSB0", "pylontech"),
+        ("socket://gw:8899", "seplos"),
+    ]
+    again = merge(write(tmp_path, render(flags, environ={})))
+    assert again["batteries"] == flags["batteries"] and again["device"] == "/dev/ttyUSB0"
