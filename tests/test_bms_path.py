@@ -255,3 +255,16 @@ def test_ports_of_the_command_line_print_as_battery_tables_that_load_back(tmp_pa
     ]
     again = merge(write(tmp_path, render(flags, environ={})))
     assert again["batteries"] == flags["batteries"] and again["device"] == "/dev/ttyUSB0"
+
+
+def test_the_daemon_with_bms_auto_polls_the_family_it_found() -> None:
+    args = ["-d", sim("daren"), "--bms", "auto", "--schema", "full", "--once", "-v", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--bms auto: Daren answers on" in done.stderr
+    assert sum(line.startswith("pylontech_module,bms=daren,") for line in done.stdout.splitlines()) == 3
