@@ -102,7 +102,9 @@ def add_auto_ports(parser: argparse.ArgumentParser) -> None:
 
 
 def no_port(args: argparse.Namespace) -> str:
+    bms = getattr(args, "bms", "pylontech")
+    what = "BMS" if bms == "auto" else "Pylontech" if bms == "pylontech" else f"{bms} BMS"
     return (
-        f"-d auto: no Pylontech stack answers on {args.auto_ports} at {args.baud} Bd "
+        f"-d auto: no {what} stack answers on {args.auto_ports} at {args.baud} Bd "
         "(-v 1 says why each port was skipped); check the adapter, the baud rate and the A/B wiring"
     )

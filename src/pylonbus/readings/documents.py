@@ -73,6 +73,12 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _real(value: Any) -> Any:
+    """A quantity with a unit as a float, whichever family sent it as a whole number (EG4's SOC, Daren's SOH):
+    one InfluxDB measurement takes a field of one type only."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def path_of(doc: dict[str, Any]) -> str:
     """The group of a module or stack document as a topic level (`reading.group_path`)."""
     return group_path(doc.get("bms", DEFAULT), doc["group"])
@@ -114,7 +120,10 @@ def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
             groups[name.removesuffix("_state")] = (value,)
         elif isinstance(value, IntFlag):
             words[name] = value
-    members = [(field, member) for field, word in words.items() for member in type(word) if member.name]
+    quiet = alarm.QUIET_FLAGS  # states a word carries beside its alarms (PACE's fully charged)
+    members = [
+        (f, member) for f, word in words.items() for member in type(word) if member.name and member.name not in quiet
+    ]
     shared = {m.name for _, m in members if sum(m.name == other.name for _, other in members) > 1}
 
     def key(field: str, member: IntFlag) -> str:
@@ -160,7 +169,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "voltage": analog.voltage,
         "current": analog.current,
         "power": analog.power,
-        "soc": analog.soc,
+        "soc": _real(analog.soc),
         "remaining_capacity": analog.remaining_capacity,
         "full_capacity": analog.total_capacity,
         "cycles": analog.cycles,
@@ -174,7 +183,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    doc |= {q.name: _plain(q.value) for q in extras(analog)}
+    doc |= {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
     if module.console is not None:  # a flag a cell (its list for the page and the state), each value an extra
         doc["balancing"] = list(module.console.balancing)
         doc |= {q.name: q.value for q in module.console.quantities()}

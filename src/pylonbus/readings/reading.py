@@ -98,7 +98,7 @@ class ModuleReading:
     @property
     def name(self) -> str:
         """What its energy counters are kept under: the serial, which stays when a pack moves, else the address."""
-        return self.identity.serial or named(self.bms, f"{self.group}/{self.module}")
+        return named(self.bms, self.identity.serial or f"{self.group}/{self.module}")
 
     @property
     def online(self) -> bool:

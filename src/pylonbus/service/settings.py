@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PylonbusError
-from ..link.detect import AUTO
+from ..link.detect import bms_name
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
 from ..protocol.families import DEFAULT
@@ -22,16 +22,6 @@ from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import settings as http
 from ..sinks.influx import settings as influx
 from ..sinks.mqtt import settings as mqtt
-
-
-def bms_name(text: str) -> str:
-    """A family's name as `--bms` takes it, or `auto`."""
-    from ..protocol.families import names
-
-    if text == AUTO or text in names():
-        return text
-    raise BadValue(f"unknown BMS family {text!r}; known: {', '.join(names())} or {AUTO}")
-
 
 BATTERY = (
     Setting("device", default=DEFAULT_PORT),

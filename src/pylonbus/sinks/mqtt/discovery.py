@@ -198,11 +198,12 @@ class Discovery:
         self.stacks: dict[str, tuple[str, int]] = {}  # group path -> family, group
 
     def _key(self, module: ModuleReading) -> str | None:
-        """What identifies a module's device: its serial; for a family that reads none (Seplos, EG4), its
-        place (prefix, family, group, module), which is all there is."""
-        if module.identity.serial or module.bms == DEFAULT:
-            return module.identity.serial
-        return f"{self.prefix}_{module.bms}_{module.group}_{module.module}"
+        """What identifies a module's device: its serial (after its family's name, but Pylontech's); for a
+        family that reads none (Seplos, EG4), its place (prefix, family, group, module), all there is."""
+        serial = module.identity.serial
+        if module.bms == DEFAULT:
+            return serial
+        return f"{module.bms}_{serial}" if serial else f"{self.prefix}_{module.bms}_{module.group}_{module.module}"
 
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
