@@ -475,13 +475,19 @@ def _who(stack: Stack, module: int) -> dict[str, Any]:
 def _row(stack: Stack, module: int) -> dict[str, Any]:
     from ..protocol.family import IDENTITY, SERIAL
 
-    identity = stack.identity(module, (IDENTITY, SERIAL))
+    # Each read raises: a module that does not say who it is is marked in the summary, as one without values.
+    identity = {
+        k: v
+        for role in (IDENTITY, SERIAL)
+        if role in stack.family.roles
+        for k, v in stack.read(role, module).identity.items()
+    }
     analog = stack.analog(module)
     return {
         "module": module,
-        "manufacturer": identity.manufacturer,
-        "model": identity.model,
-        "serial": identity.serial,
+        "manufacturer": identity.get("manufacturer"),
+        "model": identity.get("model"),
+        "serial": identity.get("serial"),
         "soc": analog.soc,
         "voltage": analog.voltage,
         "current": analog.current,
