@@ -26,6 +26,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..link.stack import ScanProgress, Stack
+    from ..protocol.families.pylontech.results import PackAlarm
 
 # The C CLI's command letters. Several run one after the other (the C program keeps only the last).
 COMMANDS = (
@@ -220,40 +221,51 @@ class View(NamedTuple):
     rows: Sequence[dict[str, Any]] = ()
 
 
-def show(view: View, args: argparse.Namespace) -> int:
+def show(view: View, args: argparse.Namespace, table: CsvTable | None = None) -> int:
     if args.json:
         print(json.dumps(view.document, ensure_ascii=False, indent=None if args.watch else 2))
     elif args.csv:
-        write_csv(view.rows)
+        (table or CsvTable()).write(view.rows)
     elif view.lines:
         print("\n".join(view.lines))
     sys.stdout.flush()
     return view.status
 
 
-def write_csv(rows: Sequence[dict[str, Any]]) -> None:
-    import csv
+class CsvTable:
+    """CSV on standard output as one table: a header, then rows, round after round (--watch); a header again
+    only when a round brings a column the last header lacks (a module that gave no data comes back)."""
 
-    from .render import columns_of
+    def __init__(self) -> None:
+        self.columns: list[str] = []
 
-    writer = csv.DictWriter(sys.stdout, columns_of(rows), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        import csv
+
+        from .render import columns_of
+
+        columns = columns_of(rows)
+        if not self.columns or not set(columns) <= set(self.columns):
+            self.columns = columns
+            csv.writer(sys.stdout, lineterminator="\n").writerow(columns)
+        csv.DictWriter(sys.stdout, self.columns, lineterminator="\n").writerows(rows)
 
 
 def watch(stack: Stack, args: argparse.Namespace) -> int:
-    """Show the view every `--watch` seconds until Ctrl-C, which ends with status 0."""
+    """Show the view every `--watch` seconds until Ctrl-C, which ends with status 0. CSV rows start with the
+    time of their round, so the rounds make one table."""
     redraw = sys.stdout.isatty() and not (args.json or args.csv)
+    table = CsvTable()
     try:
         while True:
             started = time.monotonic()
             view = run(stack, args)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             if redraw:
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 print(f"\033[H\033[2Jevery {args.watch:g} s on {stack.link.port}, {stamp}\n")
             elif not args.json and not args.csv:
-                print(f"-- {time.strftime('%Y-%m-%d %H:%M:%S')}")
-            show(view, args)
+                print(f"-- {stamp}")
+            show(view._replace(rows=[{"time": stamp} | row for row in view.rows]), args, table)
             time.sleep(max(0.0, started + args.watch - time.monotonic()))
     except KeyboardInterrupt:
         return EXIT_OK
@@ -406,9 +418,22 @@ _ROW_SOURCES = {
 }
 
 
+#: How bad a module's state is, from best to worst: what the first line of the summary names for the stack.
+STATES = ("ok", "no data", "alarm", "protection")
+
+
+def module_state(alarm: PackAlarm) -> str:
+    """A raised protection flag (status 1: the BMS cut charging or discharging) is worse than a value out of
+    its limits."""
+    if alarm.status1:
+        return "protection"
+    return "alarm" if alarm.alarms else "ok"
+
+
 def _row(stack: Stack, module: int) -> dict[str, Any]:
     info = stack.manufacturer(module)
     analog = stack.analog(module)
+    alarm = stack.alarm(module)
     return {
         "module": module,
         "manufacturer": info.manufacturer,
@@ -424,7 +449,23 @@ def _row(stack: Stack, module: int) -> dict[str, Any]:
         "remaining_capacity": analog.remaining_capacity,
         "total_capacity": analog.total_capacity,
         "power": analog.power,
+        "state": module_state(alarm),
+        "alarms": alarm.alarms,
     }
+
+
+def stack_state(rows: Sequence[dict[str, Any]]) -> str:
+    """The first line of the summary: the worst state of any module, and who is in it."""
+    states = [r.get("state", "no data") for r in rows]
+    worst = max(states, key=STATES.index)
+    if worst == "ok":
+        return f"stack OK: {len(rows)} module(s), no alarm"
+    named = [
+        f"module {r['module']}: " + (", ".join(r["alarms"]) if "alarms" in r else "no data")
+        for r, state in zip(rows, states, strict=True)
+        if state != "ok"
+    ]
+    return f"stack {worst.upper()}: " + "; ".join(named)
 
 
 def _cell(value: Any, width: int, form: str) -> str:
@@ -452,7 +493,9 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
     units = units_of(AnalogData)
     csv_rows = [
         {
-            " ".join(filter(None, (key.replace("_", " "), units.get(_ROW_SOURCES.get(key, ""), "")))): v
+            " ".join(filter(None, (key.replace("_", " "), units.get(_ROW_SOURCES.get(key, ""), "")))): (
+                "; ".join(v) if key == "alarms" else v
+            )
             for key, v in r.items()
         }
         for r in rows
@@ -465,6 +508,7 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
     power = sum(r["power"] for r in good)
     voltage = sum(r["voltage"] for r in good) / len(good)
     totals = {
+        "state": max((r.get("state", "no data") for r in rows), key=STATES.index),
         "modules": len(good),
         "missing": len(rows) - len(good),
         "total_capacity": round(total, 3),
@@ -475,12 +519,13 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
         "power": round(power, 1),
     }
     header = " ".join(f"{title:>{width}}" if form else f"{title:<{width}}" for _, title, width, form in SUMMARY_COLUMNS)
-    lines = [header]
+    lines = [stack_state(rows), f"{header} alarms"]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['module']:>2} !! no data: {r['error']}")
             continue
-        lines.append(" ".join(_cell(r[key], width, form) for key, _, width, form in SUMMARY_COLUMNS))
+        cells = " ".join(_cell(r[key], width, form) for key, _, width, form in SUMMARY_COLUMNS)
+        lines.append(f"{cells} {', '.join(r['alarms']) or '-'}")
     missing = f" ({totals['missing']} module(s) missing)" if totals["missing"] else ""
     lines.append(
         f"total capacity {total:.1f} Ah (~{totals['energy']:.2f} kWh), remaining {remaining:.1f} Ah "
