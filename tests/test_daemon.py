@@ -231,6 +231,22 @@ def test_stdout_mode_writes_one_batch_per_cycle() -> None:
     assert re.search(r" i=-?\d+\.\d,u=\d+\.\d\d,AH=\d+i,kWH=\d+\.\d\d,u0=\d\.\d{3},", lines[0])
 
 
+def test_stdout_is_a_sink_of_its_own_off_beside_http_unless_asked_for(tmp_path: Path) -> None:
+    from servers import free_port
+
+    http = ["--http", f"127.0.0.1:{free_port()}"]
+    quiet = daemon("-d", SIM, "--once", *http)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == ""  # a journal under systemd stays free of line protocol
+    asked = daemon("-d", SIM, "--once", "--stdout", *http)
+    assert asked.returncode == 0, asked.stderr
+    assert [line.split(" ")[0] for line in asked.stdout.splitlines()] == [f"Battery,Module={n}" for n in (1, 2, 3)]
+    config = tmp_path / "pylon2influx.toml"
+    config.write_text('[influx]\nstdout = true\nschema = "full"\n')
+    from_file = daemon("-d", SIM, "--once", "--config", str(config), *http)
+    assert from_file.stdout.startswith("pylontech_module,"), from_file.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "text"),
     [

@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--version", action="store_true", help="show the version and exit")
     p.add_argument("--once", action="store_true", help="one cycle, then exit with its status")
     p.add_argument("--all", action="store_true", help="write every cycle (no change filter)")
+    p.add_argument(
+        "--stdout",
+        action="store_true",
+        help="write the line protocol to standard output beside the other sinks (without --server, --mqtt or "
+        "--http it goes there anyway)",
+    )
     p.add_argument("--token-file", help="read the v2 token from this file")
     p.add_argument("--password-file", help="read the v1 password from this file")
     p.add_argument(

@@ -41,6 +41,7 @@ class Config:
     influx: InfluxTarget | None = None  # where and how to write to InfluxDB
     mqtt: MqttConfig | None = None
     http: str | None = None  # HOST:PORT the HTTP endpoint listens on
+    stdout: bool = False  # the line protocol to standard output also when another sink is configured
 
     @property
     def queue_limit(self) -> int:
@@ -142,6 +143,7 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
         energy_state=settings["energy_state"],
         cache=settings["cache"],
         http=settings["http"],
+        stdout=bool(settings["stdout"]),
     )
     if server:
         # The kind is chosen by what the file and the flags say; a token in the environment beside a v1 --db must
