@@ -252,19 +252,31 @@ def _main(argv: list[str] | None = None) -> int:
     from ..service import Poller
     from ..service.daemon import Daemon
 
+    config = None
+    if not args.try_:
+        # Secrets and database settings are checked before a port search or a scan that can take long.
+        try:
+            config = configure(vars(args))
+        except PylonbusError as error:
+            fatal("%s", error)
+            return EXIT_ERROR
     locks = default_lock_dir(args.serial_starter_lock)
     device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
-    if device is None:
+    if device is None and (config is None or args.once):
         fatal("%s", no_port(args))
         return EXIT_NO_MODULE
+    if device is None:
+        device = wait_for_port(args, locks, stop)
+        if device is None:
+            return EXIT_OK  # stopped while waiting
     args.device = device
     link = Link(device, args.baud, timeout=args.timeout)
     poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout, stop=stop)
     daemon = None
-    if not args.try_:
-        # Secrets, spool and database settings are checked before a scan that can take seconds.
+    if config is not None:
+        config.device = device
         try:
-            daemon = Daemon(configure(vars(args)), poller)
+            daemon = Daemon(config, poller)
         except PylonbusError as error:
             fatal("%s", error)
             return EXIT_ERROR
@@ -305,6 +317,23 @@ def _main(argv: list[str] | None = None) -> int:
         link.close()
         if lock is not None:
             lock.release()
+
+
+def wait_for_port(args: argparse.Namespace, locks: Path | None, stop: threading.Event) -> str | None:
+    """-d auto found no port: the daemon probes again every --rescan s, as for a port without a module, until one
+    answers (its port) or a signal stops it (None). systemd hears that the service runs and is alive meanwhile."""
+    from ..link.autoport import resolve
+    from ..service.systemd import notify
+
+    log.error("%s; probing again every %g s", no_port(args), args.rescan)
+    notify(f"READY=1\nSTATUS=-d auto: no port answers yet; probing every {args.rescan:g} s")
+    while not stop.wait(args.rescan):
+        notify("WATCHDOG=1")
+        device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
+        if device is not None:
+            log.warning("-d auto: a Pylontech stack answers on %s; starting", device)
+            return device
+    return None
 
 
 def install_signals(stop: threading.Event, started: list[Daemon]) -> None:

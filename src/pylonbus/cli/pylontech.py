@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-t", "--try", dest="try_", action="store_true", help="exit 0 if a battery answers on the port, else 2"
     )
+    parser.add_argument(
+        "--udev-rule",
+        action="store_true",
+        help="print a udev rule naming the USB adapter a battery answers on /dev/ttyUSB_pylontech (with -d auto: "
+        "the one found), for /etc/udev/rules.d/",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document (units V, A, °C, Ah, %%)")
     parser.add_argument("--jsonl", action="store_true", help="with --decode: one JSON document per frame and line")
     parser.add_argument("--csv", action="store_true", help="CSV with a header (units in the names), a row a module")
@@ -142,8 +148,13 @@ def check(args: argparse.Namespace) -> str | None:
         if args.commands:
             return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
         return None
-    if args.try_ and args.commands:
-        return f"--try only checks that a battery answers; drop {', '.join(flag_of(c) for c in args.commands)}"
+    for flag, given in (("--try", args.try_), ("--udev-rule", args.udev_rule)):
+        if given and args.commands:
+            return f"{flag} only checks that a battery answers; drop {', '.join(flag_of(c) for c in args.commands)}"
+        if given and args.adr == "all":
+            return f"{flag} probes one module; give -a N or leave -a out"
+    if args.try_ and args.udev_rule:
+        return "--try and --udev-rule exclude each other (--udev-rule checks that a battery answers, too)"
     if args.frames:
         return f"unexpected argument {args.frames[0]!r}; to decode frames, add --decode"
     if args.reply_to is not None:
@@ -152,8 +163,6 @@ def check(args: argparse.Namespace) -> str | None:
         return "--jsonl applies to --decode; use --json for a query"
     if args.json and args.csv:
         return "--json and --csv exclude each other"
-    if args.try_ and args.adr == "all":
-        return "--try probes one module; give -a N or leave -a out"
     return None
 
 
@@ -192,6 +201,8 @@ def _main(argv: list[str] | None = None) -> int:
             stack = Stack(link, args.group)
             if args.try_:
                 return probe(stack, args)
+            if args.udev_rule:
+                return udev_rule(stack, args)
             if args.watch:
                 return watch(stack, args)
             return show(run(stack, args), args)
@@ -209,6 +220,17 @@ def probe(stack: Stack, args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
     return EXIT_NO_MODULE
+
+
+def udev_rule(stack: Stack, args: argparse.Namespace) -> int:
+    """--udev-rule: the rule for the adapter of this port, once a battery has answered on it."""
+    from ..link.udev import render_rule, usb_identity
+
+    if not stack.probe(args.adr or 1):
+        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
+        return EXIT_NO_MODULE
+    print(render_rule(usb_identity(stack.link.port)), end="")
+    return EXIT_OK
 
 
 class View(NamedTuple):
