@@ -713,9 +713,24 @@ def test_a_bad_config_file_is_one_line_naming_the_file_line_and_key(tmp_path: Pa
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_the_commented_example_config_is_valid() -> None:
+def test_the_example_config_runs_as_shipped_and_its_commented_sinks_are_valid(tmp_path: Path) -> None:
+    """As shipped it needs no database, broker or syslog: on a plain machine it prints the readings (the
+    simulator stands in for the battery its `device` names)."""
+    import re
+
     from conftest import ROOT
 
-    done = daemon("--config", str(ROOT / "contrib" / "pylon2influx.toml"), "--print-config")
+    example = ROOT / "contrib" / "pylon2influx.toml"
+    done = daemon("--config", str(example), "-d", SIM, "--once")
     assert done.returncode == 0, done.stderr
-    assert 'bucket = "battery"' in done.stdout
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()] == [f"Battery,Module={n}" for n in (1, 2, 3)]
+    assert "syslog" not in done.stderr
+    shipped = daemon("--config", str(example), "--print-config")
+    assert shipped.returncode == 0 and 'device = "/dev/ttyUSB_pylontech"' in shipped.stdout, shipped.stderr
+    # Each sink table, uncommented as a user would, is a valid configuration too.
+    battery, sinks = example.read_text().split("# [influx]")
+    sinks = re.sub(r"^# (\[(mqtt|http)\]|[a-z_]+ = )", r"\1", "[influx]" + sinks, flags=re.MULTILINE)
+    (tmp_path / "all.toml").write_text(battery + sinks)
+    every = daemon("--config", str(tmp_path / "all.toml"), "--print-config")
+    assert every.returncode == 0, every.stderr
+    assert 'bucket = "battery"' in every.stdout and 'listen = "127.0.0.1:9101"' in every.stdout
