@@ -174,10 +174,10 @@ def read_until(stream: Any, start: str, limit: int = 50) -> str:
     raise AssertionError(f"no line starting with {start!r}")
 
 
-def test_venus_scripts_pass_shellcheck() -> None:
+def test_contrib_scripts_pass_shellcheck() -> None:
     from servers import need
 
-    scripts = [VENUS / "run", VENUS / "log" / "run", VENUS / "setup.sh"]
+    scripts = [VENUS / "run", VENUS / "log" / "run", VENUS / "setup.sh", ROOT / "contrib" / "install.sh"]
     done = subprocess.run([need("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
