@@ -229,6 +229,11 @@ def test_stdout_mode_writes_one_batch_per_cycle() -> None:
     assert [line.split(" ")[0] for line in lines] == [f"Battery,Module={n}" for n in (1, 2, 3)]
     assert len({line.rsplit(" ", 1)[1] for line in lines}) == 1  # one timestamp per cycle
     assert re.search(r" i=-?\d+\.\d,u=\d+\.\d\d,AH=\d+i,kWH=\d+\.\d\d,u0=\d\.\d{3},", lines[0])
+    tagged = daemon("-d", SIM, "--once", "--site", "cabin-2", "--schema", "both").stdout.splitlines()
+    assert [line.split(" ")[0] for line in tagged if line.startswith("Battery")] == [
+        f"Battery,Module={n},site=cabin-2" for n in (1, 2, 3)
+    ]
+    assert all(",site=cabin-2 " in line for line in tagged) and len(tagged) == 3 + 3 + 1
 
 
 def test_stdout_is_a_sink_of_its_own_off_beside_http_unless_asked_for(tmp_path: Path) -> None:
@@ -255,6 +260,7 @@ def test_stdout_is_a_sink_of_its_own_off_beside_http_unless_asked_for(tmp_path: 
         (["-I", "2"], "out of range (0-1)"),
         (["-q", "0"], "at least 1"),
         (["-g", "16"], "out of range"),
+        (["--site", "my house"], "'my house': give 1-64 letters, digits, _, - or ."),
         (["--bogus"], "error"),
     ],
 )

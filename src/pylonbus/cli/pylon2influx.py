@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one cycle, then exit with its status")
     p.add_argument("--all", action="store_true", help="write every cycle (no change filter)")
     p.add_argument(
+        "--site",
+        metavar="NAME",
+        help="tag every line-protocol line site=NAME, so that many sites can write to one database",
+    )
+    p.add_argument(
         "--stdout",
         action="store_true",
         help="write the line protocol to standard output beside the other sinks (without --server, --mqtt or "

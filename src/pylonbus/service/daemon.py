@@ -57,7 +57,7 @@ def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
     if config.influx is not None and spool is not None:
         from ..sinks.influx.sink import influx_sink
 
-        sinks.append(influx_sink(config.influx, spool, config.every, config.schema))
+        sinks.append(influx_sink(config.influx, spool, config.every, config.schema, config.site))
         queues.append(spool)
     if config.mqtt is not None and spool is not None:
         from ..sinks.mqtt.sink import MqttSink
@@ -68,7 +68,7 @@ def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
     if config.stdout or (not sinks and config.http is None):
         from ..sinks.influx.stdout import StdoutSink
 
-        sinks.append(StdoutSink(every=config.every, schema=config.schema))
+        sinks.append(StdoutSink(every=config.every, schema=config.schema, site=config.site))
     if config.http is not None:
         from ..sinks.http.server import HttpSink
 

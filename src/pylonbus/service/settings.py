@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import PylonbusError
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
-from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
+from ..options import BadValue, Setting, numbers, path, ranged, seconds, site_name, verbosity, whole
 from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import settings as http
 from ..sinks.influx import settings as influx
@@ -29,6 +29,7 @@ BATTERY = (
     Setting("auto_ports", default=AUTO_PORTS),
     Setting("serial_starter_lock"),
     Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
+    Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
 )
 LOG = (Setting("verbose", default=0, parse=verbosity), Setting("syslog", default=False, flag=True))
 
