@@ -219,42 +219,35 @@ def test_csv_has_a_header_with_units_and_a_row_a_module(sim_port: str) -> None:
     assert float(analog[1]["current A"]) == MODEL.modules[3].pack().current
 
 
-def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
+def watched(sim_process, *args: str, seconds: float = 2.5) -> str:
+    """What `pylontech --watch 0.5` on two modules prints until Ctrl-C, which must end it with status 0."""
     import signal
     import time
 
     port = sim_process("--pty", "--stack", "US2000B*2", "--frozen").port
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, "-a", "2", "-P", "--json", "--watch", "0.5"],
+        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, *args, "--watch", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    documents = [json.loads(line) for line in out.splitlines()]
+    return out
+
+
+def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
+    documents = [json.loads(line) for line in watched(sim_process, "-a", "2", "-P", "--json").splitlines()]
     assert len(documents) >= 3 and all(d["module"] == 2 for d in documents)
 
 
 def test_csv_watch_is_one_table_a_header_then_a_row_a_module_a_round(sim_process) -> None:
     import csv
     import io
-    import signal
-    import time
 
-    port = sim_process("--pty", "--stack", "US2000B*2", "--frozen").port
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, "--csv", "--watch", "0.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    out = watched(sim_process, "--csv", seconds=3)
     assert out.count("module,") == 1 and out.startswith("time,module,")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) >= 4 and [r["module"] for r in rows[:4]] == ["1", "2", "1", "2"]
