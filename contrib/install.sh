@@ -90,6 +90,8 @@ package=$source
 
 echo "installing pylonbus from $source into $venv"
 "$python" -m venv "$venv" || fail "$python -m venv failed (Debian: apt install python3-venv)"
+# Out first: a clone changed under the same version number would otherwise count as installed already.
+"$venv/bin/pip" uninstall --quiet --yes pylonbus 2>/dev/null || true
 "$venv/bin/pip" install --quiet --upgrade "$package"
 "$venv/bin/pylon2influx" --version
 
