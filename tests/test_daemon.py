@@ -650,7 +650,7 @@ def test_a_module_that_goes_silent_is_logged_once_and_skipped(caplog, tmp_path: 
     with caplog.at_level(logging.INFO):
         assert not runner.cycle() and not runner.cycle() and not runner.cycle()
     assert caplog.text.count("module 2 gives no data and is skipped until it does") == 1
-    assert runner.poller.silent == {(0, 2)} and stack.modules == [1, 2, 3]  # still known
+    assert runner.poller.silent == {("pylontech", 0, 2)} and stack.modules == [1, 2, 3]  # still known
 
 
 def test_with_no_module_at_start_the_daemon_keeps_probing() -> None:

@@ -8,7 +8,7 @@ import pytest
 from pylonbus import protocol
 from pylonbus.protocol.families import DEFAULT, family, names
 from pylonbus.protocol.frame import Rtn, parse_frame
-from pylonbus.sim import Stack, responder_class
+from pylonbus.sim import responder_class
 
 
 def test_the_registry_finds_pylontech_as_the_default() -> None:
@@ -30,7 +30,8 @@ def test_an_unknown_family_is_refused_with_the_known_ones() -> None:
 @pytest.mark.parametrize("name", names())
 def test_every_read_round_trips_through_the_simulator(name: str) -> None:
     described = family(name)
-    sim = responder_class(name)(Stack.parse("US3000C*2", seed=4, frozen=True), seed=4)
+    played = responder_class(name)
+    sim = played(played.parse_stack(f"{played.default_model}*2", seed=4, frozen=True), seed=4)
     reads = [(command, False) for command in described.replies if command not in described.writes]
     reads += [(command, True) for command in described.fanouts]
     answered = 0

@@ -78,7 +78,7 @@ def test_a_group_is_read_with_one_request_once_fanout_is_proven(sim_port: str, c
     fanout = Poller([Stack(Link(sim_port), 0)], rescan=3600)
     fanout.scan()
     first = fanout.cycle()  # each module once, compared with the master's fan-out packs
-    assert fanout.proven == {0: [1, 2, 3, 4]}
+    assert fanout.proven == {("pylontech", 0): [1, 2, 3, 4]}
     with caplog.at_level(FRAME, logger="pylonbus.link.link"):
         second = fanout.cycle()
     assert sum(record.getMessage().startswith("TX ") for record in caplog.records) == 2  # 0x42 and 0x44 to module 1
@@ -92,11 +92,11 @@ def test_a_group_is_read_with_one_request_once_fanout_is_proven(sim_port: str, c
 def test_fanout_leaves_out_a_silent_module_and_the_group_is_read_module_by_module() -> None:
     stacker = poller("sim://?stack=US3000C*3&frozen=1&pace=0")
     stacker.cycle()
-    assert stacker.proven == {0: [1, 2, 3]}
+    assert stacker.proven == {("pylontech", 0): [1, 2, 3]}
     stacker.stacks[0].turn_off(2, allow_write=True)  # the master's fan-out now has two packs
     reading = stacker.cycle()
     assert [m.online for m in reading.modules] == [True, False, True]
-    assert stacker.silent == {(0, 2)}
+    assert stacker.silent == {("pylontech", 0, 2)}
 
 
 def test_no_fanout_reads_each_module() -> None:
@@ -110,9 +110,9 @@ def test_no_fanout_reads_each_module() -> None:
 
 def test_a_group_given_up_on_for_fanout_is_tried_again_after_a_rescan() -> None:
     stacker = poller("sim://?stack=US3000C*2&frozen=1&pace=0")
-    stacker.no_fanout.add(0)  # as after a fan-out request lost on a noisy line
+    stacker.no_fanout.add(("pylontech", 0))  # as after a fan-out request lost on a noisy line
     stacker.cycle()
     assert stacker.proven == {}
     stacker.rescan()
     stacker.cycle()
-    assert stacker.proven == {0: [1, 2]}
+    assert stacker.proven == {("pylontech", 0): [1, 2]}

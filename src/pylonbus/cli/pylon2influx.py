@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
+from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP
-from ..service.settings import SETTINGS, merge
+from ..service.settings import AUTO, SETTINGS, merge
 from ..sinks.influx.settings import SCHEMAS
 from ..store.paths import default_energy_path, default_path
 from .common import (
@@ -33,9 +34,13 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..link.link import Link
+    from ..link.stack import Stack
+    from ..service.config import Battery
     from ..service.daemon import Daemon
 
 log = logging.getLogger("pylon2influx")
+Port = tuple["Link", list["Stack"]]  # a port's link and the stacks of its groups
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-d",
         "--device",
-        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on",
+        action="append",
+        help=f"serial port or URL (default {DEFAULT_PORT}); 'auto': the first of --auto-ports a battery answers on; "
+        "once a port for several",
+    )
+    p.add_argument(
+        "--bms",
+        action="append",
+        metavar="NAME",
+        help=f"the BMS family: {', '.join(names())} (default {DEFAULT}) or auto (the one that answers); "
+        "with several -d, one for all or one a port, in their order",
     )
     add_auto_ports(p)
     p.add_argument(
@@ -224,7 +238,19 @@ def fatal(message: str, *args: object) -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The options: the settings merged (defaults, then the --config file, then the flags given), and the flags
     that are not settings (--once, --try …)."""
-    flags = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    flags = vars(parser.parse_args(argv))
+    devices, families = flags.pop("device", []), flags.pop("bms", [])
+    if len(families) > 1 and len(families) != len(devices):
+        parser.error(f"--bms given {len(families)} times for {len(devices)} -d: give one for all, or one a port")
+    if families:
+        flags["bms"] = families[0]
+    if devices:
+        flags["device"] = devices[0]
+    if len(devices) > 1:
+        flags["batteries"] = [
+            {"device": device} | ({"bms": families[n]} if len(families) > 1 else {}) for n, device in enumerate(devices)
+        ]
     return argparse.Namespace(**merge(flags.get("config"), flags))
 
 
@@ -251,58 +277,60 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pylon2influx: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    from ..link.autoport import PortLock, default_lock_dir, resolve
-    from ..link.link import Link
-    from ..link.stack import Stack
+    from ..link.autoport import PortLock, default_lock_dir
+    from ..readings.reading import named
     from ..service import Poller
+    from ..service.config import batteries
     from ..service.daemon import Daemon
 
     config = None
     if not args.try_:
-        # Secrets and database settings are checked before a port search or a scan that can take long.
+        # Secrets, spool and database settings are checked before a port search or a scan that can take long.
         try:
             config = configure(vars(args))
         except PylonbusError as error:
             fatal("%s", error)
             return EXIT_ERROR
     locks = default_lock_dir(args.serial_starter_lock)
-    device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
-    if device is None and (config is None or args.once):
-        fatal("%s", no_port(args))
-        return EXIT_NO_MODULE
-    if device is None:
-        device = wait_for_port(args, locks, stop)
-        if device is None:
-            return EXIT_OK  # stopped while waiting
-    args.device = device
-    link = Link(device, args.baud, timeout=args.timeout)
-    poller = Poller([Stack(link, group) for group in args.groups], args.rescan, fanout=args.fanout, stop=stop)
+    try:
+        # The daemon keeps probing for a port that -d auto does not find; --try and --once end.
+        opened = open_ports(args, batteries(vars(args)), locks, None if config is None or args.once else stop)
+    except PylonbusError as error:
+        fatal("%s", error)
+        return EXIT_ERROR
+    if opened is None:
+        return EXIT_OK if stop.is_set() else EXIT_NO_MODULE
+    links = [link for link, _ in opened]
+    stacks = [stack for _, port in opened for stack in port]
+    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop)
     daemon = None
     if config is not None:
-        config.device = device
         try:
             daemon = Daemon(config, poller)
         except PylonbusError as error:
             fatal("%s", error)
             return EXIT_ERROR
         started.append(daemon)
-    groups = ",".join(map(str, args.groups))
-    lock = PortLock(locks, device) if locks is not None and daemon is not None and "://" not in device else None
+    held: list[PortLock] = []
+    if locks is not None and daemon is not None:
+        held = [PortLock(locks, link.port) for link in links if "://" not in link.port]
     try:
-        if lock is not None and not lock.acquire(poller.stop):
-            return EXIT_OK  # stopped while another process held the port
+        for lock in held:
+            if not lock.acquire(poller.stop):
+                return EXIT_OK  # stopped while another process held the port
         poller.scan()
         if poller.stop.is_set():
             log.info("stopped during the start-up scan")
             return EXIT_OK
-        found = [f"group {stack.group}: {stack.modules}" for stack in poller.stacks if stack.modules]
+        found = [named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in stacks if stack.modules]
         if not found:
             ends = daemon is None or args.once
             (fatal if ends else log.error)(
-                "no pylontech devices found on %s in group %s at %d Bd — check the group DIP switches, "
+                "no %s devices found on %s in group %s at %d Bd — check the group DIP switches, "
                 "the baud rate and the A/B wiring%s",
-                args.device,
-                groups,
+                " or ".join(sorted({stack.family.name for stack in stacks})),
+                ", ".join(link.port for link in links),
+                ",".join(dict.fromkeys(str(stack.group) for stack in stacks)),
                 args.baud,
                 "" if ends else f"; probing again every {args.rescan:g} s",
             )
@@ -319,14 +347,71 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
-        link.close()
-        if lock is not None:
+        for link in links:
+            link.close()
+        for lock in held:
             lock.release()
 
 
-def wait_for_port(args: argparse.Namespace, locks: Path | None, stop: threading.Event) -> str | None:
-    """-d auto found no port: the daemon probes again every --rescan s, as for a port without a module, until one
-    answers (its port) or a signal stops it (None). systemd hears that the service runs and is alive meanwhile."""
+def open_ports(
+    args: argparse.Namespace, ports: list[Battery], locks: Path | None, keep_probing: threading.Event | None = None
+) -> list[tuple[Link, list[Stack]]] | None:
+    """A link a port and a stack a group on it, of the port's family; `-d auto` and `--bms auto` are resolved
+    here (each `battery` then names what it found). None, said, where nothing answers; ConfigError for stacks
+    the sinks cannot tell apart or write (`check_stacks`), before the ports are probed and after. With
+    `keep_probing` (the daemon's stop event), a `-d auto` that finds no port is probed again until one answers
+    or the event is set (then None)."""
+    from ..link.autoport import resolve
+    from ..link.detect import detect
+    from ..link.link import Link
+    from ..link.stack import Stack
+    from ..service.config import check_stacks
+
+    if not args.try_:
+        check_stacks(ports, args.schema)
+    opened: list[Port] = []
+    for battery in ports:
+        device = resolve(battery.device, args.auto_ports, battery.baud, battery.groups[0], locks, battery.bms)
+        if device is None and keep_probing is not None:
+            device = wait_for_port(args, battery, locks, keep_probing)
+        if device is None:
+            if keep_probing is None:
+                fatal("%s", no_port(args))
+            break
+        battery.device = device
+        link = Link(device, battery.baud, timeout=args.timeout)
+        opened.append((link, []))
+        if battery.bms == AUTO:
+            family = detect(link, battery.groups[0])
+            if family is None:
+                fatal(
+                    "--bms auto: no BMS family answers on %s in group %d at %d Bd; check the wiring and the baud rate, "
+                    "or give --bms NAME to keep probing",
+                    device,
+                    battery.groups[0],
+                    battery.baud,
+                )
+                break
+            log.info("--bms auto: %s answers on %s", family.title, device)
+            battery.bms = family.name
+        opened[-1][1].extend(Stack(link, group, bms=battery.bms) for group in battery.groups)
+    else:
+        try:
+            if not args.try_:
+                check_stacks(ports, args.schema)  # with the families `auto` found
+            return opened
+        except PylonbusError:
+            for link, _ in opened:
+                link.close()
+            raise
+    for link, _ in opened:
+        link.close()
+    return None
+
+
+def wait_for_port(args: argparse.Namespace, battery: Battery, locks: Path | None, stop: threading.Event) -> str | None:
+    """-d auto found no port: probed again every --rescan s, as an address without a module is, until one answers
+    (its port) or a signal stops the daemon (None). systemd hears that the service runs and is alive meanwhile."""
     from ..link.autoport import resolve
     from ..service.systemd import notify
 
@@ -334,9 +419,9 @@ def wait_for_port(args: argparse.Namespace, locks: Path | None, stop: threading.
     notify(f"READY=1\nSTATUS=-d auto: no port answers yet; probing every {args.rescan:g} s")
     while not stop.wait(args.rescan):
         notify("WATCHDOG=1")
-        device = resolve(args.device, args.auto_ports, args.baud, args.groups[0], locks)
+        device = resolve(battery.device, args.auto_ports, battery.baud, battery.groups[0], locks, battery.bms)
         if device is not None:
-            log.warning("-d auto: a Pylontech stack answers on %s; starting", device)
+            log.warning("-d auto: a battery answers on %s; starting", device)
             return device
     return None
 

@@ -26,7 +26,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..link.stack import ScanProgress, Stack
-    from ..protocol.families.pylontech.results import PackAlarm
+    from ..protocol.pack import PackAlarm
 
 # The C CLI's command letters. Several run one after the other (the C program keeps only the last).
 COMMANDS = (
@@ -445,9 +445,12 @@ STATES = ("ok", "no data", "alarm", "protection")
 
 
 def module_state(alarm: PackAlarm) -> str:
-    """A raised protection flag (status 1: the BMS cut charging or discharging) is worse than a value out of
-    its limits."""
-    if alarm.status1:
+    """A raised protection flag is worse than a value out of its limits. Pylontech's status 1 holds the
+    protections (the BMS cut charging or discharging); the other families' alarm words do not say which is
+    which, so theirs count as alarms."""
+    from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
+
+    if isinstance(alarm, PylontechAlarm) and alarm.status1:
         return "protection"
     return "alarm" if alarm.alarms else "ok"
 

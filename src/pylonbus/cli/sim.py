@@ -1,4 +1,5 @@
-"""`pylontech-sim`: a simulated Pylontech stack on a pseudo-terminal or a TCP port."""
+"""`pylontech-sim`: a simulated battery stack (Pylontech, or another family with `--bms`) on a pseudo-terminal or
+a TCP port."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import time
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..options import fraction, ranged, whole
+from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from ..signals import SignalRelay
-from ..sim import Bus, Faults, Stack, responder_class
-from ..sim.model import PRESETS, group_spec
+from ..sim import Bus, Faults, responder_class
+from ..sim.model import group_spec
 from ..sim.serve import serve_pty, serve_tcp
 from .common import Parser, add_verbose, guarded, setup_logging, version
 
@@ -32,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate a Pylontech battery stack on a pseudo-terminal or a TCP port.",
         epilog="Stack syntax: groups separated by ';' (group 0 first), modules by ',', 'MODEL*N' for N alike, "
         "e.g. 'US3000C*3;US2000B,US2000B'; '-' for an empty address, and alone for a line without a battery "
-        "(with --echo: an adapter that only echoes). Models: " + ", ".join(PRESETS) + ".",
+        "(with --echo: an adapter that only echoes). Models of each --bms: "
+        + "; ".join(f"{name}: {', '.join(responder_class(name).presets)}" for name in names())
+        + ".",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal; prints its path")
@@ -40,9 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tcp", type=tcp_address, metavar="HOST:PORT", help="serve on TCP like an RS485 gateway (port 0: any)"
     )
     parser.add_argument("--link", metavar="PATH", help="with --pty: also make PATH a symlink to the terminal")
+    parser.add_argument(
+        "--bms", choices=names(), default=DEFAULT, help=f"the BMS family the stack speaks (default {DEFAULT})"
+    )
     parser.add_argument("--stack", help="the whole stack, see below (overrides --modules/--model/--group)")
     parser.add_argument("--modules", type=whole(1, MAX_MODULE), default=3, help="modules in the group (default 3)")
-    parser.add_argument("--model", default="US3000C", help="model of every module (default US3000C)")
+    parser.add_argument("--model", help="model of every module (default US3000C, or the family's first model)")
     parser.add_argument("--group", type=whole(0, MAX_GROUP), default=0, help=f"group number 0-{MAX_GROUP} (default 0)")
     parser.add_argument("--seed", type=whole(0, None), default=0, help="random seed: same seed, same battery")
     parser.add_argument("--frozen", action="store_true", help="values do not change over time")
@@ -76,16 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    played = responder_class(args.bms)
     try:
-        spec = args.stack or group_spec(args.model, args.modules, args.group)
-        stack = Stack.parse(spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic())
+        model = args.model or played.default_model
+        spec = args.stack or group_spec(model, args.modules, args.group, played.family)
+        stack = played.parse_stack(spec, seed=args.seed, frozen=args.frozen, speed=args.speed, start=time.monotonic())
         for alarm in args.alarm:
             stack.raise_alarm(alarm)
     except ValueError as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     faults = Faults(**{name: getattr(args, name) for name in Faults.names()})
-    responder = responder_class()(stack, faults, seed=args.seed)
+    responder = played(stack, faults, seed=args.seed)
 
     def make_bus() -> Bus:
         return Bus(responder, args.baud, pace=not args.no_pace, echo=args.echo)

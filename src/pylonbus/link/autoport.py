@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import LinkError, PortError, PylonbusError
+from ..protocol.families import DEFAULT, family
+from .detect import AUTO, detect
 from .link import Link
 from .stack import Stack
 
@@ -133,13 +135,15 @@ def find_port(
     group: int = 0,
     locks: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    bms: str = DEFAULT,
 ) -> str | None:
     """The first candidate port on which module 1 of `group` answers, or None; each skipped port is logged
-    with its reason (at -v 1)."""
+    with its reason (at -v 1). `bms` is the family to probe for, `auto` any family."""
     found = candidates(globs)
     for pattern in filter(None, (part.strip() for part in globs.split(":"))):
         if not glob.glob(pattern):
             log.info("-d auto: %s matches no device", pattern)
+    what = "BMS" if bms == AUTO else family(bms).title
     for number, device in enumerate(found, 1):
         if progress is not None:
             progress(f"probing {device} ({number}/{len(found)})")
@@ -149,10 +153,10 @@ def find_port(
             continue
         link = Link(str(device), baud, tries=PROBE_TRIES)
         try:
-            if Stack(link, group).probe(1):
-                log.info("-d auto: a Pylontech stack answers on %s", device)
+            if detect(link, group) is not None if bms == AUTO else Stack(link, group, bms).probe(1):
+                log.info("-d auto: a %s stack answers on %s", what, device)
                 return str(device)
-            log.info("-d auto: skipping %s: no Pylontech module 1 in group %d answers at %d Bd", device, group, baud)
+            log.info("-d auto: skipping %s: no %s module 1 in group %d answers at %d Bd", device, what, group, baud)
         except PortError as error:
             log.info("-d auto: skipping %s: %s", device, error)
         except LinkError as error:
@@ -199,11 +203,11 @@ def terminal_progress(text: str) -> None:
         print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
 
 
-def resolve(device: str, globs: str, baud: int, group: int, locks: Path | None) -> str | None:
-    """`device` itself, or for `auto` the port a stack answers on (None when none does)."""
-    if device != "auto":
+def resolve(device: str, globs: str, baud: int, group: int, locks: Path | None, bms: str = DEFAULT) -> str | None:
+    """`device` itself, or for `auto` the port a stack of `bms` answers on (None when none does)."""
+    if device != AUTO:
         return device
     try:
-        return find_port(globs, baud, group, locks, terminal_progress)
+        return find_port(globs, baud, group, locks, terminal_progress, bms)
     finally:
         terminal_progress("")

@@ -245,12 +245,14 @@ class Link:
         allow_write: bool = False,
         modules: int | None = None,
         reopen: bool = True,
+        family: Family[Any, Any] | None = None,
     ) -> Result:  # the default family's results; issue 21 widens it to every family's
         """Send `command` to a module and decode its reply, retrying like the C program: up to three tries,
         the port closed and reopened after the second failure (unless `reopen` is false: a probe of an
         address that may be empty). Commands that change the battery (0x94, 0x95) are refused unless
-        `allow_write` is true. A fan-out waits for `modules` packs, by default as many as a group holds."""
-        family = self.family
+        `allow_write` is true. A fan-out waits for `modules` packs, by default as many as a group holds.
+        `family` is that of the stack asking (the link's own by default)."""
+        family = family or self.family
         command = family.commands(command)
         if command in family.writes and not allow_write:
             raise PermissionError(f"{command.name} (0x{command:02X}) changes the battery; pass allow_write=True")

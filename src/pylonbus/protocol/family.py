@@ -5,6 +5,23 @@ The BMSs of this wire share the frame but not its contents: each has its VER and
 naming a module in a request (the ADR, a pack number, nothing for EG4) and its reply layouts. Everything that
 differs is data in a `Family`; the logic here is written once, so a new family is one module in `families/`.
 
+The contract a caller (link, poller, sinks, simulator) relies on, the same for every family:
+
+- `families.names()`, `families.family(name)`: the families, found by listing `families/` (each module or
+  package there exports `FAMILY`); `families.recognise(frame)`: the one family a reply frame proves, or None.
+- `family.roles`: the command of each role, so that callers never name a family's CID2. Keys: `ANALOG` always;
+  `ALARM`, `VERSION` (0x4F), `IDENTITY` (model/manufacturer), `SERIAL`, `FIRMWARE`, `PARAMETERS` where the
+  family has them (`IDENTITY_ROLES` lists the ones an identity is read from, in order). ALARM may be the same
+  command as ANALOG (Daren: one reply carries both; its result is then a PackAnalog and a PackAlarm).
+- `family.decode(family.roles[ANALOG], frame)` is a `pack.PackAnalog` (one pack); with `fanout=True` (only for
+  commands in `family.fanouts`) a result whose `modules` are `pack.PackAnalog`s. The same for ALARM with
+  `pack.PackAlarm` (its `alarms` lists the active alarm names).
+- The result of each identity role has `identity`: a dict with some of the keys "model", "manufacturer",
+  "serial", "firmware".
+- `pack.extras(result)`: what a result reports beyond `PackAnalog`, with unit, description and state class.
+- `family.address(group, module)` is the ADR of a module (modules 1..`max_module`, groups 0..`max_group`; 0
+  where the family has no groups) and `family.locate(adr)` its inverse.
+
 The tables a decode uses are attributes of the family, read once a call like the module globals they replace,
 so a family costs the hot path no extra call (benchmarks/decode.py)."""
 
@@ -18,14 +35,25 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from ..errors import DecodeError, ImplausibleValue, ProtocolError, ResponseError
-from .frame import RTN_TEXT, UNKNOWN_RTN, Frame, encode_frame
+from .frame import RTN_TEXT, UNKNOWN_RTN, Frame, encode_frame, split_address
 from .layout import Layout
 
 C = TypeVar("C", bound=IntEnum)
 R = TypeVar("R")
 
 FANOUT = 0xFF  # INFO command value asking the master for every pack of its group
-GET_VERSION = 0x4F  # CID2 whose reply carries the protocol version in VER and no INFO, in every family
+GET_VERSION = 0x4F  # CID2 whose reply carries the protocol version in VER (and no INFO, unless a layout says)
+
+# The roles of `Family.roles`.
+ANALOG = "analog"
+ALARM = "alarm"
+VERSION = "version"
+IDENTITY = "identity"
+SERIAL = "serial"
+FIRMWARE = "firmware"
+PARAMETERS = "parameters"
+#: The roles whose results make a module's identity (`identity` of each), read in this order.
+IDENTITY_ROLES = (IDENTITY, SERIAL, FIRMWARE)
 
 
 @dataclass(slots=True)
@@ -64,12 +92,18 @@ class Family(Generic[C, R]):
     address: Callable[[int, int], int]  # the ADR of (group, module)
     info_addresses: Callable[[int], tuple[int, ...]]  # the ways a request's INFO may name the module at an ADR
     max_module: int  # modules a group holds at most: the end of a scan, the worst case of a fan-out
+    #: The command of each role (`ANALOG`, `ALARM`, … above): what callers ask for instead of a CID2.
+    roles: Mapping[str, C]
     #: Longest reply of each command to one module, in bytes on the wire (for reply timeouts).
     reply_bytes: Mapping[C, int]
     #: What each further pack adds to a fan-out reply, in bytes on the wire.
     pack_bytes: Mapping[C, int]
     request_info: Callable[[int, bool], bytes] = address_byte  # INFO of an addressed request: (ADR, fan-out)
+    #: What an addressed request of these commands carries after the address (Daren's operation and module).
+    request_tails: Mapping[C, bytes] = field(default_factory=dict)
     rtn_texts: Mapping[int, str] = field(default_factory=partial(MappingProxyType, RTN_TEXT))
+    max_group: int = 0  # groups 0..max_group share the bus; 0 where the family has no groups
+    locate: Callable[[int], tuple[int, int]] = split_address  # (group, module) of an ADR: `address` reversed
     longest_reply: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +131,11 @@ class Family(Generic[C, R]):
             raise ValueError(f"{command.name} has no fan-out form; only {names} do")
         adr = self.address(group, 1 if fanout else module)
         if info is None:
-            info = self.request_info(adr, fanout) if command in self.addressed else b""
+            info = (
+                self.request_info(adr, fanout) + self.request_tails.get(command, b"")
+                if command in self.addressed
+                else b""
+            )
         return encode_frame(self.ver if ver is None else ver, adr, command, info, self.cid1)
 
     def _read(self, command: C, frame: Frame, fanout: bool) -> R:
@@ -107,7 +145,7 @@ class Family(Generic[C, R]):
         try:
             result: R = layout.decode(frame.info)
         except ImplausibleValue as error:
-            error.locate(f"the master {_where(frame)}" if fanout else _where(frame))
+            error.locate(f"the master {self._where(frame)}" if fanout else self._where(frame))
             raise
         if not fanout and command in self.addressed:
             # A module echoes the address it was asked for; anything else is another module's reply or a
@@ -130,7 +168,7 @@ class Family(Generic[C, R]):
             raise DecodeError(f"CID1 is 0x{frame.cid1:02X}: not a reply of a {self.title} battery (0x{self.cid1:02X})")
         if frame.rtn:
             raise ResponseError(frame.rtn, frame.adr, self.rtn_meaning(frame.rtn))
-        if command == GET_VERSION:
+        if command == GET_VERSION and command not in self.replies:
             if frame.info:
                 raise DecodeError(f"a PROTOCOL_VERSION reply carries no INFO, this one has {len(frame.info)} byte(s)")
             return ProtocolVersion(frame.ver)
@@ -149,12 +187,15 @@ class Family(Generic[C, R]):
                     f"single-module reading ({single}) nor the fan-out one ({group})"
                 ) from None
 
+    def _where(self, frame: Frame) -> str:
+        return f"module {self.locate(frame.adr)[1]} (ADR 0x{frame.adr:02X})"
+
     def infer_command(self, frame: Frame) -> tuple[C, bool] | None:
         """The (command, fanout) whose layout reads a response's INFO exactly, or None when that is not clear:
         printable text, then the shortest firmware tail; a tie between different commands is not guessed."""
         if frame.rtn or frame.cid1 != self.cid1:
             return None
-        if not frame.info:
+        if not frame.info and GET_VERSION not in self.replies:
             return self.commands(GET_VERSION), False  # the only read whose reply carries no INFO
         scored: list[tuple[int, C, bool]] = []
         for fanout, table in ((False, self.replies), (True, self.fanouts)):
@@ -175,10 +216,6 @@ class Family(Generic[C, R]):
         if len({command for command, _ in winners}) != 1:
             return None
         return winners[0]  # a single-module reading comes first: identical to a one-pack fan-out
-
-
-def _where(frame: Frame) -> str:
-    return f"module {frame.module} (ADR 0x{frame.adr:02X})"
 
 
 def _plausible(result: Any) -> bool:

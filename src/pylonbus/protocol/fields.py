@@ -42,7 +42,7 @@ def flag_names(flags: IntFlag) -> list[str]:
     known = 0
     for member in type(flags):
         known |= member.value
-    names += [f"BIT_{bit}" for bit in range(8) if int(flags) & ~known & (1 << bit)]
+    names += [f"BIT_{bit}" for bit in range(max(8, int(flags).bit_length())) if int(flags) & ~known & (1 << bit)]
     return names
 
 
@@ -50,9 +50,33 @@ def millivolts(name: str, plausible: tuple[float, float] | None = None) -> Int:
     return Int(name, 2, div=1000, unit="V", plausible=plausible)
 
 
-def kelvin_tenths(name: str, plausible: tuple[float, float] | None = None) -> Int:
-    """0.1 K on the wire; °C = (raw - 2731) / 10."""
-    return Int(name, 2, signed=True, div=10, offset=2731, unit="°C", plausible=plausible)
+def kelvin_tenths(name: str, plausible: tuple[float, float] | None = None, zero: int = 2731) -> Int:
+    """0.1 K on the wire; °C = (raw - zero) / 10 (PACE and EG4 take 0 °C as 2730)."""
+    return Int(name, 2, signed=True, div=10, offset=zero, unit="°C", plausible=plausible)
+
+
+def celsius_tenths(name: str, plausible: tuple[float, float] | None = TEMPERATURE_RANGE) -> Int:
+    """Signed 0.1 °C on the wire (Daren)."""
+    return Int(name, 2, signed=True, div=10, unit="°C", plausible=plausible)
+
+
+def centiamps(name: str) -> Int:
+    """Signed 10 mA on the wire, charge positive (the clones of Seplos, PACE, EG4 and Daren)."""
+    return Int(name, 2, signed=True, div=100, unit="A")
+
+
+def centivolts(name: str) -> Int:
+    return Int(name, 2, div=100, unit="V")
+
+
+def centiamp_hours(name: str) -> Int:
+    """10 mAh on the wire."""
+    return Int(name, 2, div=100, unit="Ah")
+
+
+def per_mille(name: str) -> Int:
+    """0.1 % in two bytes (Seplos' SOC and SOH)."""
+    return Int(name, 2, div=10, unit="%", plausible=(0, 100))
 
 
 def deciamps(name: str) -> Int:

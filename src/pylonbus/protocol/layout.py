@@ -54,22 +54,23 @@ class Int:
 @dataclass(frozen=True)
 class Array:
     """Items of one kind, preceded by a 1-byte count unless `count` fixes it; a count outside `counts` is
-    implausible."""
+    implausible. `more` items follow beyond what the count byte says (EG4 counts 4 temperatures and sends 6)."""
 
     name: str
     item: Int
     count: int | None = None
     counts: tuple[int, int] | None = None
+    more: int = 0
 
 
 @dataclass(frozen=True)
 class Text:
-    """Fixed-size ASCII, padded with `pad`; the padding (and NUL, which some firmwares pad with) is dropped
-    on decode. A control character left in the text is implausible: no battery names itself with a newline, and
-    a serial is written into line protocol, topics and labels."""
+    """Fixed-size ASCII (size None: the rest of the INFO), padded with `pad`; the padding (and NUL, which some
+    firmwares pad with) is dropped on decode. A control character left in the text is implausible: no battery
+    names itself with a newline, and a serial is written into line protocol, topics and labels."""
 
     name: str
-    size: int
+    size: int | None
     pad: bytes = b"\0"
 
 
@@ -91,6 +92,16 @@ class Rest:
 
 
 @dataclass(frozen=True)
+class Tail:
+    """Bytes kept verbatim whose number depends on an earlier integer field `key` (its value -> `sizes`), as
+    PACE's user-defined count decides what follows the design capacity; a value `sizes` lacks is an error."""
+
+    name: str
+    key: str
+    sizes: dict[int, int]
+
+
+@dataclass(frozen=True)
 class Capacities:
     """remain(2) udi(1) total(2) cycles(2), then for udi >= 4 remain(3) total(3), in mAh.
 
@@ -102,7 +113,7 @@ class Capacities:
     cycles: str = "cycles"
 
 
-Element = Int | Array | Text | Repeat | Rest | Capacities
+Element = Int | Array | Text | Repeat | Rest | Tail | Capacities
 _CAPACITY_HEAD = struct.Struct(">HBHH")
 #: The bytes a Text may hold, to delete: what is left are control characters (C0, DEL and C1 in latin-1).
 _PRINTABLE = bytes([*range(0x20, 0x7F), *range(0xA0, 0x100)])
@@ -208,11 +219,11 @@ class _Reader:
                 self.emit(f"pos += {width}")
                 self.bounded(element, var)
                 self.values.append((name, self.scaled(element, var)))
-            case Array(name=name, item=item, count=count, counts=counts):
+            case Array(name=name, item=item, count=count, counts=counts, more=more):
                 structs = self.const(_array_structs(_STRUCT_CODE[item.size, item.signed]))
                 if count is None:
                     self.check("1", repr(name + " count"))
-                    self.emit("count = buf[pos]", "pos += 1")
+                    self.emit(f"count = buf[pos] + {more}" if more else "count = buf[pos]", "pos += 1")
                 else:
                     self.emit(f"count = {count}")
                 self.emit(f"unpack = {structs}[count]")
@@ -241,12 +252,22 @@ class _Reader:
                 self.emit("pos += unpack.size")
                 self.values.append((name, var))
             case Text(name=name, size=width, pad=pad):
-                self.check(str(width), repr(name))
+                if width is not None:
+                    self.check(str(width), repr(name))
+                end = "size" if width is None else f"pos + {width}"
                 strip = pad + b"\0" if pad != b"\0" else pad
-                self.emit(f"{var} = buf[pos : pos + {width}].rstrip({strip!r})")
+                self.emit(f"{var} = buf[pos : {end}].rstrip({strip!r})")
                 self.emit(f"if {var}.translate(None, {self.const(_PRINTABLE)}):")
                 self.emit(f"    raise ImplausibleValue({name!r}, {var}.decode('latin-1'), None)")
-                self.emit(f"{var} = {var}.decode('latin-1')", f"pos += {width}")
+                self.emit(f"{var} = {var}.decode('latin-1')", f"pos = {end}")
+                self.values.append((name, var))
+            case Tail(name=name, key=key, sizes=sizes):
+                value = dict(self.values)[key]
+                self.emit(f"count = {self.const(sizes)}.get({value})", "if count is None:")
+                known = ", ".join(map(str, sizes))
+                self.emit(f"    raise DecodeError(f'{key} is {{{value}}}: the {name} after it is known for {known}')")
+                self.check("count", repr(name))
+                self.emit(f"{var} = bytes(buf[pos : pos + count])", "pos += count")
                 self.values.append((name, var))
             case Repeat(name=name, layout=layout):
                 self.check("1", repr(name + " count"))
@@ -301,16 +322,18 @@ def _write(element: Element, obj: Any, out: bytearray) -> None:
     match element:
         case Int(name=name):
             out += element.to_bytes(getattr(obj, name))
-        case Array(name=name, item=item, count=count):
+        case Array(name=name, item=item, count=count, more=more):
             values = getattr(obj, name)
             if count is None:
-                out.append(len(values))
+                out.append(len(values) - more)
             elif len(values) != count:
                 raise ValueError(f"{name} needs exactly {count} items, got {len(values)}")
             for value in values:
                 out += item.to_bytes(value)
         case Text(name=name, size=width):
             text = getattr(obj, name).encode("latin-1")
+            if width is None:
+                width = len(text)
             if len(text) > width:
                 raise ValueError(f"{name}={text!r} is longer than {width} bytes")
             out += text + element.pad * (width - len(text))
@@ -321,6 +344,11 @@ def _write(element: Element, obj: Any, out: bytearray) -> None:
                 layout.write(block, out)
         case Rest(name=name):
             out += getattr(obj, name)
+        case Tail(name=name, key=key, sizes=sizes):
+            tail = getattr(obj, name)
+            if len(tail) != sizes.get(getattr(obj, key)):
+                raise ValueError(f"{name} of {len(tail)} bytes does not fit {key}={getattr(obj, key)}")
+            out += tail
         case Capacities():
             udi = getattr(obj, element.udi)
             remaining = round(getattr(obj, element.remaining) * 1000)
@@ -343,6 +371,11 @@ class Layout(Generic[T]):
         self.elements = elements
         self.read: Callable[[bytes, int], tuple[T, int]] = _Reader(self).function(getattr(cls, "__name__", "?"))
         """Decode starting at an offset; returns the result and the offset after it."""
+
+    @property
+    def raw(self) -> bool:
+        """Whether the layout only keeps the INFO whole: it reads any frame, so it proves nothing of one."""
+        return len(self.elements) == 1 and isinstance(self.elements[0], Rest) and self.elements[0].at_most is None
 
     def decode(self, info: bytes) -> T:
         """Decode a whole INFO: bytes left over after the last field are an error (a layout that allows a

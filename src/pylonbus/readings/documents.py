@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from enum import IntFlag
 from typing import Any
 
+from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.layouts import units_of
-from ..protocol.families.pylontech.results import AnalogData, PackAlarm, Status1
+from ..protocol.families.pylontech.results import AnalogData, Status1
+from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
-from .reading import ModuleReading, Reading, StackReading
+from ..protocol.pack import PackAlarm, PackAnalog, extras
+from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').
@@ -48,12 +52,29 @@ ALARMS = (
 )
 
 
+def extra_units(analog: PackAnalog) -> dict[str, dict[str, str]]:
+    """What a family's result reports beyond every family's (`pack.extras`), by key, with what a sink needs of
+    each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none."""
+    return {
+        q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in extras(analog)
+    }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def path_of(doc: dict[str, Any]) -> str:
+    """The group of a module or stack document as a topic level (`reading.group_path`)."""
+    return group_path(doc.get("bms", DEFAULT), doc["group"])
+
+
 def rfc3339(time_ns: int) -> str:
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
 
 
-def alarm_flags(alarm: PackAlarm) -> dict[str, bool]:
+def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
     """Each name of ALARMS: is it raised?"""
     found = dict.fromkeys(ALARMS, False)
     groups = {
@@ -63,16 +84,48 @@ def alarm_flags(alarm: PackAlarm) -> dict[str, bool]:
         "charge_current": (alarm.charge_current_state,),
         "discharge_current": (alarm.discharge_current_state,),
     }
+    _raise(found, groups, {flag.name.lower(): flag for flag in Status1 if flag in alarm.status1 and flag.name})
+    found["cell_error"] = bool(alarm.cell_errors)
+    return found
+
+
+def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
+    """Another family's alarms, each true or false, named from its result: the cell and sensor states and
+    each state its `ALARM_FIELDS` names (`<part>_low`, `<part>_high`, `other_error`), and each flag of its
+    alarm words (a flag two words have, such as a warning and a protection, named with its word's field)."""
+    groups: dict[str, tuple[AlarmState, ...]] = {
+        "cell_voltage": alarm.cell_states,
+        "temperature": alarm.temperature_states,
+    }
+    words: dict[str, IntFlag] = {}
+    for name in alarm.ALARM_FIELDS:
+        value = getattr(alarm, name)
+        if isinstance(value, AlarmState):
+            groups[name.removesuffix("_state")] = (value,)
+        elif isinstance(value, IntFlag):
+            words[name] = value
+    members = [(field, member) for field, word in words.items() for member in type(word) if member.name]
+    shared = {m.name for _, m in members if sum(m.name == other.name for _, other in members) > 1}
+
+    def key(field: str, member: IntFlag) -> str:
+        name = str(member.name).lower()
+        return f"{field}_{name}" if member.name in shared else name
+
+    found = dict.fromkeys([f"{part}_{side}" for part in groups for side in ("low", "high")] + ["other_error"], False)
+    found |= {key(field, member): False for field, member in members}
+    _raise(found, groups, {key(field, member): member for field, member in members if member in words[field]})
+    return found
+
+
+def _raise(found: dict[str, bool], groups: dict[str, tuple[AlarmState, ...]], flags: dict[str, IntFlag]) -> None:
+    """Mark in `found` each state outside its limits (`<part>_low`/`_high`, else `other_error`) and each flag."""
     for part, states in groups.items():
         for state in states:
             name = f"{part}_{_LIMITS[state]}" if state in _LIMITS else "other_error"
             if state:
                 found[name if name in found else "other_error"] = True
-    for flag in Status1:
-        if flag in alarm.status1 and flag.name:
-            found[flag.name.lower()] = True
-    found["cell_error"] = bool(alarm.cell_errors)
-    return found
+    for name in flags:
+        found[name] = True
 
 
 def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
@@ -83,6 +136,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "time": rfc3339(time_ns),
         "group": module.group,
         "module": module.module,
+        **family_labels(module.bms),
         "serial": identity.serial,
         "model": identity.model,
         "manufacturer": identity.manufacturer,
@@ -110,17 +164,25 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    if module.alarm is not None:
-        alarm = module.alarm
+    doc |= {q.name: _plain(q.value) for q in extras(analog)}
+    alarm = module.alarm
+    if isinstance(alarm, PylontechAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
         doc["alarms"] = alarm_flags(alarm) | raw
+    elif alarm is not None:
+        doc["alarms"] = family_alarms(alarm)
     return doc | _energy(module.energy)
 
 
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
+    """One group; another family's also names its extras, with their units, for the sinks that show them."""
+    found = next((m.analog for m in stack.modules if m.analog is not None), None)
+    units = extra_units(found) if found is not None else {}
     return {
         "time": rfc3339(time_ns),
         "group": stack.group,
+        **family_labels(stack.bms),
+        **({"extras": units} if units else {}),
         "modules_known": len(stack.modules),
         "modules_online": stack.modules_online,
         "voltage": stack.voltage,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
 from ..errors import PylonbusError
@@ -71,11 +71,12 @@ class EnergyMeter:
             log.error("energy counters could not be read back (%s); they start again from 0", error)
 
     def add(self, name: str, time_s: float, current: float | None, power: float | None) -> Energy:
-        """The counters of `name` after a reading; None values (offline) end the integration until the next."""
+        """The counters of `name` after a reading, as they stand now (a copy: a reading held until the clock is
+        set keeps the values of its own time); None values (offline) end the integration until the next."""
         energy = self.counters.setdefault(name, Energy())
         if current is None or power is None:
             self.last.pop(name, None)
-            return energy
+            return replace(energy)
         previous = self.last.get(name)
         self.last[name] = (time_s, current, power)
         if previous is not None and 0 < time_s - previous[0] <= self.max_gap:
@@ -86,7 +87,7 @@ class EnergyMeter:
             charge, discharge = split_area(previous[2], power, seconds)
             energy.charge_kwh += charge / 3.6e6
             energy.discharge_kwh += discharge / 3.6e6
-        return energy
+        return replace(energy)
 
     def stage(self) -> None:
         """Hand this cycle's counters to the store, to be committed with the cycle's batch (or `commit`)."""

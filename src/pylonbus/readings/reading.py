@@ -7,8 +7,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
+from ..protocol.families import DEFAULT
+from ..protocol.pack import PackAlarm, PackAnalog
 from .energy import Energy
+
+
+def named(bms: str, text: str) -> str:
+    """`text` as a key of a stack or module of family `bms`: the default family's keys stay as they always were."""
+    return text if bms == DEFAULT else f"{bms} {text}"
+
+
+def group_path(bms: str, group: int) -> str:
+    """A group as a topic level (`0`), below its family's name for another family (`seplos/0`)."""
+    return str(group) if bms == DEFAULT else f"{bms}/{group}"
+
+
+def family_labels(bms: str) -> dict[str, str]:
+    """The `bms` tag or label of a family's series; none for the default family, whose series stay as they were."""
+    return {} if bms == DEFAULT else {"bms": bms}
 
 
 @dataclass(slots=True)
@@ -32,11 +48,12 @@ class ModuleReading:
     identity: Identity = field(default_factory=Identity)
     error: str | None = None
     energy: Energy = field(default_factory=Energy)
+    bms: str = DEFAULT  # the family's name
 
     @property
     def name(self) -> str:
         """What its energy counters are kept under: the serial, which stays when a pack moves, else the address."""
-        return self.identity.serial or f"{self.group}/{self.module}"
+        return self.identity.serial or named(self.bms, f"{self.group}/{self.module}")
 
     @property
     def online(self) -> bool:
@@ -92,6 +109,7 @@ class StackReading:
     group: int
     modules: list[ModuleReading]
     energy: Energy = field(default_factory=Energy)
+    bms: str = DEFAULT  # the family of every module of the group
 
     @property
     def online(self) -> list[PackAnalog]:
@@ -132,13 +150,14 @@ class StackReading:
 
 @dataclass(slots=True)
 class Reading:
-    """One cycle: when it started (ns since the epoch), each group polled, how long the cycle took (s) and the
-    failed reads since the start of the process, by reason."""
+    """One cycle: when it started (ns since the epoch, and s on the monotonic clock, which no clock step moves),
+    each group polled, how long the cycle took (s) and the failed reads since the start of the process, by reason."""
 
     time_ns: int
     stacks: list[StackReading]
     duration: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    monotonic: float = 0.0
     documents: dict[str, Any] | None = field(default=None, repr=False)  # made once by state.reading_state
 
     @property

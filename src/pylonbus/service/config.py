@@ -17,11 +17,22 @@ from typing import Any
 
 from ..errors import PylonbusError
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
+from ..protocol.families import DEFAULT
 from ..sinks.influx.config import InfluxTarget, redact
 from ..sinks.mqtt.config import MqttConfig
-from .settings import ENVIRONMENT, ConfigError, merge
+from .settings import AUTO, ENVIRONMENT, ConfigError, merge
 
 log = logging.getLogger("pylon2influx")
+
+
+@dataclass(slots=True)
+class Battery:
+    """One port and what is on it: its groups, all of one BMS family (`auto`: the one that answers)."""
+
+    device: str = DEFAULT_PORT
+    baud: int = DEFAULT_BAUD
+    groups: list[int] = field(default_factory=lambda: [0])
+    bms: str = DEFAULT
 
 
 @dataclass(slots=True)
@@ -29,6 +40,8 @@ class Config:
     device: str = DEFAULT_PORT
     baud: int = DEFAULT_BAUD
     groups: list[int] = field(default_factory=lambda: [0])
+    bms: str = DEFAULT
+    batteries: list[Battery] = field(default_factory=list)  # every port; the first is device, baud, groups, bms
     interval: float = 5.0
     rescan: float = 60.0
     timeout: float | None = None
@@ -119,6 +132,33 @@ def _secret(settings: Mapping[str, Any], name: str, environ: Mapping[str, str]) 
         raise PylonbusError(f"{option}: not UTF-8 text") from None
 
 
+def batteries(settings: Mapping[str, Any]) -> list[Battery]:
+    """Every port of the settings, each with its family."""
+    ports = settings.get("batteries") or [settings]
+    return [Battery(port["device"], port["baud"], list(port["groups"]), port["bms"]) for port in ports]
+
+
+def check_stacks(batteries: list[Battery], schema: str) -> None:
+    """ConfigError where two ports would be one stack to the sinks (a stack is known by its family and group),
+    and for another family with the C schema alone, whose Battery lines only Pylontech has: it would write
+    nothing. Again once `auto` named the families."""
+    other = next((b.bms for b in batteries if b.bms not in (DEFAULT, AUTO)), None)
+    if schema == "c" and other is not None:
+        raise ConfigError(
+            f"--schema c writes the C program's Battery lines, which only Pylontech has; give --schema full "
+            f"(or both) for {other}"
+        )
+    seen: dict[tuple[str, int], Battery] = {}
+    for battery in batteries:
+        for group in battery.groups:
+            first = seen.setdefault((battery.bms, group), battery)
+            if first is not battery and battery.bms != AUTO:
+                raise ConfigError(
+                    f"{first.device} and {battery.device} both hold group {group} of BMS family {battery.bms}: "
+                    "a stack is known by its family and group; give one of them another group"
+                )
+
+
 def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """The service's configuration from merged settings, with the secrets read from their files or `environ`
     (os.environ by default)."""
@@ -134,6 +174,8 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
         device=settings["device"],
         baud=settings["baud"],
         groups=settings["groups"],
+        bms=settings["bms"],
+        batteries=batteries(settings),
         interval=settings["query"],
         rescan=settings["rescan"],
         timeout=settings["timeout"],
@@ -164,6 +206,7 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
             verify_tls,
             None if ca_file is None else str(ca_file),
         )
+    check_stacks(config.batteries, config.schema)
     if broker:
         config.mqtt = MqttConfig(
             broker,

@@ -9,9 +9,11 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import PylonbusError
+from .clock import Clock
 from .systemd import notify
 
 if TYPE_CHECKING:
+    from ..readings.reading import Reading
     from ..sinks import Sink
     from ..store.spool import Spool, Store
     from .config import Config
@@ -89,6 +91,7 @@ class Daemon:
 
             poller.energy = EnergyMeter(config.interval, self.spool or open_energy_state(config))
         self.sinks = build_sinks(config, self.spool)
+        self.clock = Clock()
 
     def cycle(self) -> bool:
         """Poll every module once and hand the reading to every sink; True when every module answered. The
@@ -97,6 +100,12 @@ class Daemon:
         reading = self.poller.cycle()
         if self.stop.is_set():
             return False  # cut short by SIGTERM: its stack figures would miss modules, so it is not published
+        for ready in self.clock.settle(reading):  # none while the system clock is not set
+            self._publish(ready)
+        self._commit_energy()
+        return all(module.online for module in reading.modules)
+
+    def _publish(self, reading: Reading) -> None:
         for sink in self.sinks:
             if not sink.spooling:
                 self._commit_energy()
@@ -106,8 +115,6 @@ class Daemon:
                 self.stop.set()  # the reader of our output is gone
             except PylonbusError as error:  # one sink's fault never stops the others, nor polling
                 log.error("%s", error)
-        self._commit_energy()
-        return all(module.online for module in reading.modules)
 
     def _commit_energy(self) -> None:
         if self.poller.energy is not None:
@@ -131,11 +138,13 @@ class Daemon:
             # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
             notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
             if self.config.once:
-                return 0 if ok and not self._close_sinks(ONCE_FLUSH) else 1
+                unsent = self._close_sinks(ONCE_FLUSH) + self.clock.unsent()
+                return 0 if ok and not unsent else 1
             # A fixed period: neither slow polls nor the database stretch the interval.
             self._sleep_until(started + self.config.interval)
         notify("STOPPING=1")
         self._close_sinks(EXIT_FLUSH)
+        self.clock.unsent()
         return 0
 
     def _close_sinks(self, seconds: float) -> int:

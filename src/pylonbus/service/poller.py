@@ -25,10 +25,10 @@ from ..errors import (
 )
 from ..link.link import Link
 from ..link.stack import Stack
-from ..protocol.families.pylontech.codes import MAX_MODULE
-from ..protocol.families.pylontech.results import PackAlarm, PackAnalog
+from ..protocol.family import ALARM
+from ..protocol.pack import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
-from ..readings.reading import Identity, ModuleReading, Reading, StackReading
+from ..readings.reading import Identity, ModuleReading, Reading, StackReading, named
 
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")
@@ -46,6 +46,11 @@ REASONS = (
 def _fingerprint(pack: PackAnalog) -> tuple[int, float, int]:
     """What tells the packs of a group apart and does not change between two reads a moment apart."""
     return pack.cycles, pack.total_capacity, len(pack.cell_voltages)
+
+
+def group_of(stack: Stack) -> tuple[str, int]:
+    """What tells a stack apart in a daemon of several ports: its family and group."""
+    return stack.family.name, stack.group
 
 
 def reason_of(error: Exception) -> str:
@@ -66,14 +71,14 @@ class Poller:
         self.lost_ports: set[str] = set()  # ports whose loss was logged, until they answer again
         self.energy = energy
         self.fanout = fanout  # read a group with one request to its master where that is proven right
-        self.proven: dict[int, list[int]] = {}  # group -> the modules whose fan-out order was checked
-        self.no_fanout: set[int] = set()  # groups whose master does not answer for them, or not in order
+        self.proven: dict[tuple[str, int], list[int]] = {}  # group -> the modules whose fan-out order was checked
+        self.no_fanout: set[tuple[str, int]] = set()  # groups whose master does not answer for them, or not in order
         self.rescan_every = rescan
         self.stop = stop or threading.Event()
         self.next_rescan = time.monotonic() + rescan
         self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
-        self.silent: set[tuple[int, int]] = set()  # known (group, module) whose last read failed
-        self.identities: dict[tuple[int, int], Identity] = {}
+        self.silent: set[tuple[str, int, int]] = set()  # known (family, group, module) whose last read failed
+        self.identities: dict[tuple[str, int, int], Identity] = {}
 
     def scan(self) -> None:
         """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
@@ -89,7 +94,7 @@ class Poller:
         return sum(self.failures.values())
 
     def describe(self) -> str:
-        return "; ".join(f"group {stack.group}: {stack.modules}" for stack in self.stacks)
+        return "; ".join(named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in self.stacks)
 
     def cycle(self) -> Reading:
         """Every known module once; a re-scan first when one is due."""
@@ -97,8 +102,8 @@ class Poller:
             self.rescan()
         started = time.time_ns()
         clock = time.monotonic()
-        stacks = [StackReading(stack.group, self.read_group(stack)) for stack in self.stacks]
-        reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures))
+        stacks = [StackReading(stack.group, self.read_group(stack), bms=stack.family.name) for stack in self.stacks]
+        reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
         self.watch_links()
         if self.energy is not None:
             self.count_energy(self.energy, reading)
@@ -124,13 +129,13 @@ class Poller:
 
     @staticmethod
     def count_energy(meter: EnergyMeter, reading: Reading) -> None:
-        now = reading.time_ns / 1e9
+        now = reading.monotonic  # a step of the wall clock neither stops nor inflates the integration
         for stack in reading.stacks:
             for module in stack.modules:
                 module.energy = meter.add(
                     module.name, now, None if module.analog is None else module.analog.current, module.power
                 )
-            stack.energy = meter.add(f"stack {stack.group}", now, stack.current, stack.power)
+            stack.energy = meter.add(named(stack.bms, f"stack {stack.group}"), now, stack.current, stack.power)
         meter.stage()
 
     def read_group(self, stack: Stack) -> list[ModuleReading]:
@@ -138,7 +143,8 @@ class Poller:
         that was proven to give each module's values, else with two requests to each module."""
         if (
             self.fanout
-            and stack.group not in self.no_fanout
+            and stack.fanout
+            and group_of(stack) not in self.no_fanout
             and stack.modules == list(range(1, len(stack.modules) + 1))
         ):
             readings = self.read_fanout(stack)
@@ -153,21 +159,21 @@ class Poller:
         tell every module apart; proven again after each rescan and after a missing pack."""
         group = stack.group
         try:
-            packs = stack.analog_all().modules
+            packs: tuple[PackAnalog, ...] = stack.analog_all().modules
         except (NoReplyError, ResponseError) as error:  # the master does not answer for its group
             log.info("group %d: the master does not answer for the whole group (%s); reading each module", group, error)
-            self.no_fanout.add(group)
+            self.no_fanout.add(group_of(stack))
             return None
         except (LinkError, ProtocolError) as error:
             self.failures[reason_of(error)] += 1
             log.debug("group %d: fan-out read failed (%s); reading each module this cycle", group, error)
             return None
         if len(packs) != len(stack.modules):  # a module is silent (the master leaves it out), or was missed
-            self.proven.pop(group, None)  # whatever comes back is proven again
+            self.proven.pop(group_of(stack), None)  # whatever comes back is proven again
             if len(packs) > len(stack.modules):  # the master counts more packs than the scan found
                 self.probe_missing(stack, range(1, len(packs) + 1))
             return None
-        if self.proven.get(group) != stack.modules:
+        if self.proven.get(group_of(stack)) != stack.modules:
             return self.prove_fanout(stack, packs)
         alarms = self.alarms(lambda: stack.alarm_all().modules, f"group {group}: no fan-out alarm data")
         if alarms is not None and len(alarms) != len(packs):
@@ -189,16 +195,16 @@ class Poller:
                 "reading each module",
                 stack.group,
             )
-            self.no_fanout.add(stack.group)
+            self.no_fanout.add(group_of(stack))
         elif own == [_fingerprint(pack) for pack in packs]:
-            self.proven[stack.group] = list(stack.modules)
+            self.proven[group_of(stack)] = list(stack.modules)
             log.info(
                 "group %d: read with one request a group from now on (fan-out, checked against each module)",
                 stack.group,
             )
         else:
             log.warning("group %d: the fan-out packs are not in module order; reading each module", stack.group)
-            self.no_fanout.add(stack.group)
+            self.no_fanout.add(group_of(stack))
         return readings
 
     def read_each(self, stack: Stack) -> list[ModuleReading]:
@@ -215,7 +221,11 @@ class Poller:
         for module, result in results.items():
             if self.stop.is_set():
                 break
-            if isinstance(result, Exception) and (stack.group, module) not in self.silent and stack.link.lost is None:
+            if (
+                isinstance(result, Exception)
+                and (*group_of(stack), module) not in self.silent
+                and stack.link.lost is None
+            ):
                 log.debug("module %d of group %d: %s; reading it again after the others", module, stack.group, result)
                 results[module] = self.read(stack, module)
                 if not isinstance(results[module], Exception):  # a failure counts once a module and cycle
@@ -231,7 +241,9 @@ class Poller:
             analog = stack.analog(module)
         except (LinkError, ProtocolError) as error:
             return error
-        alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
+        alarm = None
+        if ALARM in stack.family.roles:  # every family but Boqiang's has one
+            alarm = self.alarms(lambda: stack.alarm(module), f"module {module} of group {stack.group}: no alarm data")
         return self.answered(stack, module, analog, alarm)
 
     def alarms(self, read: Callable[[], T], what: str) -> T | None:
@@ -244,7 +256,7 @@ class Poller:
             return None
 
     def silent_reading(self, stack: Stack, module: int, error: Exception) -> ModuleReading:
-        key = (stack.group, module)
+        key = (*group_of(stack), module)
         self.failures[reason_of(error)] += 1
         if isinstance(error, PortError):  # the line's fault, not the module's: said once for the port
             log.debug("module %d of group %d not read: %s", module, stack.group, error)
@@ -253,26 +265,26 @@ class Poller:
         else:
             log.warning("module %d gives no data and is skipped until it does: %s", module, error)
             self.silent.add(key)
-        return ModuleReading(stack.group, module, None, identity=self.identities.get(key, Identity()), error=str(error))
+        identity = self.identities.get(key, Identity())
+        return ModuleReading(stack.group, module, None, identity=identity, error=str(error), bms=stack.family.name)
 
     def answered(self, stack: Stack, module: int, analog: PackAnalog, alarm: PackAlarm | None) -> ModuleReading:
         """A module's reading; who it is is read when it is first seen and when it comes back."""
-        key = (stack.group, module)
+        key = (*group_of(stack), module)
         if key in self.silent or key not in self.identities:
             if key in self.silent:
                 log.warning("module %d of group %d gives data again", module, stack.group)
                 self.silent.discard(key)
             self.identities[key] = self.identify(stack, module)
-        return ModuleReading(stack.group, module, analog, alarm, self.identities[key])
+        return ModuleReading(stack.group, module, analog, alarm, self.identities[key], bms=stack.family.name)
 
     def identify(self, stack: Stack, module: int) -> Identity:
         """Model, manufacturer, serial and firmware; what a module does not answer stays None."""
         identity = Identity()
         try:
-            info = stack.manufacturer(module)
-            identity.model, identity.manufacturer = info.model, info.manufacturer
-            identity.serial = stack.serial_number(module).serial
-            identity.firmware = stack.firmware(module).mainline_version_text
+            for piece in stack.identity(module):
+                for key, value in piece.items():
+                    setattr(identity, key, value)
         except (LinkError, ProtocolError) as error:
             log.info("module %d of group %d: identity incomplete: %s", module, stack.group, error)
         return identity
@@ -289,7 +301,7 @@ class Poller:
         self.no_fanout.clear()
         try:
             for stack in self.stacks:
-                self.probe_missing(stack, range(1, MAX_MODULE + 1))
+                self.probe_missing(stack, range(1, stack.family.max_module + 1))
         except PortError:
             self.next_rescan = 0.0  # lost while probing: the cycle says so, and the rescan is due again
 

@@ -1,25 +1,41 @@
 """Where the collector's settings come from, merged in one place: the built-in defaults, then a TOML file (a table
 a part: [battery], [influx], [mqtt], [http], [log]), then the environment (secrets), then what a program was told
-(its flags). A library or a service manager uses this as the command line does."""
+(its flags). A library or a service manager uses this as the command line does.
+
+Several batteries (one port each, each maybe another BMS family) are `[[battery]]` tables, or `-d` given once a
+port: the merged settings then hold `batteries`, a dict of PORT_KEYS a port, the first also as the plain keys."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import PylonbusError
+from ..link.detect import AUTO
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import BadValue, Setting, numbers, path, ranged, seconds, site_name, verbosity, whole
+from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import settings as http
 from ..sinks.influx import settings as influx
 from ..sinks.mqtt import settings as mqtt
 
+
+def bms_name(text: str) -> str:
+    """A family's name as `--bms` takes it, or `auto`."""
+    from ..protocol.families import names
+
+    if text == AUTO or text in names():
+        return text
+    raise BadValue(f"unknown BMS family {text!r}; known: {', '.join(names())} or {AUTO}")
+
+
 BATTERY = (
     Setting("device", default=DEFAULT_PORT),
+    Setting("bms", default=DEFAULT, parse=bms_name),
     Setting("baud", default=DEFAULT_BAUD, parse=whole(*BAUD_RANGE)),
     Setting("groups", default=[0], parse=numbers(0, MAX_GROUP)),
     Setting("interval", "query", default=5.0, parse=ranged(float, 1, None)),
@@ -31,6 +47,9 @@ BATTERY = (
     Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
     Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
 )
+#: What each battery of several (a `[[battery]]` table, a `-d` of several) gives for itself; the other keys of
+#: [battery] are the daemon's, for every port alike.
+PORT_KEYS = ("device", "bms", "baud", "groups")
 LOG = (Setting("verbose", default=0, parse=verbosity), Setting("syslog", default=False, flag=True))
 
 #: Each table of the file and its settings, in the order --print-config shows them.
@@ -87,6 +106,10 @@ def read_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from None
     given: dict[str, Any] = {}
+    batteries = data.get("battery")
+    if isinstance(batteries, list) and batteries and all(isinstance(b, dict) for b in batteries):
+        data["battery"] = batteries[0]
+        given["batteries"] = [_port(path, text, number, table) for number, table in enumerate(batteries)]
     for table, values in data.items():
         if table not in TABLES or not isinstance(values, dict):
             known = ", ".join(f"[{name}]" for name in TABLES)
@@ -106,13 +129,43 @@ def read_file(path: Path) -> dict[str, Any]:
     return given
 
 
+def _port(path: Path, text: str, number: int, table: dict[str, Any]) -> dict[str, Any]:
+    """What the `number`th `[[battery]]` table gives of PORT_KEYS (checked as a flag); only the first may give
+    the daemon's other keys, read with [battery]."""
+    settings = {setting.key: setting for setting in BATTERY}
+    port: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in PORT_KEYS and number:
+            where = f"{path}:{_line_of(text, 'battery', key)}"
+            raise ConfigError(
+                f"{where}: {key} applies to every battery; give it in the first [[battery]] table, "
+                f"a later one gives only {', '.join(PORT_KEYS)}"
+            )
+        if key in PORT_KEYS:
+            try:
+                port[key] = settings[key].read(value)
+            except BadValue as error:
+                raise ConfigError(f"{path}:{_line_of(text, 'battery', key)}: {key}: {error}") from None
+    return port
+
+
 def merge(file: Path | None = None, flags: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every setting: the defaults, then `file`, then `flags`. Secrets come later, when the service is configured:
     from their own file (password_file …), else a flag, else the environment (`ENVIRONMENT`)."""
     merged = defaults()
     if file is not None:
         merged |= read_file(file)
-    merged |= dict(flags or {})
+    given = dict(flags or {})
+    if "batteries" in given or "device" in given:  # the ports of the command line replace the file's
+        merged.pop("batteries", None)
+    batteries = given.get("batteries") or [
+        port | {key: given[key] for key in PORT_KEYS if key in given} for port in merged.get("batteries", [])
+    ]  # a flag such as -b 9600 is every port's
+    merged |= given
+    if batteries:
+        # A key a port leaves out is the first port's; the first's are the plain keys (what one port reads).
+        merged |= {key: batteries[0].get(key, merged[key]) for key in PORT_KEYS}
+        merged["batteries"] = [{key: port.get(key, merged[key]) for key in PORT_KEYS} for port in batteries]
     return merged
 
 
@@ -121,19 +174,29 @@ def render(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
     as ***."""
     environ = os.environ if environ is None else environ
     secrets = [name for name in SECRETS if settings.get(name) or environ.get(ENVIRONMENT[name])]
+    ports = settings.get("batteries") or []
     lines: list[str] = []
     for table, entries in TABLES.items():
-        lines.append(f"[{table}]")
-        for setting in entries:
-            value = settings.get(setting.name)
-            if setting.flag and value is not None:
-                value = bool(value)
-            if value is not None:
-                lines.append(f"{setting.key} = {_toml(value)}")
+        lines.append(f"[[{table}]]" if table == "battery" and ports else f"[{table}]")
+        lines += _values(settings, entries)
         if table == "influx":
             lines += [f'# {name} = "***"  (given on the command line or in the environment)' for name in secrets]
+        if table == "battery":
+            for port in ports[1:]:
+                lines += ["", "[[battery]]", *_values(port, [s for s in entries if s.name in PORT_KEYS])]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _values(settings: Mapping[str, Any], entries: Iterable[Setting]) -> list[str]:
+    lines = []
+    for setting in entries:
+        value = settings.get(setting.name)
+        if setting.flag and value is not None:
+            value = bool(value)
+        if value is not None:
+            lines.append(f"{setting.key} = {_toml(value)}")
+    return lines
 
 
 def _toml(value: Any) -> str:

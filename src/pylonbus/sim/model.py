@@ -9,10 +9,11 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE, address
+from ..protocol.families.pylontech.family import FAMILY as PYLONTECH
 
 # The results the simulator's modules hold values for: the same types the layouts decode.
 from ..protocol.families.pylontech.results import (
@@ -30,12 +31,13 @@ from ..protocol.families.pylontech.results import (
     Status3,
     SystemParameters,
 )
+from ..protocol.family import Family
 from ..protocol.fields import AlarmState
 
 
 @dataclass(frozen=True)
 class Preset:
-    """What distinguishes one Pylontech model on the bus."""
+    """What distinguishes one model on the bus (Pylontech's here; each family's responder has its own)."""
 
     name: str
     device_name: str
@@ -43,7 +45,7 @@ class Preset:
     temperatures: int
     capacity: float  # Ah
     user_defined_items: int
-    software_version: tuple[int, int]
+    software_version: tuple[int, ...]
     alarm_extra_bytes: int  # C-series firmwares append a byte to the 0x44 reply
     current_limit: float  # A, the 0x92 charge (and negated discharge) limit
     protection_current: float  # A, the 0x47 limits
@@ -86,6 +88,7 @@ class Module:
     preset: Preset
     group: int
     number: int
+    address: int  # the ADR it answers at, by its family's numbering
     serial: str
     soc: float
     cycles: int
@@ -98,10 +101,6 @@ class Module:
     off: bool = False  # turned off by 0x95: silent until the simulator restarts
     limits: ChargeDischargeInfo | None = None  # imposed by 0x94
     raised: set[str] = field(default_factory=set)  # alarms injected (`--alarm`), raised whatever the values
-
-    @property
-    def address(self) -> int:
-        return address(self.group, self.number)
 
     def cell_voltages(self) -> tuple[float, ...]:
         base = open_circuit_voltage(self.soc) + self.current * CELL_RESISTANCE * 100 / self.preset.capacity
@@ -118,6 +117,20 @@ class Module:
             remaining_capacity=round(capacity * self.soc, 3),
             user_defined_items=self.preset.user_defined_items,
             total_capacity=capacity,
+            cycles=self.cycles,
+        )
+
+    def centi(self) -> PackAnalog:
+        """The values of `pack` at the 10 mV, 10 mA and 10 mAh the Pylontech clones send."""
+        cells = self.cell_voltages()
+        return PackAnalog(
+            cell_voltages=cells,
+            temperatures=tuple(round(t, 1) for t in self.temperatures),
+            current=round(self.current, 2),
+            voltage=round(sum(cells), 2),
+            remaining_capacity=round(self.preset.capacity * self.soc, 2),
+            user_defined_items=self.preset.user_defined_items,
+            total_capacity=self.preset.capacity,
             cycles=self.cycles,
         )
 
@@ -280,10 +293,13 @@ class Stack:
         frozen: bool = False,
         speed: float = 1.0,
         start: float = 0.0,
+        presets: Mapping[str, Preset] = PRESETS,
+        family: Family[Any, Any] = PYLONTECH,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed {speed} is negative; 0 holds the values, 1 is real time, 60 a minute a second")
         self.seed = seed
+        self.family = family
         self.frozen = frozen
         self.speed = speed
         self.clock = start  # wall time of the last advance
@@ -294,39 +310,48 @@ class Stack:
             for number, model in enumerate(models, 1):
                 if model is None:
                     continue  # an empty slot: modules after it keep their addresses
-                module = _new_module(PRESETS[model], group, number, rng)
+                module = _new_module(presets[model], group, number, family.address(group, number), rng)
                 self.modules[module.address] = module
         self._phase = rng.uniform(0, 2 * math.pi)
         self.advance(start, force=True)
 
     @classmethod
-    def parse(cls, spec: str, **kwargs: float) -> Stack:
+    def parse(
+        cls,
+        spec: str,
+        *,
+        presets: Mapping[str, Preset] = PRESETS,
+        family: Family[Any, Any] = PYLONTECH,
+        **kwargs: float,
+    ) -> Stack:
         """From `US3000C*3;US2000B,-,US2000C`: groups separated by `;` (group 0 first), modules by `,`,
-        `-` for an address left empty; `-` alone is a bus without a battery (a line that only echoes)."""
+        `-` for an address left empty; `-` alone is a bus without a battery (a line that only echoes). The
+        models are those of `presets`, addressed as `family` numbers them."""
         groups: dict[int, list[str | None]] = {}
         named = False  # an address was written, if only as empty: an empty bus is asked for, not a slip
         parts = spec.split(";")
-        if len(parts) > MAX_GROUP + 1:
+        max_group, max_module = family.max_group, family.max_module
+        if len(parts) > max_group + 1:
             raise ValueError(
-                f"stack '{spec}' has {len(parts)} groups; a bus holds at most {MAX_GROUP + 1} (0-{MAX_GROUP})"
+                f"stack '{spec}' has {len(parts)} groups; a bus holds at most {max_group + 1} (0-{max_group})"
             )
         for group, part in enumerate(parts):
             models: list[str | None] = []
             for item in filter(None, (s.strip() for s in part.split(","))):
                 name, _, count = item.partition("*")
-                preset = None if name.strip() == "-" else _preset_name(name.strip())
+                preset = None if name.strip() == "-" else _preset_name(name.strip(), presets)
                 try:
                     models += [preset] * (int(count) if count else 1)
                 except ValueError:
                     raise ValueError(f"'{item}' in stack '{spec}': the count after '*' is not a number") from None
-            if len(models) > MAX_MODULE:
-                raise ValueError(f"group {group} has {len(models)} modules; a group holds at most {MAX_MODULE}")
+            if len(models) > max_module:
+                raise ValueError(f"group {group} has {len(models)} modules; a group holds at most {max_module}")
             if any(models):
                 groups[group] = models
             named = named or bool(models)
         if not named:
             raise ValueError(f"stack '{spec}' names no module")
-        return cls(groups, **kwargs)  # type: ignore[arg-type]
+        return cls(groups, presets=presets, family=family, **kwargs)  # type: ignore[arg-type]
 
     def raise_alarm(self, spec: str) -> None:
         """`[GROUP/]MODULE:NAME` (`2:cell_voltage_high`, `1/3:charge_over_temperature`): that module reports the
@@ -379,28 +404,29 @@ class Stack:
                 break
 
 
-def group_spec(model: str, modules: int, group: int) -> str:
+def group_spec(model: str, modules: int, group: int, family: Family[Any, Any] = PYLONTECH) -> str:
     """The stack string of `modules` alike in one group, for --model/--modules/--group."""
-    address(group, max(modules, 1))  # validates both
+    family.address(group, max(modules, 1))  # validates both
     if modules < 1:
-        raise ValueError(f"modules {modules} is out of range 1..{MAX_MODULE}")
+        raise ValueError(f"modules {modules} is out of range 1..{family.max_module}")
     return ";" * group + f"{model}*{modules}"
 
 
-def _preset_name(name: str) -> str:
-    for known in PRESETS:
+def _preset_name(name: str, presets: Mapping[str, Preset]) -> str:
+    for known in presets:
         if known.lower() == name.lower():
             return known
-    raise ValueError(f"unknown model '{name}'; known models: {', '.join(PRESETS)}")
+    raise ValueError(f"unknown model '{name}'; known models: {', '.join(presets)}")
 
 
-def _new_module(preset: Preset, group: int, number: int, rng: random.Random) -> Module:
+def _new_module(preset: Preset, group: int, number: int, adr: int, rng: random.Random) -> Module:
     ambient = rng.uniform(18.0, 26.0)
     serial = f"PPTBH{group:02d}{number:02d}{rng.randrange(10**7):07d}"
     return Module(
         preset=preset,
         group=group,
         number=number,
+        address=adr,
         serial=serial,
         soc=rng.uniform(0.45, 0.85),
         cycles=rng.randrange(5, 400),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 from ..errors import ChecksumError, FrameError, LengthChecksumError, ProtocolError
 from ..protocol.family import FANOUT, GET_VERSION, Family
 from ..protocol.frame import MIN_FRAME, Rtn, encode_frame, parse_frame
-from .model import Module, Stack
+from .model import Module, Preset, Stack
 
 
 @dataclass
@@ -54,6 +55,13 @@ class Responder(ABC):
     """Answers requests like the modules of a stack of one family would, with optional faults."""
 
     family: ClassVar[Family[Any, Any]]
+    presets: ClassVar[Mapping[str, Preset]]  # the models of the family the simulator can play
+    default_model: ClassVar[str]
+
+    @classmethod
+    def parse_stack(cls, spec: str, **kwargs: float) -> Stack:
+        """`Stack.parse` with this family's models and addresses."""
+        return Stack.parse(spec, presets=cls.presets, family=cls.family, **kwargs)
 
     def __init__(self, stack: Stack, faults: Faults | None = None, seed: int = 0) -> None:
         self.stack = stack
@@ -98,7 +106,7 @@ class Responder(ABC):
             command: IntEnum = family.commands(frame.cid2)
         except ValueError:
             return self._reply(frame.adr, Rtn.CID2_INVALID)
-        if command == GET_VERSION:
+        if command == GET_VERSION and command not in family.replies:
             return self._reply(frame.adr, Rtn.NORMAL)
         fanout = False
         if command in family.addressed:
@@ -108,6 +116,8 @@ class Responder(ABC):
             fanout = target == FANOUT and command in family.fanouts and module.number == 1
             if not fanout and target not in family.info_addresses(frame.adr):
                 return self._reply(frame.adr, Rtn.ADR_ERROR)
+            if frame.info[1:] != family.request_tails.get(command, frame.info[1:]):
+                return self._reply(frame.adr, Rtn.INVALID_DATA)  # an operation or module not simulated
         try:
             info = self._info(command, module, frame.info, fanout)
         except (ProtocolError, ValueError):

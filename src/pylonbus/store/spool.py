@@ -35,9 +35,12 @@ CREATE INDEX IF NOT EXISTS {table}_by_time ON {table} (created, id);
 #: The InfluxDB queue keeps the table name of the spools written before there were other queues.
 DEFAULT_QUEUE = "batches"
 GENERATION_SHIFT = 40  # bits of a batch id that are its row; the rest count the database replacements
-# Batches leave in the order they were taken: by time, then id (the second half of a split batch is a newer
-# row with its original time).
+# Batches leave in the order they were taken: by `created`, then id (the second half of a split batch is a newer
+# row with its original `created`). `created` is the spool's own sequence, not the wall clock: the time of the
+# insert, but never earlier than the batch before it, so a clock stepped back (or a Pi booting in 1970 on a spool
+# of last year) keeps the order in which batches were taken.
 IN_ORDER = "ORDER BY created, id"
+NEXT_IN_ORDER = "MAX(?, COALESCE((SELECT MAX(created) FROM {table}), 0) + 1e-6)"  # the `created` of a new batch
 DISK_MARGIN = 64 * 1024  # bytes kept free for the journal and the b-tree pages of a transaction
 DEFERRED_REMOVALS = 4000  # sent batches whose deletion may wait (see Spool.remove)
 # What the `rejected` table keeps at most: a server that refuses every batch (a field-type conflict) would
@@ -326,8 +329,9 @@ class Spool(Store):
     def _insert(self, body: bytes, lines: int) -> int:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            created = NEXT_IN_ORDER.format(table=self._table)
             cursor = self._db.execute(
-                f"INSERT INTO {self._table} (created, lines, body) VALUES (?, ?, ?)", (time.time(), lines, body)
+                f"INSERT INTO {self._table} (created, lines, body) VALUES ({created}, ?, ?)", (time.time(), lines, body)
             )
             self._database.write_staged()  # the cycle's energy counters, in the commit the batch needs anyway
             excess = self._count + 1 - self.limit

@@ -8,7 +8,7 @@ from ...protocol.families.pylontech.codes import Command
 from ...protocol.families.pylontech.family import FAMILY
 from ...protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
 from ...protocol.families.pylontech.results import ChargeDischargeInfo, SystemAlarmInfo, SystemAnalogData
-from ..model import Module, field_values
+from ..model import PRESETS, Module, field_values
 from ..responder import Responder
 
 
@@ -16,6 +16,8 @@ class PylontechResponder(Responder):
     """Answers like the Pylontech modules of the stack."""
 
     family = FAMILY
+    presets = PRESETS
+    default_model = "US3000C"
 
     def _info(self, command: Command, module: Module, request_info: bytes, fanout: bool) -> bytes | None:
         if fanout:

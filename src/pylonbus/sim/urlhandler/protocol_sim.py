@@ -1,6 +1,7 @@
 """`sim://?stack=US3000C*3&seed=1&frozen=1&no_reply=0.1`: a simulated stack behind the pyserial API.
 
-Parameters: `stack` (see `Stack.parse`) or `modules`, `model` and `group`; `seed`, `frozen`, `speed`;
+Parameters: `bms` (the family played, `pylontech` unless said: `sim://?bms=seplos`); `stack` (see `Stack.parse`,
+with that family's models) or `modules`, `model` (default: the family's first) and `group`; `seed`, `frozen`, `speed`;
 `pace=0` to deliver replies at once instead of at the port's baud rate; `echo=1` for a line that sends every
 request back before any reply (with `stack=-`: an adapter that only echoes); `alarm=2:cell_voltage_high,…`
 (alarms a module reports, see `Stack.raise_alarm`); `serial=1:TEXT` (repeatable; percent-encoded, any latin-1
@@ -15,12 +16,14 @@ from typing import Any
 import serial
 from serial.serialutil import SerialBase
 
+from ...protocol.families import DEFAULT
 from ..bus import Bus
 from ..model import Stack, group_spec
 from ..responder import Faults
 from ..responders import responder_class
 
 PARAMETERS = (
+    "bms",
     "stack",
     "modules",
     "model",
@@ -37,7 +40,7 @@ PARAMETERS = (
 
 
 def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool, bool]:
-    """The stack, its faults, and whether the line paces replies and echoes requests."""
+    """The stack (of the family `bms` names), its faults, and whether the line paces replies and echoes requests."""
     unknown = sorted(set(query) - set(PARAMETERS))
     if unknown:
         raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(PARAMETERS)}")
@@ -48,12 +51,14 @@ def stack_from_query(query: dict[str, list[str]]) -> tuple[Stack, Faults, bool, 
     def flag(name: str) -> bool:
         return one(name, "0") in ("1", "true", "yes")
 
+    played = responder_class(one("bms", DEFAULT))
     spec = one("stack", "")
     if spec and {"modules", "model", "group"} & set(query):
         raise ValueError("give either stack=… or modules/model/group, not both (stack names every group)")
     if not spec:
-        spec = group_spec(one("model", "US3000C"), int(one("modules", "3")), int(one("group", "0")))
-    stack = Stack.parse(
+        model = one("model", played.default_model)
+        spec = group_spec(model, int(one("modules", "3")), int(one("group", "0")), played.family)
+    stack = played.parse_stack(
         spec,
         seed=int(one("seed", "0")),
         frozen=flag("frozen"),
@@ -91,7 +96,7 @@ class Serial(SerialBase):
             stack, faults, pace, echo = stack_from_query(urllib.parse.parse_qs(parts.query))
         except (ValueError, KeyError, TypeError) as error:
             raise serial.SerialException(f"invalid simulator URL {url!r}: {error}") from None
-        self.simulator = responder_class()(stack, faults, seed=stack.seed)
+        self.simulator = responder_class(stack.family.name)(stack, faults, seed=stack.seed)
         self._bus = Bus(self.simulator, self.baudrate, pace, echo)
 
     def _reconfigure_port(self) -> None:

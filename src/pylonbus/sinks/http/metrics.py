@@ -63,6 +63,24 @@ QUANTITIES = (
 )
 
 
+#: A unit as Prometheus writes it: (name suffix, factor to the base unit).
+BASE_UNITS = {
+    "V": ("_volts", 1),
+    "A": ("_amperes", 1),
+    "W": ("_watts", 1),
+    "%": ("_ratio", 0.01),
+    "Ah": ("_coulombs", 3600),
+    "Wh": ("_joules", 3600),
+    "kWh": ("_joules", 3.6e6),
+    "h": ("_seconds", 3600),
+    "s": ("_seconds", 1),
+    "": ("", 1),
+}
+
+
+TEMPERATURES = "Temperature of the BMS and of the cell sensors."
+
+
 def _escape(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -113,13 +131,33 @@ def _list(
         out.add(name, "gauge", help_text, labels | {label: key}, value)
 
 
+def _extras(out: Exposition, extras: dict[str, dict[str, str]], doc: dict[str, Any], labels: Labels) -> None:
+    """A family's extra quantities: a temperature as one more sensor of `pylontech_temperature_celsius`, the
+    rest as `pylontech_<key>` in its base unit (`_total` for a counter)."""
+    for key, quantity in extras.items():
+        value, unit = doc.get(key), quantity["unit"]
+        if unit == "°C" and key.endswith("_temperature"):
+            sensor = [(key.removesuffix("_temperature"), value)]
+            _list(out, "pylontech_temperature_celsius", TEMPERATURES, "sensor", sensor, labels)
+            continue
+        suffix, factor = BASE_UNITS.get(unit, ("", 1))
+        counter = quantity["state_class"] == "total_increasing"
+        name = f"pylontech_{key}{suffix}{'_total' if counter else ''}"
+        number = value * factor if isinstance(value, int | float) and factor != 1 else value
+        help_text = quantity["description"][:1].upper() + quantity["description"][1:] + "."
+        out.add(
+            name, "counter" if counter else "gauge", help_text, labels, round(number, 6) if number is not None else None
+        )
+
+
 def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[int, int] | None) -> str:
     """The text of /metrics for a cycle's `reading_state`; `last_success` the start (s since the epoch) of the
     last cycle in which a module answered; `spool` is (pending batches, dropped batches) when there is one."""
     out = Exposition()
     for stack in state["stacks"]:
+        family = {"bms": stack["bms"]} if "bms" in stack else {}
         for doc in stack["modules"]:
-            labels = {"group": doc["group"], "module": doc["module"], "serial": doc["serial"] or ""}
+            labels = family | {"group": doc["group"], "module": doc["module"], "serial": doc["serial"] or ""}
             out.add(
                 "pylontech_module_up", "gauge", "1 when the module answered in the last cycle.", labels, doc["online"]
             )
@@ -131,11 +169,11 @@ def exposition(state: dict[str, Any], last_success: float | None, spool: tuple[i
             cells = ((str(n), v) for n, v in enumerate(doc["cells"], 1))
             _list(out, "pylontech_cell_voltage_volts", "Cell voltage.", "cell", cells, labels)
             sensors = [("bms", doc["temperature_bms"]), *((str(n), v) for n, v in enumerate(doc["temperatures"], 1))]
-            help_text = "Temperature of the BMS and of the cell sensors."
-            _list(out, "pylontech_temperature_celsius", help_text, "sensor", sensors, labels)
+            _list(out, "pylontech_temperature_celsius", TEMPERATURES, "sensor", sensors, labels)
             flags = ((name, value) for name, value in doc.get("alarms", {}).items() if not name.startswith("status"))
             _list(out, "pylontech_alarm", "1 while the alarm is raised.", "type", flags, labels)
-        _values(out, 2, stack, {"group": stack["group"]})
+            _extras(out, stack.get("extras", {}), doc, labels)
+        _values(out, 2, stack, family | {"group": stack["group"]})
     out.add("pylontech_poll_duration_seconds", "gauge", "Duration of the last poll cycle.", {}, state["duration"])
     for reason, count in state["errors"].items():
         out.add("pylontech_read_errors_total", "counter", "Failed module reads by reason.", {"reason": reason}, count)

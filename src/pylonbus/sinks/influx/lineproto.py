@@ -8,8 +8,10 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ...protocol.families import DEFAULT
+
 if TYPE_CHECKING:
-    from ...protocol.families.pylontech.results import PackAnalog
+    from ...protocol.pack import PackAnalog
     from ...readings.reading import Reading
 
 
@@ -109,21 +111,29 @@ def _field(value: Any) -> str:
     return repr(float(value))
 
 
+_TAGS_AND_TEXT = frozenset(
+    {"time", "bms", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "modules", "extras"}
+)
+
+
 def _flat(doc: dict[str, Any]) -> dict[str, Any]:
     """A module or stack document as line-protocol fields: lists numbered from 1 (`cell_1`), alarms as
     `alarm_<name>` booleans and the raw status bytes as integers; missing values left out."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if key in ("time", "group", "module", "serial", "model", "manufacturer", "firmware", "error", "modules"):
+        if key in _TAGS_AND_TEXT:
             continue
         if isinstance(value, list):
-            item = {"cells": "cell", "temperatures": "temperature"}[key]
+            item = _ITEMS.get(key, key)
             out.update((f"{item}_{n}", v) for n, v in enumerate(value, 1))
         elif isinstance(value, dict):
             out.update((name if name.startswith("status") else f"alarm_{name}", v) for name, v in value.items())
         elif value is not None:
             out[key] = value
     return out
+
+
+_ITEMS = {"cells": "cell", "temperatures": "temperature"}  # a list's field name per item (an extra's: its own)
 
 
 def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str:
@@ -133,19 +143,22 @@ def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str
 
 def full_lines(reading: Reading, extra: str = "") -> list[str]:
     """The `full` schema: a `pylontech_module` line per module (tags group, module, serial; an offline one
-    writes `online=false` only) and a `pylontech_stack` line per group; `extra` tags (`,site=house`) follow."""
+    writes `online=false` only) and a `pylontech_stack` line per group; another family's with its `bms` tag
+    and its extra fields; `extra` tags (`,site=house`) follow."""
     from ...readings.documents import module_state, stack_state
+    from ...readings.reading import family_labels
 
     out = []
     for stack in reading.stacks:
+        family = "".join(f"{key}={escape_tag(value)}," for key, value in family_labels(stack.bms).items())
         for module in stack.modules:
-            tags = f"group={module.group},module={module.module}"
+            tags = f"{family}group={module.group},module={module.module}"
             if module.identity.serial:
                 tags += f",serial={escape_tag(module.identity.serial)}"
             doc = module_state(module, reading.time_ns)
             out.append(_line("pylontech_module", tags + extra, doc, reading.time_ns))
         doc = stack_state(stack, reading.time_ns)
-        out.append(_line("pylontech_stack", f"group={stack.group}{extra}", doc, reading.time_ns))
+        out.append(_line("pylontech_stack", f"{family}group={stack.group}{extra}", doc, reading.time_ns))
     return out
 
 
@@ -180,7 +193,7 @@ class LineProtocol:
         out = []
         with self._lock:
             for module in reading.modules:
-                if module.analog is None:
+                if module.analog is None or module.bms != DEFAULT:  # the C program's lines are Pylontech's
                     continue
                 key = (module.group, module.module)
                 snapshot = Snapshot.of(module.analog)

@@ -7,15 +7,26 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS
+from ...protocol.families import DEFAULT, family
+from ...protocol.pack import TOTAL_INCREASING
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, extra_units, family_alarms
+from ...readings.reading import group_path, named
 from .settings import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
-    from ...readings.reading import ModuleReading
+    from ...readings.reading import ModuleReading, StackReading
 
-_DEVICE_CLASS = {"V": "voltage", "A": "current", "W": "power", "°C": "temperature", "kWh": "energy"}
+_DEVICE_CLASS = {
+    "V": "voltage",
+    "A": "current",
+    "W": "power",
+    "°C": "temperature",
+    "kWh": "energy",
+    "Wh": "energy",
+    "h": "duration",
+}
 _PRECISION = {"V": 2, "A": 1, "W": 0, "°C": 1, "Ah": 1, "kWh": 3, "%": 0}
 
 
@@ -83,7 +94,13 @@ def _energy() -> list[Entity]:
     ]
 
 
-def module_entities(cells: int, temperatures: int) -> list[Entity]:
+#: A family's extra quantity as an entity: its key, its description as the name, its unit and state class.
+Extra = tuple[str, str, str, bool]
+
+
+def module_entities(
+    cells: int, temperatures: int, extras: tuple[Extra, ...] = (), alarms: tuple[str, ...] = ALARMS
+) -> list[Entity]:
     u = MODULE_UNITS
     entities = [
         Entity("voltage", "Voltage", u["voltage"]),
@@ -107,9 +124,10 @@ def module_entities(cells: int, temperatures: int) -> list[Entity]:
             Entity(f"temperatures[{n}]", f"Temperature {n + 1}", u["temperatures"], diagnostic=True, enabled=False)
             for n in range(temperatures)
         ),
+        *(Entity(key, name[:1].upper() + name[1:], unit, counter=counter) for key, name, unit, counter in extras),
         *_energy(),
         Entity("online", "Online", component="binary_sensor", device_class="connectivity", diagnostic=True),
-        *(Entity(f"alarms.{name}", "Alarm " + name.replace("_", " "), component="binary_sensor") for name in ALARMS),
+        *(Entity(f"alarms.{name}", "Alarm " + name.replace("_", " "), component="binary_sensor") for name in alarms),
     ]
     return entities
 
@@ -132,6 +150,18 @@ def node_id(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", text)
 
 
+class Module(NamedTuple):
+    """What a module device's configs are made of; a change of any is published again."""
+
+    path: str  # its group's topic level (`group_path`)
+    module: int
+    device: dict[str, Any]
+    cells: int
+    temperatures: int
+    extras: tuple[Extra, ...]
+    alarms: tuple[str, ...]
+
+
 class Discovery:
     """The discovery configs of every device seen so far."""
 
@@ -139,75 +169,92 @@ class Discovery:
         self.prefix = prefix
         self.ha_prefix = ha_prefix
         self.status_topic = status_topic
-        self.modules: dict[str, tuple[int, int, dict[str, Any], int, int]] = {}  # serial -> group, module, …
-        self.stacks: set[int] = set()
+        self.modules: dict[str, Module] = {}  # by what identifies the device: its serial
+        self.stacks: dict[str, tuple[str, int]] = {}  # group path -> family, group
+
+    def _key(self, module: ModuleReading) -> str | None:
+        """What identifies a module's device: its serial; for a family that reads none (Seplos, EG4), its
+        place (prefix, family, group, module), which is all there is."""
+        if module.identity.serial or module.bms == DEFAULT:
+            return module.identity.serial
+        return f"{self.prefix}_{module.bms}_{module.group}_{module.module}"
 
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
-        serial = module.identity.serial
-        if not serial or module.analog is None:
+        key = self._key(module)
+        if not key or module.analog is None:
             return False  # without a serial there is nothing stable to identify the device by
-        identity = module.identity
+        identity, path, title = module.identity, group_path(module.bms, module.group), family(module.bms).title
+        called = identity.serial or named(module.bms, f"{module.group}/{module.module}")
         device = {
-            "identifiers": [f"pylontech_{serial}"],
-            "name": f"{identity.model or 'Pylontech'} {serial}",
-            "manufacturer": identity.manufacturer or "Pylontech",
+            "identifiers": [f"pylontech_{key}"],
+            "name": f"{identity.model or title} {called}",
+            "manufacturer": identity.manufacturer or title,
             "model": identity.model,
-            "serial_number": serial,
+            "serial_number": identity.serial,
             "sw_version": identity.firmware,
-            "via_device": self._stack_id(module.group),
+            "via_device": self._stack_id(path),
         }
         device = {key: value for key, value in device.items() if value is not None}
-        entry = (
-            module.group,
+        extras = tuple(
+            (name, q["description"], q["unit"], q["state_class"] == TOTAL_INCREASING)
+            for name, q in extra_units(module.analog).items()
+        )
+        alarms = ALARMS if module.bms == DEFAULT or module.alarm is None else tuple(family_alarms(module.alarm))
+        entry = Module(
+            path,
             module.module,
             device,
             len(module.analog.cell_voltages),
             len(module.analog.cell_temperatures),
+            extras,
+            alarms,
         )
-        if self.modules.get(serial) == entry:
+        if self.modules.get(key) == entry:
             return False
-        self.modules[serial] = entry
+        self.modules[key] = entry
         return True
 
-    def add_stack(self, group: int) -> bool:
-        if group in self.stacks:
+    def add_stack(self, stack: StackReading) -> bool:
+        path = group_path(stack.bms, stack.group)
+        if path in self.stacks:
             return False
-        self.stacks.add(group)
+        self.stacks[path] = (stack.bms, stack.group)
         return True
 
     def nodes(self) -> set[str]:
         """The node ids of the module devices seen (the third part of their config topics)."""
-        return {self._module_node(serial) for serial in self.modules}
+        return {self._module_node(key) for key in self.modules}
 
     def state_topics(self) -> set[str]:
         """The state topics of the module devices seen."""
-        return {self._state_topic(group, module) for group, module, *_ in self.modules.values()}
+        return {self._state_topic(entry.path, entry.module) for entry in self.modules.values()}
 
-    def _state_topic(self, group: int, module: int | str) -> str:
-        return f"{self.prefix}/{group}/{module}/state"
+    def _state_topic(self, path: str, module: int | str) -> str:
+        return f"{self.prefix}/{path}/{module}/state"
 
     @staticmethod
-    def _module_node(serial: str) -> str:
-        return f"pylontech_{node_id(serial)}"
+    def _module_node(key: str) -> str:
+        return f"pylontech_{node_id(key)}"
 
-    def _stack_id(self, group: int) -> str:
-        return f"{node_id(self.prefix)}_stack_{group}"
+    def _stack_id(self, path: str) -> str:
+        return f"{node_id(self.prefix)}_stack_{node_id(path)}"
 
     def configs(self) -> list[tuple[str, str]]:
         """(topic, retained JSON) of every entity of every device."""
         out = []
-        for group in sorted(self.stacks):
+        for path, (bms, group) in sorted(self.stacks.items(), key=lambda item: item[1]):
             # A second daemon on the broker (another --mqtt-prefix) names its stacks apart: Home Assistant makes
             # the entity ids from the device's name.
-            name = f"Pylontech stack {group}" + ("" if self.prefix == DEFAULT_PREFIX else f" ({self.prefix})")
-            device = {"identifiers": [self._stack_id(group)], "name": name, "manufacturer": "Pylontech"}
-            out += self._configs(self._stack_id(group), self._state_topic(group, "stack"), device, stack_entities(), [])
-        for serial, (group, module, device, cells, temperatures) in self.modules.items():
-            state = self._state_topic(group, module)
+            title = family(bms).title
+            name = f"{title} stack {group}" + ("" if self.prefix == DEFAULT_PREFIX else f" ({self.prefix})")
+            device = {"identifiers": [self._stack_id(path)], "name": name, "manufacturer": title}
+            out += self._configs(self._stack_id(path), self._state_topic(path, "stack"), device, stack_entities(), [])
+        for key, entry in self.modules.items():
+            state = self._state_topic(entry.path, entry.module)
             online = {"topic": state, "value_template": ONLINE}
-            entities = module_entities(cells, temperatures)
-            out += self._configs(self._module_node(serial), state, device, entities, [online])
+            entities = module_entities(entry.cells, entry.temperatures, entry.extras, entry.alarms)
+            out += self._configs(self._module_node(key), state, entry.device, entities, [online])
         return out
 
     def _configs(

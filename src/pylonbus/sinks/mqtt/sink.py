@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import PylonbusError
-from ...readings.documents import reading_state
+from ...readings.documents import path_of, reading_state
 from ...store.backlog import Backlog
 from .discovery import Discovery
 from .settings import broker, topic_problem
@@ -226,13 +226,13 @@ class MqttSink:
         prefix = self.config.prefix
         for stack in reading_state(reading)["stacks"]:
             for doc in stack["modules"]:
-                messages.append((f"{prefix}/{doc['group']}/{doc['module']}/state", _payload(doc)))
+                messages.append((f"{prefix}/{path_of(doc)}/{doc['module']}/state", _payload(doc)))
             stack_doc = {key: value for key, value in stack.items() if key != "modules"}
-            messages.append((f"{prefix}/{stack['group']}/stack/state", _payload(stack_doc)))
+            messages.append((f"{prefix}/{path_of(stack)}/stack/state", _payload(stack_doc)))
         if self.discovery is not None:
             for stack in reading.stacks:
                 # Each noted, stack and modules alike (`or` would leave the stack out of the first announcement).
-                new = [self.discovery.add_stack(stack.group), *map(self.discovery.add_module, stack.modules)]
+                new = [self.discovery.add_stack(stack), *map(self.discovery.add_module, stack.modules)]
                 if any(new):
                     self._announce = True
         if self.backlog.put(json.dumps(messages).encode(), len(messages)):

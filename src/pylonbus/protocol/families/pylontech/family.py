@@ -3,9 +3,10 @@ exported, now the family's methods bound to it (a bound method costs a call no m
 
 from __future__ import annotations
 
+from ... import family as roles
 from ...family import Family
 from ...frame import CID1_BATTERY
-from .codes import MAX_MODULE, Command, address, info_addresses
+from .codes import MAX_GROUP, MAX_MODULE, Command, address, info_addresses
 from .layouts import CHARGE_DISCHARGE_SETTING, FANOUT_LAYOUTS, REPLY_LAYOUTS
 from .results import ChargeDischargeSetting, Result
 
@@ -54,6 +55,16 @@ FAMILY: Family[Command, Result] = Family(
     address=address,
     info_addresses=info_addresses,
     max_module=MAX_MODULE,
+    roles={
+        roles.ANALOG: Command.ANALOG,
+        roles.ALARM: Command.ALARM,
+        roles.VERSION: Command.PROTOCOL_VERSION,
+        roles.IDENTITY: Command.MANUFACTURER,
+        roles.SERIAL: Command.SERIAL_NUMBER,
+        roles.FIRMWARE: Command.FIRMWARE,
+        roles.PARAMETERS: Command.SYSTEM_PARAMETERS,
+    },
+    max_group=MAX_GROUP,
     reply_bytes=_REPLY_BYTES,
     pack_bytes={Command.ANALOG: 2 * _PACK_ANALOG, Command.ALARM: 2 * _PACK_ALARM},
 )

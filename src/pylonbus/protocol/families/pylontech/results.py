@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import ClassVar
 
+from ... import pack
 from ...family import ProtocolVersion
 from ...fields import AlarmState, flag_names
 
@@ -54,10 +54,8 @@ class ChargeStatus(IntFlag):
 
 
 @dataclass(slots=True)
-class PackAnalog:
+class PackAnalog(pack.PackAnalog):
     """Analog values of one pack (module)."""
-
-    UNITS: ClassVar[dict[str, str]] = {"soc": "%", "power": "W", "bms_temperature": "°C", "cell_temperatures": "°C"}
 
     cell_voltages: tuple[float, ...]
     temperatures: tuple[float, ...]
@@ -67,17 +65,6 @@ class PackAnalog:
     user_defined_items: int
     total_capacity: float
     cycles: int
-
-    @property
-    def soc(self) -> float | None:
-        """State of charge in % (remaining / total), None if the total is 0."""
-        if not self.total_capacity:
-            return None
-        return round(100 * self.remaining_capacity / self.total_capacity, 1)
-
-    @property
-    def power(self) -> float:
-        return round(self.voltage * self.current, 3)
 
     @property
     def bms_temperature(self) -> float | None:
@@ -106,7 +93,7 @@ class SystemAnalogData:
 
 
 @dataclass(slots=True)
-class PackAlarm:
+class PackAlarm(pack.PackAlarm):
     """Alarm states of one pack."""
 
     cell_states: tuple[AlarmState, ...]
@@ -188,6 +175,10 @@ class ManufacturerInfo:
     def software_version_text(self) -> str:
         return ".".join(map(str, self.software_version))
 
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"model": self.model, "manufacturer": self.manufacturer}
+
 
 @dataclass(slots=True)
 class ChargeDischargeInfo:
@@ -227,6 +218,10 @@ class SerialNumber:
     command_value: int
     serial: str
 
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"serial": self.serial}
+
 
 @dataclass(slots=True)
 class FirmwareInfo:
@@ -243,6 +238,10 @@ class FirmwareInfo:
     @property
     def mainline_version_text(self) -> str:
         return ".".join(map(str, self.mainline_version))
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"firmware": self.mainline_version_text}
 
 
 @dataclass(slots=True)
