@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LinkError, PylonbusError
+from ..link.detect import AUTO
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP
-from ..service.settings import AUTO, SETTINGS, merge
+from ..service.settings import SETTINGS, merge
 from ..sinks.influx.settings import SCHEMAS
 from ..store.paths import default_energy_path, default_path
 from .common import (

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PylonbusError
+from ..link.detect import AUTO
 from ..link.ports import DEFAULT_BAUD, DEFAULT_PORT
 from ..protocol.families import DEFAULT
 from ..sinks.influx.config import InfluxTarget, redact
 from ..sinks.mqtt.config import MqttConfig
-from .settings import AUTO, ENVIRONMENT, ConfigError, merge
+from .settings import ENVIRONMENT, ConfigError, merge
 
 log = logging.getLogger("pylon2influx")
 
