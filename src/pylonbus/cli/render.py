@@ -35,12 +35,14 @@ def unit_of(result: Any, name: str) -> str:
 
 
 def _properties(cls: type) -> list[str]:
-    return [
+    """The public properties of `cls`, each once: a family's result overrides some of its base's (`alarms`)."""
+    names = (
         name
         for klass in reversed(cls.__mro__)
         for name, member in vars(klass).items()
         if isinstance(member, property) and not name.startswith("_")
-    ]
+    )
+    return list(dict.fromkeys(names))
 
 
 def as_dict(value: Any) -> Any:
