@@ -1,7 +1,8 @@
 """Frames decoded per second: pylonbus against python-pylontech and Tomcat42's pylontech, each peer in its
-own virtual environment under .bench/ (both install an import package named `pylontech`).
+own virtual environment under .bench/ (both install an import package named `pylontech`); then the µs a 0x42
+reply of each BMS family takes to parse and decode (a simulated 16-cell pack of the family's first model).
 
-Run: python benchmarks/decode.py  (needs network access to PyPI the first time)"""
+Run: python benchmarks/decode.py  (needs network access to PyPI the first time; --families: only the last)"""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import subprocess
 import sys
 import timeit
 import venv
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pylonbus.protocol import Command, decode_reply, parse_frame
+from pylonbus.protocol.families import family, names
+from pylonbus.protocol.family import ANALOG
+from pylonbus.sim import responder_class
 
 SINGLE = (  # 0x42, one US3000C: 15 cells, user-defined 4 (3-byte capacities); the spec example, checksum fixed
     b"~20024600F07A11020F0D450D440D450D440D450D440D3E0D450D4A0D4A0D4B0D4A0D4A0D4A0D4A050BC30BC30BC30BCD0BCD0000"
@@ -76,17 +82,36 @@ def ours() -> dict[str, float]:
     def fanout() -> object:
         return decode_reply(Command.ANALOG, parse_frame(FANOUT), fanout=True)
 
-    results = {}
-    for name, fn in (("single", single), ("fanout", fanout)):
-        best = 0.0
-        for _ in range(5):
-            n, t = timeit.Timer(fn).autorange()
-            best = max(best, n / t)
-        results[name] = best
-    return results
+    return {"single": best_rate(single), "fanout": best_rate(fanout)}
+
+
+def best_rate(fn: Callable[[], object]) -> float:
+    best = 0.0
+    for _ in range(5):
+        n, t = timeit.Timer(fn).autorange()
+        best = max(best, n / t)
+    return best
+
+
+def per_family() -> None:
+    """µs to parse and decode one 0x42 reply of each family, as its simulator sends it."""
+    print(f"{'family':<22}{'0x42 µs/frame':>16}  (cells/sensors)")
+    for name in names():
+        described, played = family(name), responder_class(name)
+        stack = played.parse_stack(played.default_model, seed=1, frozen=True)
+        command = described.roles[ANALOG]
+        reply = played(stack).handle(described.request(command, 0, 1), 0.0)
+        assert reply is not None
+        result = described.decode(command, parse_frame(reply))
+        rate = best_rate(partial(lambda d, c, r: d.decode(c, parse_frame(r)), described, command, reply))
+        shape = f"{len(result.cell_voltages)}/{len(result.temperatures)}"
+        print(f"{name:<22}{1e6 / rate:>16.2f}  ({shape}, {played.default_model})")
 
 
 def main() -> int:
+    if "--families" in sys.argv[1:]:
+        per_family()
+        return 0
     frames = json.dumps({"single": SINGLE.decode(), "fanout": FANOUT.decode()})
     mine = ours()
     print(f"{'decoder':<22}{'0x42 single/s':>16}{'0x42 fan-out(3)/s':>20}")
@@ -105,6 +130,8 @@ def main() -> int:
         print(f"{name:<22}{best['single']:>16,.0f}{fan}")
         ratios = ", ".join(f"{kind} {mine[kind] / rate:.1f}x" for kind, rate in best.items())
         print(f"{'  pylonbus vs ' + name:<22} {ratios}")
+    print()
+    per_family()
     return 0
 
 

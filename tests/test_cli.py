@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import SEED, STACK
-from pylonbus.cli.render import as_dict
+from pylonbus import as_dict
 from pylonbus.protocol.families.pylontech.codes import address
 from pylonbus.sim import Stack
 

@@ -13,7 +13,8 @@ from ..errors import ProtocolError, PylonbusError
 from ..protocol import Command, decode_reply, infer_command, parse_frame
 from ..protocol.families.pylontech.family import WRITES
 from ..protocol.family import FANOUT, command_names
-from .render import as_dict, render_text
+from ..protocol.plain import as_dict
+from .render import render_text
 
 # A frame anywhere in a line of a log: `2024-05-01 10:00:00 TX ~20024642E00202FD33`.
 FRAME_IN_TEXT = re.compile(r"~[0-9A-Fa-f]+")

@@ -315,7 +315,8 @@ def run(stack: Stack, args: argparse.Namespace) -> View:
 def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
     """One read command for one module (-a N) or for every module of the group."""
     from ..errors import LinkError, ProtocolError
-    from .render import as_dict, flat_fields, render_columns, render_text
+    from ..protocol.plain import as_dict
+    from .render import flat_fields, render_columns, render_text
 
     method, title = READERS[command]
     verbose = args.verbose >= 2

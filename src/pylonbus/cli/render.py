@@ -7,8 +7,8 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.fields import flag_names
+from ..protocol.plain import properties_of
 
 #: Protocol bookkeeping a battery owner has no use for: shown in text only at -v 2 (always in JSON).
 INTERNAL = frozenset({"info_flag", "data_flag", "command_value", "user_defined_items", "extra", "status4", "status5"})
@@ -30,38 +30,32 @@ def unit_of(result: Any, name: str) -> str:
     """The unit its layout (or its class, for a derived value) declares for a field of a result."""
     cls = type(result)
     if cls not in _UNITS:
-        _UNITS[cls] = units_of(cls)
+        _UNITS[cls] = _units_of(cls)
     return _UNITS[cls].get(name.removesuffix(TEXT_SUFFIX), "")
 
 
-def _properties(cls: type) -> list[str]:
-    """The public properties of `cls`, each once: a family's result overrides some of its base's (`alarms`)."""
-    names = (
-        name
-        for klass in reversed(cls.__mro__)
-        for name, member in vars(klass).items()
-        if isinstance(member, property) and not name.startswith("_")
-    )
-    return list(dict.fromkeys(names))
+def _units_of(cls: type) -> dict[str, str]:
+    """The units of a family's result class: from the layouts of the family that decodes it (the one whose
+    module defines it), the fields' declared units (`pack.quantity`) and its derived values (`UNITS`,
+    `DERIVED`)."""
+    from ..protocol.families import family, names
+    from ..protocol.layout import Repeat
 
-
-def as_dict(value: Any) -> Any:
-    """A JSON-ready form: dataclass fields and derived properties (soc, alarms …), enums by name,
-    flag bytes as their value and the names of the set flags, bytes as hex."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in _properties(type(value)):
-            out[name] = as_dict(getattr(value, name))
-        return out
-    if isinstance(value, enum.IntFlag):
-        return {"value": int(value), "flags": flag_names(value)}
-    if isinstance(value, enum.IntEnum):
-        return value.name
-    if isinstance(value, bytes):
-        return value.hex().upper()
-    if isinstance(value, tuple | list):
-        return [as_dict(v) for v in value]
-    return value
+    _, _, inside = cls.__module__.partition(".families.")
+    owner = inside.partition(".")[0]
+    units: dict[str, str] = {}
+    for name in [owner] if owner in names() else names():
+        tables = family(name)
+        layouts = [*tables.replies.values(), *tables.fanouts.values()]
+        layouts += [e.layout for layout in layouts for e in layout.elements if isinstance(e, Repeat)]
+        for layout in layouts:
+            if layout.cls is cls:
+                units.update(layout.units())
+    units |= {f.name: f.metadata["unit"] for f in dataclasses.fields(cls) if "unit" in f.metadata}
+    for klass in reversed(cls.__mro__):
+        units.update(vars(klass).get("UNITS", {}))
+        units.update({key: q["unit"] for key, q in vars(klass).get("DERIVED", {}).items()})
+    return units
 
 
 def _value(unit: str, value: Any) -> str:
@@ -98,7 +92,7 @@ def _text(unit: str, value: Any) -> str:
 
 def text_fields(result: Any, verbose: bool = False) -> list[tuple[str, str]]:
     """(label, field or property name) of what a person reads, in order: fields, then derived values."""
-    names = [f.name for f in dataclasses.fields(result)] + _properties(type(result))
+    names = [f.name for f in dataclasses.fields(result)] + properties_of(type(result))
     shown = []
     for name in names:
         if name in SHOWN_BY_PROPERTIES or name + TEXT_SUFFIX in names:

@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING
 from ..lazy import exports
 
 if TYPE_CHECKING:
-    from .link import Link
+    from .link import Link, RawReply
     from .stack import ScanProgress, Stack, connect, read_analog
 
-_SOURCE = {"Link": ".link", "ScanProgress": ".stack", "Stack": ".stack", "connect": ".stack", "read_analog": ".stack"}
+_SOURCE = {
+    "Link": ".link",
+    "RawReply": ".link",
+    "ScanProgress": ".stack",
+    "Stack": ".stack",
+    "connect": ".stack",
+    "read_analog": ".stack",
+}
 
-__all__ = ["Link", "ScanProgress", "Stack", "connect", "read_analog"]
+__all__ = ["Link", "RawReply", "ScanProgress", "Stack", "connect", "read_analog"]
 
 __getattr__ = exports(__name__, _SOURCE)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import termios
+import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import serial
 import serial.rfc2217
@@ -17,9 +22,9 @@ from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, Proto
 from ..logs import FRAME
 from ..protocol import families
 from ..protocol.families.pylontech.results import Result
-from ..protocol.family import Family
-from ..protocol.frame import Frame, FrameReader, parse_frame
-from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
+from ..protocol.family import GET_VERSION, Family
+from ..protocol.frame import Frame, FrameReader, encode_frame, parse_frame
+from .ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT, SerialLike
 from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler
 
@@ -33,17 +38,88 @@ RECONNECT_FIRST = 0.25  # s
 RECONNECT_MAX = 2.0  # s
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """What `Link.request` returns: the reply frame as received, and its decoded result where the family has a
+    layout for the command (None otherwise)."""
+
+    frame: Frame
+    """The reply: `frame.rtn` its return code, `frame.adr` who sent it, `frame.info` its INFO bytes."""
+    result: Result | None
+    """The typed result (an `AnalogData` for 0x42, …), or None where the family has no layout for the command."""
+
+
+@functools.cache
+def module_addresses(family: Family[Any, Any]) -> frozenset[int]:
+    """Every ADR at which a module of `family` may answer (any group, any module)."""
+    found = set()
+    for group in range(16):
+        for module in range(1, family.max_module + 1):
+            with suppress(ValueError):
+                found.add(family.address(group, module))
+    return frozenset(found)
+
+
 def describe(port: str, baud: int, adr: int, module: int) -> str:
     return f"module {module} (ADR 0x{adr:02X}) on {port} at {baud} Bd"
 
 
+def serialised(method: Callable[Concatenate[Link, P], T]) -> Callable[Concatenate[Link, P], T]:
+    """Run `method` holding the link's lock: one exchange on the wire at a time, and the lock released however
+    the call ends. Waiting for the lock is not counted in a transaction's timeout."""
+
+    def locked(self: Link, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(locked, method)  # its name, docstring and signature, for help() and the reference
+    return locked
+
+
+def original_settings(device: str) -> list[Any] | None:
+    """The line settings of a local device before pyserial configures it (None if it cannot be read): what
+    `Link.close` puts back, as the C library does."""
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return termios.tcgetattr(fd)
+    except termios.error:
+        return None
+    finally:
+        os.close(fd)
+
+
 class Link:
-    """One port to the RS485 bus: device path, `socket://`, `rfc2217://` or `sim://`, to batteries of one
-    `family` (Pylontech unless said otherwise)."""
+    """One port to the RS485 bus, to batteries of one `family` (Pylontech unless said otherwise).
+
+    `port` is a device path, `socket://`, `rfc2217://` or `sim://` URL, which the link opens and closes; or an
+    open serial-like object (a pyserial `Serial`, or anything with its `read`, `write`, `in_waiting`,
+    `reset_input_buffer`, `timeout` and `is_open`), which the link uses but never closes.
+
+    Thread-safe: one `Link` may be shared by any number of threads. Its requests are serialised (one on the wire,
+    the others wait their turn); each request's timeout starts when its turn comes, not while it waits; and a
+    call that fails releases the port for the next one. `close` puts back the line settings the port had
+    before the link configured it (also after a failure).
+
+    Attributes:
+        port: The port's name in messages: the URL, or the `port` attribute of an object given.
+        baud: Line speed in Bd (1200-500000; a Pylontech stack uses 115200 or 9600).
+        latency: Seconds a module may take before its reply starts (default 0.05 s).
+        timeout: A fixed reply timeout in s replacing the computed one (latency plus the reply's wire time);
+            None to compute it.
+        tries: Attempts of a request before it fails (default 3, as the C program).
+        family: The BMS family whose frames the link sends and decodes (Pylontech by default).
+        errors: Failed attempts since the link was made."""
 
     def __init__(
         self,
-        port: str = DEFAULT_PORT,
+        port: str | SerialLike = DEFAULT_PORT,
         baud: int = DEFAULT_BAUD,
         *,
         latency: float = DEFAULT_LATENCY,
@@ -54,15 +130,19 @@ class Link:
         if not BAUD_RANGE[0] <= baud <= BAUD_RANGE[1]:
             raise ValueError(f"baud rate {baud} is out of range {BAUD_RANGE[0]}-{BAUD_RANGE[1]}")
         register_url_handler()
-        self.port = port
+        self._given = None if isinstance(port, str) else port  # an object of the caller's: never closed
+        self.port = port if isinstance(port, str) else str(getattr(port, "port", None) or type(port).__name__)
         self.baud = baud
         self.latency = latency
         self.timeout = timeout  # fixed reply timeout, replacing the computed one
         self.tries = tries
         self.family = family or families.family()
+        self._lock = threading.RLock()  # one exchange at a time; reentrant: query → transact → open
         self._serial: Serial | None = None
         self._reader = FrameReader()
         self._settings: list[Any] | None = None  # termios of a local device, as opened
+        self._original: list[Any] | None = None  # termios of a local device before the link configured it
+        self._given_timeout: float | None = None  # the timeout of an object given, put back on close
         self._remote = False  # the port's settings live on an RFC 2217 server
         self.errors = 0  # failed attempts since creation
         self._lost: PortError | None = None  # why the port failed, until a reply arrives again
@@ -73,6 +153,7 @@ class Link:
     # -- port ---------------------------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
+        """True while the port is open (it opens on the first request and after a loss, on the next)."""
         return self._serial is not None and self._serial.is_open
 
     @property
@@ -90,18 +171,24 @@ class Link:
         """Why the port failed, from the failure until a reply arrives again; None while it works."""
         return self._lost
 
+    @serialised
     def open(self) -> Serial:
-        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset."""
+        """Open the port; after `close` the same pyserial object is reopened, as after a USB reset. An object
+        given to the link is used as it is: a closed one raises `PortError` (the link never opens it)."""
         port = self._serial
         if port is not None and port.is_open:
             return port
-        try:
-            if port is None:
-                port = serial.serial_for_url(self.port, **open_settings(self.port, self.baud))
-            else:
+        if self._given is not None:
+            port = self._adopt(self._given)
+        else:
+            try:
+                if port is None:
+                    port = serial.serial_for_url(self.port, do_not_open=True, **open_settings(self.port, self.baud))
+                if isinstance(port, Serial):
+                    self._original = original_settings(self.port)
                 port.open()
-        except (OSError, ValueError) as error:
-            raise self._lose(port_error(self.port, error)) from None
+            except (OSError, ValueError) as error:
+                raise self._lose(port_error(self.port, error)) from None
         self._serial = port
         self._reader.clear()
         self._settings = termios.tcgetattr(port.fileno()) if isinstance(port, Serial) else None
@@ -125,10 +212,32 @@ class Link:
             )
             termios.tcsetattr(port.fileno(), termios.TCSANOW, self._settings)
 
+    def _adopt(self, given: SerialLike) -> Serial:
+        """Take up an object the caller opened, noting what `close` puts back: its timeout and line settings."""
+        if not given.is_open:
+            raise PortError(f"{self.port}: the port object given to the link is closed; open it first")
+        port: Serial = given  # type: ignore[assignment]  # used through the part of pyserial's API it has
+        if self._given_timeout is None:
+            self._given_timeout = port.timeout
+            if isinstance(port, Serial):
+                self._original = termios.tcgetattr(port.fileno())
+        return port
+
+    @serialised
     def close(self) -> None:
-        if self._serial is not None:
+        """Put the port's original line settings back and close it; an object given to the link is left open
+        (with its timeout and line settings as it was given)."""
+        port = self._serial
+        if port is None:
+            return
+        with suppress(OSError, serial.SerialException, termios.error, ValueError):
+            if self._given is not None and self._given_timeout is not None:
+                port.timeout = self._given_timeout
+            if self._original is not None and port.is_open:
+                termios.tcsetattr(port.fileno(), termios.TCSANOW, self._original)
+        if self._given is None:
             with suppress(OSError, serial.SerialException, termios.error):
-                self._serial.close()
+                port.close()
 
     def _lose(self, error: PortError) -> PortError:
         """Close the port and schedule its next reopen: at once after it worked, then backing off."""
@@ -145,6 +254,7 @@ class Link:
             return None
         return max(self._retry_at - time.monotonic(), 0.0)
 
+    @serialised
     def reconnect(self) -> bool:
         """Reopen a lost port if its back-off allows; True when it opened (a request tells whether it works)."""
         if self.retry_in != 0.0:
@@ -162,6 +272,7 @@ class Link:
         self.close()
 
     # -- requests -----------------------------------------------------------------------------------------
+    @serialised
     def transact(self, frame: bytes, adr: int, timeout: float) -> Frame:
         """Send one request and return the first valid reply from `adr` within `timeout` seconds.
         One attempt: raises NoReplyError, a ProtocolError (the last broken frame seen) or PortError."""
@@ -232,6 +343,7 @@ class Link:
             self._echoes = True
             log.info("the adapter on %s echoes what it sends; the requests read back are skipped", self.port)
 
+    @serialised
     def query(
         self,
         command: IntEnum,
@@ -262,13 +374,87 @@ class Link:
         timeout = self.timeout or reply_timeout(
             family, command, self.baud, self.latency if latency is None else latency, packs
         )
-        tries = self.tries if tries is None else tries
         where = describe(self.port, self.baud, adr, 1 if fanout else module)
+        return self._retried(
+            frame,
+            adr,
+            timeout,
+            tries,
+            reopen,
+            where,
+            command.name,
+            functools.partial(family.decode, command, fanout=fanout),
+        )
+
+    @serialised
+    def request(
+        self,
+        cid2: int,
+        info: bytes = b"",
+        *,
+        group: int = 0,
+        module: int = 1,
+        adr: int | None = None,
+        reserved: bool = False,
+        ver: int | None = None,
+        tries: int | None = None,
+        timeout: float | None = None,
+        allow_write: bool = False,
+    ) -> RawReply:
+        """Send any CID2 with any INFO (sent as given: no module address is added) and return the reply frame,
+        with the link's retries. The request goes to `module` of `group`, or to the raw byte `adr`; an ADR at
+        which no module can answer (0x00, 0x01, 0x10, 0x11 …) is refused unless `reserved` is true. `ver` replaces
+        the family's VER (0x4F is asked with VER 0x00 by the C program). Where the family has a layout for the
+        command, `RawReply.result` is the decoded reply, proved like `query`'s; else None. `timeout` (s)
+        replaces the one computed from the longest reply the family knows. Raises `ResponseError` for a
+        non-zero RTN, `NoReplyError`, `PortError` or `ProtocolError` like `query`; 0x94 and 0x95 are refused
+        unless `allow_write` is true."""
+        family = self.family
+        if not 0 <= cid2 <= 0xFF:
+            raise ValueError(f"CID2 {cid2} is not a byte")
+        known = next((c for c in family.commands if c == cid2), None)
+        if known is not None and known in family.writes and not allow_write:
+            raise PermissionError(f"{known.name} (0x{cid2:02X}) changes the battery; pass allow_write=True")
+        if adr is None:
+            adr = family.address(group, module)
+        elif not 0 <= adr <= 0xFF:
+            raise ValueError(f"ADR {adr} is not a byte")
+        elif adr not in module_addresses(family) and not reserved:
+            raise ValueError(f"no module answers at ADR 0x{adr:02X}; pass reserved=True to send to it anyway")
+        frame = encode_frame(family.ver if ver is None else ver, adr, cid2, info, family.cid1)
+        layout = known is not None and (known in family.replies or known in family.fanouts or cid2 == GET_VERSION)
+        name = known.name if known is not None else f"CID2 0x{cid2:02X}"
+
+        def read(reply: Frame) -> RawReply:
+            if layout:
+                return RawReply(reply, family.decode(known, reply))
+            if reply.rtn:
+                raise ResponseError(reply.rtn, reply.adr, family.rtn_meaning(reply.rtn))
+            return RawReply(reply, None)
+
+        wait = timeout or self.timeout or reply_timeout(family, cid2, self.baud, self.latency)
+        where = f"ADR 0x{adr:02X} on {self.port} at {self.baud} Bd"
+        return self._retried(frame, adr, wait, tries, True, where, name, read)
+
+    def _retried(
+        self,
+        frame: bytes,
+        adr: int,
+        timeout: float,
+        tries: int | None,
+        reopen: bool,
+        where: str,
+        name: str,
+        read: Callable[[Frame], T],
+    ) -> T:
+        """Send `frame` until `read` accepts a reply, like the C program: up to `tries` (default the link's), the
+        port closed and reopened after the second failure unless `reopen` is false."""
+        tries = self.tries if tries is None else tries
         last: Exception | None = None
         for attempt in range(1, tries + 1):
             try:
                 reply = self.transact(frame, adr, timeout)
-                return family.decode(command, reply, fanout=fanout)
+                return read(reply)
             except ResponseError:
                 raise  # the module answered: retrying won't help
             except (LinkError, ProtocolError) as error:
@@ -282,7 +468,7 @@ class Link:
                     time.sleep(0.5)
         if isinstance(last, NoReplyError):
             raise NoReplyError(
-                f"no reply from {where} to {command.name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
+                f"no reply from {where} to {name} after {tries} tr{'ies' if tries > 1 else 'y'} — "
                 "check the group DIP switches, the baud rate and the A/B wiring"
             )
         assert last is not None

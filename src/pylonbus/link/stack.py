@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from ..errors import NoReplyError, ProtocolError, ResponseError
+from ..errors import LinkError, NoReplyError, ProtocolError, ResponseError
 from ..protocol import (
     ChargeDischargeInfo,
     ChargeDischargeSetting,
@@ -28,6 +28,7 @@ from ..protocol import (
 )
 from ..protocol.families.pylontech.layouts import CHARGE_DISCHARGE_SETTING
 from ..protocol.family import ALARM, ANALOG, IDENTITY_ROLES, VERSION, Family
+from ..readings.reading import Identity
 from .link import Link
 from .ports import DEFAULT_BAUD, DEFAULT_PORT
 
@@ -36,20 +37,31 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class ScanProgress:
+    """What `Stack.scan` reports after each address it probes."""
+
     module: int
+    """The module number just probed, 1-14."""
     found: bool
+    """Whether it answered."""
 
 
 class Stack:
-    """The modules of one group on a link, with one method per read command. `bms` is the family's name (or
-    the Family): the link's own family (Pylontech unless said otherwise) by default."""
+    """The modules of one group (0-15) on a `Link`, with one typed method per read command. `bms` is the family's
+    name (or the Family): the link's own family (Pylontech unless said otherwise) by default. Every read retries
+    like the C program and raises `NoReplyError` when the module stays silent, `ResponseError` when it answers
+    with an error code, `ImplausibleValue` or another `ProtocolError` when its reply proves nothing. Thread-safe
+    as its link is (a `Stack` holds no state but `modules`, which `scan` replaces)."""
 
     def __init__(self, link: Link, group: int = 0, bms: str | Family[Any, Any] | None = None) -> None:
         self.family: Family[Any, Any] = families.family(bms) if isinstance(bms, str) else bms or link.family
+        """The BMS family whose commands and layouts the reads use (`protocol.families`)."""
         self.family.address(group, 1)  # validates the group
         self.link = link
+        """The `Link` the stack's requests go through (other stacks and threads may share it)."""
         self.group = group
+        """The group number, 0-15 (the DIP switches 2-4 of the master)."""
         self.modules: list[int] = []
+        """The module numbers the last scan found, gaps kept (`[1, 4]`); empty before a scan."""
         roles = self.family.roles
         self._probe = roles.get(VERSION, roles[ANALOG])  # the shortest reply a module of the family gives
 
@@ -107,37 +119,66 @@ class Stack:
         """The family's result for `role`, of the family's own type."""
         return self.link.query(self.command(role), self.group, module, family=self.family)
 
-    def identity(self, module: int = 1) -> Iterator[dict[str, str]]:
-        """Who a module says it is, a piece ("model", "manufacturer", "serial", "firmware") per identity command
-        its family has, in order: a read that fails raises after the pieces read before it."""
-        for role in IDENTITY_ROLES:
-            if role in self.family.roles:
-                yield self.read(role, module).identity
+    def identity(self, module: int = 1) -> Identity:
+        """Who `module` says it is: model and manufacturer, serial and firmware, from each identity command its
+        family has (Pylontech: 0x51, 0x93, 0x96). Raises the error of the first when the module does not answer
+        it; a later read that fails (0x96 is missing from some firmwares) leaves its fields None."""
+        identity = Identity()
+        roles = [role for role in IDENTITY_ROLES if role in self.family.roles]
+        for n, role in enumerate(roles):
+            try:
+                piece = self.read(role, module).identity
+            except (LinkError, ProtocolError):
+                if n == 0:
+                    raise
+                continue
+            for key, value in piece.items():
+                setattr(identity, key, value)
+        return identity
+
+    def identify(self) -> dict[int, Identity]:
+        """The identity of each module of the group, by module number; scans first if no scan has run. A module
+        found that then gives no identity is left out."""
+        found: dict[int, Identity] = {}
+        for module in self.modules or self.scan():
+            with suppress(LinkError, ProtocolError):
+                found[module] = self.identity(module)
+        return found
 
     # One typed method per read command, each a line through _one: what a library user calls and mypy checks.
     def protocol_version(self, module: int = 1) -> ProtocolVersion:
+        """0x4F: the protocol version `module` speaks (a `ResponseError` from a module that answers, but not this)."""
         return self._one(Command.PROTOCOL_VERSION, module, ProtocolVersion)
 
     # Analog values and alarms of every family (Pylontech's AnalogData and AlarmInfo are such packs).
     def analog(self, module: int = 1) -> pack.PackAnalog:
+        """0x42 (or the family's analog read): cell voltages and module voltage in V, current in A (charge
+        positive), temperatures in °C, capacities in Ah, cycles; `soc` in %, `power` in W."""
         return self._one(self.command(ANALOG), module, pack.PackAnalog)
 
     def alarm(self, module: int = 1) -> pack.PackAlarm:
+        """0x44 (or the family's alarm read): the alarm state of each cell, temperature and current, and the
+        protection flags; `alarms` lists what is abnormal, worded for a person (empty when all is well)."""
         return self._one(self.command(ALARM), module, pack.PackAlarm)
 
     def system_parameters(self, module: int = 1) -> SystemParameters:
+        """0x47: the limits the module protects itself with, in V, °C and A."""
         return self._one(Command.SYSTEM_PARAMETERS, module, SystemParameters)
 
     def manufacturer(self, module: int = 1) -> ManufacturerInfo:
+        """0x51: model name, software version and manufacturer."""
         return self._one(Command.MANUFACTURER, module, ManufacturerInfo)
 
     def charge_discharge(self, module: int = 1) -> ChargeDischargeInfo:
+        """0x92: the charge and discharge limits the module asks the inverter for, in V and A, and its requests."""
         return self._one(Command.CHARGE_DISCHARGE, module, ChargeDischargeInfo)
 
     def serial_number(self, module: int = 1) -> SerialNumber:
+        """0x93: the module's serial number."""
         return self._one(Command.SERIAL_NUMBER, module, SerialNumber)
 
     def firmware(self, module: int = 1) -> FirmwareInfo:
+        """0x96: the manufacture and main-line firmware versions (not all firmwares answer it)."""
         return self._one(Command.FIRMWARE, module, FirmwareInfo)
 
     def system_analog(self) -> SystemAnalog:
@@ -150,6 +191,7 @@ class Stack:
         return self._fanout(ANALOG, pack.PackAnalog)
 
     def alarm_all(self) -> Any:
+        """0x44 fan-out: the alarm states of every pack of the group in one reply from the master."""
         return self._fanout(ALARM, pack.PackAlarm)
 
     def _fanout(self, role: str, cls: type) -> Any:

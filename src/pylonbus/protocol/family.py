@@ -11,8 +11,10 @@ The contract a caller (link, poller, sinks, simulator) relies on, the same for e
   package there exports `FAMILY`); `families.recognise(frame)`: the one family a reply frame proves, or None.
 - `family.roles`: the command of each role, so that callers never name a family's CID2. Keys: `ANALOG` always;
   `ALARM`, `VERSION` (0x4F), `IDENTITY` (model/manufacturer), `SERIAL`, `FIRMWARE`, `PARAMETERS` where the
-  family has them (`IDENTITY_ROLES` lists the ones an identity is read from, in order). ALARM may be the same
-  command as ANALOG (Daren: one reply carries both; its result is then a PackAnalog and a PackAlarm).
+  family has them (`IDENTITY_ROLES` lists the ones an identity is read from, in order; Boqiang has no ALARM).
+  ALARM may be the same command as ANALOG (Daren: one reply carries both; its result is then a PackAnalog and
+  a PackAlarm, so a poller may read it once). `family.request(command, group, module)` builds any request,
+  the INFO a family's request carries included (`request_info`, `request_tails`).
 - `family.decode(family.roles[ANALOG], frame)` is a `pack.PackAnalog` (one pack); with `fanout=True` (only for
   commands in `family.fanouts`) a result whose `modules` are `pack.PackAnalog`s. The same for ALARM with
   `pack.PackAlarm` (its `alarms` lists the active alarm names).
@@ -20,7 +22,10 @@ The contract a caller (link, poller, sinks, simulator) relies on, the same for e
   "serial", "firmware".
 - `pack.extras(result)`: what a result reports beyond `PackAnalog`, with unit, description and state class.
 - `family.address(group, module)` is the ADR of a module (modules 1..`max_module`, groups 0..`max_group`; 0
-  where the family has no groups) and `family.locate(adr)` its inverse.
+  where the family has no groups) and `family.locate(adr)` its inverse (`Frame.module` is Pylontech's numbering).
+- The simulator: `sim.responders.responder_class(name)` plays the family; its `presets` are its models,
+  `default_model` the one a bare `--bms` plays, `parse_stack(spec, ...)` builds a `sim.Stack` of them;
+  `pylontech-sim --bms NAME` and `sim://?bms=NAME` choose it.
 
 The tables a decode uses are attributes of the family, read once a call like the module globals they replace,
 so a family costs the hot path no extra call (benchmarks/decode.py)."""
@@ -61,10 +66,31 @@ class ProtocolVersion:
     """0x4F: the protocol version a module speaks, carried in the VER byte (0x20 → "2.0")."""
 
     version: int
+    """The VER byte of the reply: 0x20 for protocol 2.0 (see `version_text`)."""
 
     @property
     def version_text(self) -> str:
+        """The protocol version as text: "2.0", "3.5" …"""
         return f"{self.version >> 4}.{self.version & 0xF}"
+
+
+def numbered(
+    title: str, first: int, max_module: int
+) -> tuple[Callable[[int, int], int], Callable[[int], tuple[int, int]]]:
+    """`address` and `locate` of a family without groups, whose packs 1..max_module answer from ADR `first` on
+    (their DIP address, set on each pack)."""
+
+    def address(group: int, module: int) -> int:
+        if group:
+            raise ValueError(f"group {group}: {title} packs have no groups, only addresses")
+        if not 1 <= module <= max_module:
+            raise ValueError(f"module {module} is out of range 1..{max_module}")
+        return module - 1 + first
+
+    def locate(adr: int) -> tuple[int, int]:
+        return 0, adr + 1 - first
+
+    return address, locate
 
 
 def address_byte(adr: int, fanout: bool) -> bytes:

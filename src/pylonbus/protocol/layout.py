@@ -15,13 +15,14 @@ from typing import Any, Generic, TypeVar
 from ..errors import DecodeError, ImplausibleValue
 
 T = TypeVar("T")
-_STRUCT_CODE = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h"}
+_STRUCT_CODE = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h", (4, False): "I", (4, True): "i"}
 
 
 @dataclass(frozen=True)
 class Int:
-    """An integer of 1–3 bytes; its value is `(raw - offset) / div`, or `convert(raw)` for enums and flags.
-    `plausible` bounds the value a real battery can send; outside it the reply raises `ImplausibleValue`."""
+    """An integer of 1–4 bytes (or more, read one at a time); its value is `(raw - offset) / div`, or
+    `convert(raw)` for enums and flags. `plausible` bounds the value a real battery can send; outside it the
+    reply raises `ImplausibleValue`."""
 
     name: str
     size: int = 1
@@ -164,7 +165,7 @@ class _Reader:
         self.values: list[tuple[str, str]] = []  # (field name, expression) for the constructor call
         run: list[Int] = []
         for element in layout.elements:
-            if isinstance(element, Int) and element.size <= 2:
+            if isinstance(element, Int) and (element.size, element.signed) in _STRUCT_CODE:  # struct has no 3 bytes
                 run.append(element)
                 continue
             self.int_run(run)

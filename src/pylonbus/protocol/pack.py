@@ -86,17 +86,60 @@ class PackAnalog:
 
     @property
     def power(self) -> float:
+        """Power in W (voltage × current): positive while charging."""
         return round(self.voltage * self.current, 3)
 
     @property
     def bms_temperature(self) -> float | None:
-        """The BMS board's own sensor; None where the family names none."""
+        """The BMS board's own sensor in °C; None where the family names none."""
         return None
 
     @property
     def cell_temperatures(self) -> tuple[float, ...]:
-        """The sensors on the cells."""
+        """The sensors on the cells, in °C."""
         return self.temperatures
+
+
+_BOARD_SENSORS: Mapping[str, Mapping[str, str]] = {
+    "environment_temperature": quantity("°C", "temperature around the pack"),
+    "mosfet_temperature": quantity("°C", "temperature of the BMS's power MOSFETs"),
+}
+
+
+@dataclass(slots=True)
+class PackValues(PackAnalog):
+    """The fields of `PackAnalog` as most families send them, whose last two sensors are on the BMS board:
+    environment and MOSFET, at the positions `ENVIRONMENT` and `MOSFET` (from the end) the family's result
+    names; the sensors before them are the cells'. A family's result adds its own fields to these."""
+
+    DERIVED: ClassVar[Mapping[str, Mapping[str, str]]] = _BOARD_SENSORS
+    ENVIRONMENT: ClassVar[int] = -2
+    MOSFET: ClassVar[int] = -1
+
+    cell_voltages: tuple[float, ...]
+    temperatures: tuple[float, ...]
+    current: float
+    voltage: float
+    remaining_capacity: float
+    total_capacity: float
+    cycles: int
+
+    @property
+    def cell_temperatures(self) -> tuple[float, ...]:
+        return self.temperatures[:-2]
+
+    @property
+    def environment_temperature(self) -> float:
+        return self.temperatures[self.ENVIRONMENT]
+
+    @property
+    def mosfet_temperature(self) -> float:
+        return self.temperatures[self.MOSFET]
+
+    @property
+    def bms_temperature(self) -> float:
+        """The MOSFETs', the BMS board's own sensor."""
+        return self.temperatures[self.MOSFET]
 
 
 class PackAlarm:
@@ -108,6 +151,9 @@ class PackAlarm:
     #: source names), in the order `alarms` names them; status words that are not alarms (FET and switch
     #: states, balancing) are left out.
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: Flags of those words that say how the pack is rather than that something is wrong (PACE's "fully
+    #: charged" protection): not named as alarms.
+    QUIET_FLAGS: ClassVar[frozenset[str]] = frozenset()
 
     cell_states: tuple[AlarmState, ...]
     temperature_states: tuple[AlarmState, ...]
@@ -123,7 +169,7 @@ class PackAlarm:
                 if value:
                     found.append(f"{name.removesuffix('_state').replace('_', ' ')} {value.name}")
             elif isinstance(value, IntFlag):
-                found += flag_names(value)
+                found += [flag for flag in flag_names(value) if flag not in self.QUIET_FLAGS]
             elif value:  # a word whose bits no source names
                 found.append(f"{name.replace('_', ' ')} 0x{value:04X}")
         return found

@@ -32,9 +32,13 @@ class Identity:
     """What a module says about itself, read once when it is first seen and again when it comes back."""
 
     model: str | None = None
+    """Model name (0x51), None if the module did not say."""
     manufacturer: str | None = None
+    """Manufacturer name (0x51), None if the module did not say."""
     serial: str | None = None
-    firmware: str | None = None  # main-line version (0x96)
+    """Serial number (0x93), None if the module did not answer it."""
+    firmware: str | None = None
+    """Main-line firmware version (0x96) as text, None if the module did not answer it."""
 
 
 @dataclass(slots=True)
@@ -42,13 +46,21 @@ class ModuleReading:
     """One module in one cycle. `analog` is None when it gave no data (`error` says why): it is offline."""
 
     group: int
+    """The group number, 0-15."""
     module: int
+    """The module number in its group, 1-14."""
     analog: PackAnalog | None
+    """Its 0x42 values (V, A, °C, Ah), None when it gave none: it is offline."""
     alarm: PackAlarm | None = None
+    """Its 0x44 alarm states, None when they could not be read."""
     identity: Identity = field(default_factory=Identity)
+    """Model, manufacturer, serial and firmware, read when the module is first seen and when it comes back."""
     error: str | None = None
+    """Why the module gave no data, None when it did."""
     energy: Energy = field(default_factory=Energy)
-    bms: str = DEFAULT  # the family's name
+    """Its energy counters: charged and discharged in Ah and kWh since they began."""
+    bms: str = DEFAULT
+    """The name of its BMS family (`--bms`)."""
 
     @property
     def name(self) -> str:
@@ -57,10 +69,12 @@ class ModuleReading:
 
     @property
     def online(self) -> bool:
+        """True when the module gave its analog values this cycle."""
         return self.analog is not None
 
     @property
     def power(self) -> float | None:
+        """Power in W (voltage × current): positive while charging."""
         return None if self.analog is None else self.analog.power
 
     def _extreme(self, pick: Callable[[tuple[float, ...]], float]) -> tuple[float | None, int | None]:
@@ -74,22 +88,27 @@ class ModuleReading:
     # Four names for the two ends of _extreme: what the documents, metrics and the page show.
     @property
     def cell_min(self) -> float | None:
+        """Lowest cell voltage in V, None when offline."""
         return self._extreme(min)[0]
 
     @property
     def cell_max(self) -> float | None:
+        """Highest cell voltage in V, None when offline."""
         return self._extreme(max)[0]
 
     @property
     def cell_min_index(self) -> int | None:
+        """Number (from 1) of the lowest cell, None when offline."""
         return self._extreme(min)[1]
 
     @property
     def cell_max_index(self) -> int | None:
+        """Number (from 1) of the highest cell, None when offline."""
         return self._extreme(max)[1]
 
     @property
     def cell_mean(self) -> float | None:
+        """Mean cell voltage in V, None when offline."""
         if self.analog is None:
             return None
         cells = self.analog.cell_voltages
@@ -97,6 +116,7 @@ class ModuleReading:
 
     @property
     def cell_delta(self) -> float | None:
+        """Highest cell voltage minus the lowest, in V; None when offline."""
         if self.analog is None:
             return None
         return round(max(self.analog.cell_voltages) - min(self.analog.cell_voltages), 3)
@@ -107,31 +127,39 @@ class StackReading:
     """The modules of one group in one cycle, and the stack's totals over those online."""
 
     group: int
+    """The group number, 0-15."""
     modules: list[ModuleReading]
+    """Every known module of the group, online or not."""
     energy: Energy = field(default_factory=Energy)
-    bms: str = DEFAULT  # the family of every module of the group
+    """The group's energy counters: charged and discharged in Ah and kWh."""
+    bms: str = DEFAULT
+    """The BMS family of every module of the group."""
 
     @property
     def online(self) -> list[PackAnalog]:
+        """The analog values of the modules online."""
         return [m.analog for m in self.modules if m.analog is not None]
 
     @property
     def modules_online(self) -> int:
+        """How many modules gave their values this cycle."""
         return len(self.online)
 
     @property
     def voltage(self) -> float | None:
-        """Mean module voltage: the modules of a group are in parallel."""
+        """Mean module voltage in V (the modules of a group are in parallel), None when no module is online."""
         online = self.online
         return round(sum(a.voltage for a in online) / len(online), 3) if online else None
 
     @property
     def current(self) -> float | None:
+        """Sum of the module currents in A (charge positive), None when no module is online."""
         online = self.online
         return round(sum(a.current for a in online), 1) if online else None
 
     @property
     def power(self) -> float | None:
+        """Power in W (voltage × current): positive while charging."""
         online = self.online
         return round(sum(a.power for a in online), 1) if online else None
 
@@ -154,12 +182,20 @@ class Reading:
     each group polled, how long the cycle took (s) and the failed reads since the start of the process, by reason."""
 
     time_ns: int
+    """When the cycle started, in ns since the epoch (stamped from `monotonic` if the clock was not yet set)."""
     stacks: list[StackReading]
+    """Each group polled."""
     duration: float = 0.0
+    """How long the cycle took, in s."""
     errors: dict[str, int] = field(default_factory=dict)
+    """Failed module reads since the process started, by reason: `timeout`, `port`, `checksum`, `rtn`,
+    `implausible`, `decode`."""
+    documents: dict[str, Any] | None = field(default=None, repr=False)
+    """The reading as the sinks' JSON documents, made once by the first sink that needs them (else None)."""
     monotonic: float = 0.0
-    documents: dict[str, Any] | None = field(default=None, repr=False)  # made once by state.reading_state
+    """When the cycle started on the monotonic clock, in s: what the energy counters integrate over."""
 
     @property
     def modules(self) -> list[ModuleReading]:
+        """Every module of every group."""
         return [module for stack in self.stacks for module in stack.modules]

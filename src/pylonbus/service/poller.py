@@ -58,6 +58,11 @@ def reason_of(error: Exception) -> str:
 
 
 class Poller:
+    """The polling loop of one or more groups (`stacks`, all on one link or several): `scan` once, then
+    `cycle` for each reading. A module that fails is offline in that reading, never an exception; silent
+    addresses are probed again every `rescan` seconds; `fanout` reads a group with one request to its master
+    where that is proven right; `energy` integrates the counters of each module and group."""
+
     def __init__(
         self,
         stacks: list[Stack],
@@ -91,6 +96,7 @@ class Poller:
 
     @property
     def errors(self) -> int:
+        """Failed module reads since the poller started, all reasons together."""
         return sum(self.failures.values())
 
     def describe(self) -> str:
@@ -280,14 +286,11 @@ class Poller:
 
     def identify(self, stack: Stack, module: int) -> Identity:
         """Model, manufacturer, serial and firmware; what a module does not answer stays None."""
-        identity = Identity()
         try:
-            for piece in stack.identity(module):
-                for key, value in piece.items():
-                    setattr(identity, key, value)
+            return stack.identity(module)
         except (LinkError, ProtocolError) as error:
-            log.info("module %d of group %d: identity incomplete: %s", module, stack.group, error)
-        return identity
+            log.info("module %d of group %d: no identity: %s", module, stack.group, error)
+            return Identity()
 
     def rescan(self) -> None:
         """Probe the addresses without a known module; one that answers joins the poll. Fan-out is decided

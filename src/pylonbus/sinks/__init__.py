@@ -11,9 +11,12 @@ if TYPE_CHECKING:
 
 
 class Sink(Protocol):
-    #: True when `publish` commits the reading to the spool before any of it leaves the process (the energy
-    #: counters ride in that commit); False when the reading is shown at once (standard output, /metrics).
+    """Where the readings of a polling loop go: InfluxDB, MQTT and the HTTP metrics are sinks, and a sink of your
+    own has these four methods and `spooling`."""
+
     spooling: bool
+    """True when `publish` commits the reading to the spool before any of it leaves the process (the energy
+    counters ride in that commit); False when the reading is shown at once (standard output, /metrics)."""
 
     def start(self) -> None:
         """Begin the work of its own (a thread that ships), if any; --once never calls it."""

@@ -15,7 +15,7 @@ from enum import IntEnum
 
 from .. import family as roles
 from .. import pack
-from ..family import Family, ProtocolVersion
+from ..family import Family, ProtocolVersion, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -30,6 +30,7 @@ from ..frame import CID1_BATTERY
 from ..layout import Array, Int, Layout
 
 MAX_MODULE = 16
+address, locate = numbered("Boqiang", 0, MAX_MODULE)
 
 
 class Command(IntEnum):
@@ -37,30 +38,14 @@ class Command(IntEnum):
     PROTOCOL_VERSION = 0x4F
 
 
-def address(group: int, module: int) -> int:
-    """Pack 1 answers at ADR 0x00, as on Seplos; the request's INFO names it as 1 (`request_info`)."""
-    if group:
-        raise ValueError(f"group {group}: Boqiang packs have no groups, only pack numbers")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module - 1
-
-
 @dataclass(slots=True)
-class Analog(pack.PackAnalog):
+class Analog(pack.PackValues):
     """0x42 of one pack: the Seplos fields up to the cycles (the custom number is 2: capacity and cycles follow).
-    No source names the sensors, so all of them are `cell_temperatures` and the BMS's own is not known."""
+    The sensors are the cells', then environment, then MOSFET, as syssi's Boqiang example names them."""
 
     data_flag: int
     command_group: int
-    cell_voltages: tuple[float, ...]
-    temperatures: tuple[float, ...]
-    current: float
-    voltage: float
-    remaining_capacity: float
     custom_number: int
-    total_capacity: float
-    cycles: int
 
 
 Result = ProtocolVersion | Analog
@@ -70,7 +55,7 @@ ANALOG = Layout(
     Int("data_flag"),
     Int("command_group"),
     Array("cell_voltages", millivolts("cell", CELL_VOLTAGE_RANGE), counts=CELL_COUNT_RANGE),
-    Array("temperatures", kelvin_tenths("temperature", TEMPERATURE_RANGE), counts=(1, 16)),
+    Array("temperatures", kelvin_tenths("temperature", TEMPERATURE_RANGE), counts=(3, 16)),
     centiamps("current"),
     centivolts("voltage"),
     centiamp_hours("remaining_capacity"),
@@ -96,5 +81,5 @@ FAMILY: Family[Command, Result] = Family(
     roles={roles.ANALOG: Command.ANALOG, roles.VERSION: Command.PROTOCOL_VERSION},
     reply_bytes={Command.PROTOCOL_VERSION: 18, Command.ANALOG: 18 + 2 * (3 + 32 + 1 + 12 + 11)},
     pack_bytes={},
-    locate=lambda adr: (0, adr + 1),
+    locate=locate,
 )

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from .. import family as roles
 from .. import pack
-from ..family import Family
+from ..family import Family, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -29,23 +29,16 @@ from ..layout import Array, Int, Layout, Rest, Text
 
 CID1_DAREN = 0x4A
 MAX_MODULE = 15
+address, locate = numbered("Daren", 1, MAX_MODULE)
 
 
 class Command(IntEnum):
     ANALOG = 0x42
+    SYSTEM_PARAMETERS = 0x47
     PROTOCOL_VERSION = 0x4F
     MANUFACTURER = 0x51
     PROTECTION_COUNTS = 0x83
     CAPACITIES = 0xB0  # module 4 (capacity parameters) of service 0xB0; the other modules have no frames
-
-
-def address(group: int, module: int) -> int:
-    """Pack n answers at ADR n (its DIP switches)."""
-    if group:
-        raise ValueError(f"group {group}: Daren packs have no groups, only addresses")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module
 
 
 class Machine(IntFlag):
@@ -91,7 +84,7 @@ class Analog(pack.PackAnalog, pack.PackAlarm):
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = ("voltage_status", "current_status", "temperature_status", "alarm_status")
 
     data_flag: int
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     voltage: float
     cell_voltages: tuple[float, ...]
     environment_temperature: float = field(metadata=pack.quantity("°C", "temperature around the pack"))
@@ -164,6 +157,29 @@ class Analog(pack.PackAnalog, pack.PackAlarm):
     def temperature_states(self) -> tuple[AlarmState, ...]:  # type: ignore[override]
         """None known: the temperature word's bits are not quoted by any source (it is in `alarms` raw)."""
         return ()
+
+
+@dataclass(slots=True)
+class SystemParameters:
+    """0x47 (cpttinkering's table). Its modifiers are not all credible (a pack voltage limit of 3650 "/1000"), so
+    only what the rest of the protocol proves is scaled: cell voltages in mV and the design capacity in 10 mAh
+    as in 0x42 (8000: the 80 Ah of the README's own 0x42 example). The other words keep their raw values."""
+
+    data_flag: int
+    cell_high_voltage_limit: float
+    cell_low_voltage_limit: float
+    high_temperature_limit: int
+    low_temperature_limit: int
+    charge_current_upper_limit: int
+    pack_high_voltage_limit: int
+    pack_low_voltage_limit: int
+    cell_count: int
+    charge_current_limit: int
+    design_capacity: float
+    history_interval: int
+    balancing_mode: int
+    product_barcode: str  # 0xFF-padded: all 0xFF, so empty, on the DR-JC03 of the README
+    bms_barcode: str
 
 
 @dataclass(slots=True)
@@ -243,7 +259,7 @@ class Capacities:
     )
 
 
-Result = Analog | VersionNumber | ManufacturerInfo | ProtectionCounts | Capacities
+Result = Analog | SystemParameters | VersionNumber | ManufacturerInfo | ProtectionCounts | Capacities
 
 
 def _word(name: str, convert: type[IntFlag] | None = None) -> Int:
@@ -287,6 +303,29 @@ ANALOG = Layout(
     *map(_word, _STATUS_WORDS),
     Int("machine", convert=Machine),
     _word("io", Io),
+)
+SYSTEM_PARAMETERS = Layout(
+    SystemParameters,
+    Int("data_flag"),
+    millivolts("cell_high_voltage_limit"),
+    millivolts("cell_low_voltage_limit"),
+    *(
+        Int(name, 2)
+        for name in (
+            "high_temperature_limit",
+            "low_temperature_limit",
+            "charge_current_upper_limit",
+            "pack_high_voltage_limit",
+            "pack_low_voltage_limit",
+            "cell_count",
+            "charge_current_limit",
+        )
+    ),
+    centiamp_hours("design_capacity"),
+    Int("history_interval", 2),
+    Int("balancing_mode", 2),
+    Text("product_barcode", 20, pad=b"\xff"),
+    Text("bms_barcode", 20, pad=b"\xff"),
 )
 MANUFACTURER = Layout(
     ManufacturerInfo,
@@ -342,13 +381,14 @@ FAMILY: Family[Command, Result] = Family(
     commands=Command,
     replies={
         Command.ANALOG: ANALOG,
+        Command.SYSTEM_PARAMETERS: SYSTEM_PARAMETERS,
         Command.PROTOCOL_VERSION: Layout(VersionNumber, Int("number")),
         Command.MANUFACTURER: MANUFACTURER,
         Command.PROTECTION_COUNTS: PROTECTION_COUNTS,
         Command.CAPACITIES: CAPACITIES,
     },
     fanouts={},
-    addressed=frozenset({Command.ANALOG, Command.PROTECTION_COUNTS, Command.CAPACITIES}),
+    addressed=frozenset({Command.ANALOG, Command.SYSTEM_PARAMETERS, Command.PROTECTION_COUNTS, Command.CAPACITIES}),
     writes=frozenset(),
     address=address,
     info_addresses=lambda adr: (adr,),
@@ -358,16 +398,18 @@ FAMILY: Family[Command, Result] = Family(
         roles.ALARM: Command.ANALOG,
         roles.VERSION: Command.PROTOCOL_VERSION,
         roles.IDENTITY: Command.MANUFACTURER,
+        roles.PARAMETERS: Command.SYSTEM_PARAMETERS,
     },
     # After the address: operation 1 (read) for 0x83; operation 1, module 4, function 0xFF, length 0 for 0xB0.
     request_tails={Command.PROTECTION_COUNTS: b"\x01", Command.CAPACITIES: b"\x01\x04\xff\x00"},
     reply_bytes={
         Command.PROTOCOL_VERSION: _FRAME + 2,
         Command.ANALOG: _FRAME + 2 * (6 + 32 + 6 + 1 + 8 + 2 + 1 + 6 + 30 + 3),
+        Command.SYSTEM_PARAMETERS: _FRAME + 2 * 65,
         Command.MANUFACTURER: _FRAME + 2 * 35,
         Command.PROTECTION_COUNTS: _FRAME + 2 * 30,
         Command.CAPACITIES: _FRAME + 2 * 24,
     },
     pack_bytes={},
-    locate=lambda adr: (0, adr),
+    locate=locate,
 )

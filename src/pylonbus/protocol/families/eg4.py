@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from .. import family as roles
 from .. import pack
-from ..family import Family, ProtocolVersion
+from ..family import Family, ProtocolVersion, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -30,6 +30,7 @@ from ..layout import Array, Int, Layout
 
 CID1_EG4 = 0x4A
 MAX_MODULE = 15
+address, locate = numbered("EG4", 1, MAX_MODULE)
 
 
 class Command(IntEnum):
@@ -37,15 +38,6 @@ class Command(IntEnum):
     ALARM = 0x44
     SYSTEM_TIME = 0x4D
     PROTOCOL_VERSION = 0x4F
-
-
-def address(group: int, module: int) -> int:
-    """Pack n answers at ADR n (its DIP address)."""
-    if group:
-        raise ValueError(f"group {group}: EG4 packs have no groups, only addresses")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module
 
 
 class BalanceEvent(IntFlag):
@@ -119,7 +111,7 @@ _AH = "Ah"
 
 
 @dataclass(slots=True)
-class Analog(pack.PackAnalog):
+class Analog(pack.PackValues):
     """0x42 of one pack.
 
     The temperature count says 4 and 6 values follow: the frames are consumed exactly only with 6 (LENID 0x0CA for
@@ -130,22 +122,10 @@ class Analog(pack.PackAnalog):
     The cumulative counters: capacities in 10 mAh (nkinnan), energies in Wh — in the capture, charge energy over
     charge capacity is 382067 Wh / 7113.6 Ah = 53.7 V, the pack's voltage —, times in hours, counts as counts."""
 
-    DERIVED: ClassVar[dict[str, dict[str, str]]] = {
-        "environment_temperature": pack.quantity("°C", "temperature around the pack"),
-        "mosfet_temperature": pack.quantity("°C", "temperature of the BMS's power MOSFETs"),
-    }
-
     data_flag: int
     pack_group: int
-    cell_voltages: tuple[float, ...]
-    temperatures: tuple[float, ...]
-    current: float
-    voltage: float
-    remaining_capacity: float
-    total_capacity: float
-    cycles: int
     custom_number: int
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     soh: float = field(metadata=pack.quantity("%", "state of health"))
     max_cell_voltage: float = field(metadata=pack.quantity("V", "highest cell voltage, as the BMS reports it"))
     min_cell_voltage: float = field(metadata=pack.quantity("V", "lowest cell voltage, as the BMS reports it"))
@@ -168,23 +148,6 @@ class Analog(pack.PackAnalog):
     discharging_time: int = field(metadata=pack.quantity("h", "time spent discharging", pack.TOTAL_INCREASING))
     charges: int = field(metadata=pack.quantity("", "number of charges", pack.TOTAL_INCREASING))
     discharges: int = field(metadata=pack.quantity("", "number of discharges", pack.TOTAL_INCREASING))
-
-    @property
-    def cell_temperatures(self) -> tuple[float, ...]:
-        return self.temperatures[:-2]
-
-    @property
-    def environment_temperature(self) -> float:
-        return self.temperatures[-2]
-
-    @property
-    def mosfet_temperature(self) -> float:
-        return self.temperatures[-1]
-
-    @property
-    def bms_temperature(self) -> float:
-        """The MOSFETs', the BMS board's own sensor."""
-        return self.temperatures[-1]
 
 
 @dataclass(slots=True)
@@ -324,5 +287,5 @@ FAMILY: Family[Command, Result] = Family(
         Command.SYSTEM_TIME: _FRAME + 2 * 7,
     },
     pack_bytes={},
-    locate=lambda adr: (0, adr),
+    locate=locate,
 )

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from .. import family as roles
 from .. import pack
-from ..family import Family, ProtocolVersion
+from ..family import Family, ProtocolVersion, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -29,6 +29,7 @@ from ..frame import CID1_BATTERY
 from ..layout import Array, Int, Layout, Repeat, Rest, Tail, Text
 
 MAX_MODULE = 16  # bus ids 1..16 (DIP switches); a master answers INFO 0xFF for all of them
+address, locate = numbered("PACE", 1, MAX_MODULE)
 
 
 class Command(IntEnum):
@@ -38,15 +39,6 @@ class Command(IntEnum):
     HISTORY = 0xA1  # one record of the log; the request INFO names the pack and the record (caller's `info`)
     HARDWARE_VERSION = 0xC1
     SERIAL_NUMBER = 0xC2
-
-
-def address(group: int, module: int) -> int:
-    """Pack n answers at ADR n, its bus id."""
-    if group:
-        raise ValueError(f"group {group}: PACE packs have no groups, only bus ids")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module
 
 
 class Protection1(IntFlag):
@@ -122,45 +114,19 @@ class Warning2(IntFlag):
 
 
 @dataclass(slots=True)
-class PackAnalog(pack.PackAnalog):
+class PackAnalog(pack.PackValues):
     """0x42 values of one pack. Sensors: the cells', then MOSFET, then environment (nkinnan's struct comment).
 
     What follows the design capacity depends on the user-defined count: nothing for 3 (nkinnan's pack), one byte
     for 2 (bmspace's Jakiper, equal to the SOC in %), 14 bytes for 9 (Gobel). No source states the meaning of
     the last, so `extra` keeps those bytes raw."""
 
-    DERIVED: ClassVar[dict[str, dict[str, str]]] = {
-        "mosfet_temperature": pack.quantity("°C", "temperature of the BMS's power MOSFETs"),
-        "environment_temperature": pack.quantity("°C", "temperature around the pack"),
-    }
+    ENVIRONMENT: ClassVar[int] = -1
+    MOSFET: ClassVar[int] = -2
 
-    cell_voltages: tuple[float, ...]
-    temperatures: tuple[float, ...]
-    current: float
-    voltage: float
-    remaining_capacity: float
     user_defined_items: int
-    total_capacity: float
-    cycles: int
     design_capacity: float = field(metadata=pack.quantity("Ah", "design capacity"))
-    extra: bytes = field()
-
-    @property
-    def cell_temperatures(self) -> tuple[float, ...]:
-        return self.temperatures[:-2]
-
-    @property
-    def mosfet_temperature(self) -> float:
-        return self.temperatures[-2]
-
-    @property
-    def environment_temperature(self) -> float:
-        return self.temperatures[-1]
-
-    @property
-    def bms_temperature(self) -> float:
-        """The MOSFETs', the BMS board's own sensor."""
-        return self.temperatures[-2]
+    extra: bytes
 
 
 @dataclass(slots=True)
@@ -193,6 +159,7 @@ class PackAlarm(pack.PackAlarm):
         "warning1",
         "warning2",
     )
+    QUIET_FLAGS: ClassVar[frozenset[str]] = frozenset({"FULLY_CHARGED"})
 
     cell_states: tuple[State, ...]
     temperature_states: tuple[State, ...]
@@ -368,5 +335,5 @@ FAMILY: Family[Command, Result] = Family(
         Command.SERIAL_NUMBER: _FRAME + 2 * 40,
     },
     pack_bytes={Command.ANALOG: 2 * _PACK, Command.ALARM: 2 * _PACK_STATES},
-    locate=lambda adr: (0, adr),
+    locate=locate,
 )

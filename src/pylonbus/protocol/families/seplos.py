@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from .. import family as roles
 from .. import pack
-from ..family import Family, ProtocolVersion
+from ..family import Family, ProtocolVersion, numbered
 from ..fields import (
     CELL_COUNT_RANGE,
     CELL_VOLTAGE_RANGE,
@@ -30,6 +30,7 @@ from ..frame import CID1_BATTERY
 from ..layout import Array, Int, Layout, Rest
 
 MAX_MODULE = 16  # packs 0..15 on one bus, master first
+address, locate = numbered("Seplos", 0, MAX_MODULE)
 
 
 class Command(IntEnum):
@@ -42,19 +43,6 @@ class Command(IntEnum):
     INTRA_PACK = 0x5A
 
 
-def address(group: int, module: int) -> int:
-    """Pack 1 answers at ADR 0x00 (the pack number is its DIP address, from 0)."""
-    if group:
-        raise ValueError(f"group {group}: Seplos packs have no groups, only pack numbers")
-    if not 1 <= module <= MAX_MODULE:
-        raise ValueError(f"module {module} is out of range 1..{MAX_MODULE}")
-    return module - 1
-
-
-def locate(adr: int) -> tuple[int, int]:
-    return 0, adr + 1
-
-
 # Temperatures are 0.1 K, not raw/100: syssi's decoder reads (raw - 2731) / 10 (its old README logged raw x 0.01,
 # 29.82 °C, for the same word). The captures agree: 0x0BA6 is 25.1 °C beside a 16S pack at 52.8 V discharging,
 # and the 0x5A summary of another pack gives 0x0B62 = 18.3 °C; raw/100 would make every sensor 29-31 °C.
@@ -63,46 +51,17 @@ _CELLS = Array("cell_voltages", millivolts("cell", CELL_VOLTAGE_RANGE), counts=C
 
 
 @dataclass(slots=True)
-class Analog(pack.PackAnalog):
+class Analog(pack.PackValues):
     """0x42 of one pack. Its sensors are the cells', then environment, then MOSFET (syssi's byte table)."""
-
-    DERIVED: ClassVar[dict[str, dict[str, str]]] = {
-        "environment_temperature": pack.quantity("°C", "temperature around the pack"),
-        "mosfet_temperature": pack.quantity("°C", "temperature of the BMS's power MOSFETs"),
-    }
 
     data_flag: int
     command_group: int
-    cell_voltages: tuple[float, ...]
-    temperatures: tuple[float, ...]
-    current: float
-    voltage: float
-    remaining_capacity: float
     custom_number: int  # 10: the words that follow, reserved ones included
-    total_capacity: float
-    soc: float = field()
+    soc: float = field()  # a field of its own frame, where the base derives it
     rated_capacity: float = field(metadata=pack.quantity("Ah", "rated (design) capacity"))
-    cycles: int = field()
     soh: float = field(metadata=pack.quantity("%", "state of health"))
     port_voltage: float = field(metadata=pack.quantity("V", "voltage at the pack's terminals"))
-    reserved: tuple[int, ...] = field()  # non-zero on some units (issue #47 of syssi's repository); no meaning known
-
-    @property
-    def cell_temperatures(self) -> tuple[float, ...]:
-        return self.temperatures[:-2]
-
-    @property
-    def environment_temperature(self) -> float:
-        return self.temperatures[-2]
-
-    @property
-    def mosfet_temperature(self) -> float:
-        return self.temperatures[-1]
-
-    @property
-    def bms_temperature(self) -> float:
-        """The MOSFETs', the BMS board's own sensor."""
-        return self.temperatures[-1]
+    reserved: tuple[int, ...]  # non-zero on some units (issue #47 of syssi's repository); no meaning known
 
 
 @dataclass(slots=True)

@@ -11,10 +11,11 @@ from ...protocol.families.daren import (
     Machine,
     ManufacturerInfo,
     ProtectionCounts,
+    SystemParameters,
     VersionNumber,
 )
 from ...protocol.fields import AlarmState
-from ..model import Module, Preset
+from ..model import CELL_HIGH, CELL_LOW, Module, Preset
 from ..responder import Responder
 
 # Sensors: environment, pack and MOSFET, then the cells' (4 on the 16S packs in the vectors, 3 here for 15S).
@@ -119,8 +120,29 @@ class DarenResponder(Responder):
             result = ManufacturerInfo("T1_G", preset.device_name, project, preset.software_version, (1, 1))
         elif command == Command.PROTECTION_COUNTS:
             result = ProtectionCounts(Command.PROTECTION_COUNTS, 1, 0, 0, 0, 0, 0, 0, 0, 0, bytes(12))
-        else:
+        elif command == Command.CAPACITIES:
             result = capacities(module)
+        elif command == Command.SYSTEM_PARAMETERS:
+            # The raw words as the README's DR-JC03 sends them; the proven ones from the model.
+            result = SystemParameters(
+                0,
+                CELL_HIGH,
+                CELL_LOW,
+                115,
+                45,
+                12000,
+                3650,
+                2500,
+                preset.cells,
+                12000,
+                preset.capacity,
+                1440,
+                0,
+                "",
+                module.serial[:20],
+            )
+        else:
+            return None
         return self.family.replies[command].encode(result)
 
 

@@ -18,6 +18,7 @@ from ...protocol.families.eg4 import (
     TemperatureEvent,
     VoltageEvent,
 )
+from ...protocol.families.pylontech.results import Status1
 from ..model import Module, Preset
 from ..responder import Responder
 
@@ -28,6 +29,16 @@ PRESETS = {
         Preset("LIFEPOWER4", "LifePower4", 16, 6, 100.0, 15, (1, 0), 0, 100.0, 100.0),
         Preset("LIFEPOWER4-15S", "LifePower4", 15, 6, 100.0, 15, (1, 0), 0, 100.0, 100.0),
     )
+}
+# The event a raised (or reached) Pylontech status-1 alarm of the model is on an EG4 pack.
+_EVENTS: dict[Status1, VoltageEvent | CurrentEvent | TemperatureEvent] = {
+    Status1.MODULE_OVER_VOLTAGE: VoltageEvent.PACK_OVER_VOLTAGE_PROTECTION,
+    Status1.CELL_UNDER_VOLTAGE: VoltageEvent.CELL_UNDER_VOLTAGE_PROTECTION,
+    Status1.CHARGE_OVER_CURRENT: CurrentEvent.CHARGE_OVER_CURRENT_PROTECTION,
+    Status1.DISCHARGE_OVER_CURRENT: CurrentEvent.DISCHARGE_OVER_CURRENT_PROTECTION,
+    Status1.DISCHARGE_OVER_TEMPERATURE: TemperatureEvent.DISCHARGE_HIGH_TEMPERATURE_PROTECTION,
+    Status1.CHARGE_OVER_TEMPERATURE: TemperatureEvent.CHARGE_HIGH_TEMPERATURE_PROTECTION,
+    Status1.MODULE_UNDER_VOLTAGE: VoltageEvent.PACK_UNDER_VOLTAGE_PROTECTION,
 }
 _NOMINAL_VOLTS = 3.2  # per cell, for the simulated lifetime energies
 _CLOCK_START = datetime(2024, 1, 1)
@@ -71,6 +82,7 @@ def analog(module: Module) -> Analog:
 
 def alarm(module: Module) -> Alarm:
     states = module.pack_alarm()
+    raised = [event for flag, event in _EVENTS.items() if flag in states.status1]
     system = System.CHARGING if module.current > 0 else System.DISCHARGING if module.current < 0 else System.STANDBY
     return Alarm(
         data_flag=0x10,
@@ -81,9 +93,9 @@ def alarm(module: Module) -> Alarm:
         voltage_state=states.module_voltage_state,
         custom_number=9,
         balance_event=BalanceEvent(0),
-        voltage_event=VoltageEvent(0),
-        temperature_event=TemperatureEvent(0),
-        current_event=CurrentEvent(0),
+        voltage_event=VoltageEvent(sum(e for e in raised if isinstance(e, VoltageEvent))),
+        temperature_event=TemperatureEvent(sum(e for e in raised if isinstance(e, TemperatureEvent))),
+        current_event=CurrentEvent(sum(e for e in raised if isinstance(e, CurrentEvent))),
         capacity_alarm=CapacityAlarm.SOC_LOW if module.soc < 0.1 else CapacityAlarm(0),
         fet=Fet.CHARGE_MOSFET | Fet.DISCHARGE_MOSFET,
         system=system,

@@ -22,6 +22,7 @@ from ...protocol.families.pace import (
     Warning1,
     Warning2,
 )
+from ...protocol.families.pylontech.results import Status1
 from ..model import Module, Preset, field_values
 from ..responder import Responder
 
@@ -34,6 +35,18 @@ PRESETS = {
         Preset("GOBEL-280", "P16S280A", 16, 6, 280.0, 9, (1, 0), 1, 140.0, 200.0),
         Preset("P15S100", "P15S100A", 15, 6, 100.0, 2, (1, 0), 0, 50.0, 100.0),
     )
+}
+
+
+# The protection a raised (or reached) Pylontech status-1 alarm of the model is on a PACE pack.
+_PROTECTIONS: dict[Status1, Protection1 | Protection2] = {
+    Status1.MODULE_OVER_VOLTAGE: Protection1.PACK_OVER_VOLTAGE,
+    Status1.CELL_UNDER_VOLTAGE: Protection1.CELL_UNDER_VOLTAGE,
+    Status1.CHARGE_OVER_CURRENT: Protection1.CHARGE_OVER_CURRENT,
+    Status1.DISCHARGE_OVER_CURRENT: Protection1.DISCHARGE_OVER_CURRENT,
+    Status1.DISCHARGE_OVER_TEMPERATURE: Protection2.DISCHARGE_OVER_TEMPERATURE,
+    Status1.CHARGE_OVER_TEMPERATURE: Protection2.CHARGE_OVER_TEMPERATURE,
+    Status1.MODULE_UNDER_VOLTAGE: Protection1.PACK_UNDER_VOLTAGE,
 }
 
 
@@ -67,6 +80,13 @@ def pack(module: Module) -> PackAnalog:
 
 def pack_alarm(module: Module) -> PackAlarm:
     states = module.pack_alarm()
+    protection1, protection2 = Protection1(0), Protection2.FULLY_CHARGED if module.soc >= 1.0 else Protection2(0)
+    for flag, protection in _PROTECTIONS.items():
+        if flag in states.status1:
+            if isinstance(protection, Protection1):
+                protection1 |= protection
+            else:
+                protection2 |= protection
     system = System.CHARGE_MOSFET | System.DISCHARGE_MOSFET
     if module.current > 0:
         system |= System.CHARGING
@@ -78,8 +98,8 @@ def pack_alarm(module: Module) -> PackAlarm:
         charge_current_state=states.charge_current_state,
         voltage_state=states.module_voltage_state,
         discharge_current_state=states.discharge_current_state,
-        protection1=Protection1(0),
-        protection2=Protection2.FULLY_CHARGED if module.soc >= 1.0 else Protection2(0),
+        protection1=protection1,
+        protection2=protection2,
         system=system,
         configuration=Configuration.BUZZER_ALARM | Configuration.LED_ALARM,
         fault=Fault(0),
