@@ -1,9 +1,10 @@
 """Requests per second for /metrics while the daemon polls 16 modules, and the memory the HTTP endpoint adds.
 
 1. `pylon2influx --http` polls 16 modules in two groups (in-process simulator) every second; clients on 4
-   keep-alive connections request /metrics for 10 s. Printed: requests per second (target: at least 500)
-   and the size of one scrape. For comparison, the same clients request a static file of the same size from
-   Python's own `http.server` in another process, the ceiling of a stdlib server on this machine.
+   keep-alive connections request /metrics for 10 s, then /api/state for 10 s. Printed: requests per second
+   (target: at least 5,000, issue 25) and the size of one scrape. For comparison, the same clients request a
+   static file of the same size from Python's own `http.server` in another process, the ceiling of a stdlib
+   server on this machine.
 2. Peak resident memory of the daemon over 30 s with and without --http.
 
 Run: python benchmarks/http_metrics.py (not http.py: a script of that name would hide the standard library's
@@ -66,6 +67,7 @@ def main() -> None:
     try:
         wait_for(PORT, "/metrics", b"pylontech_cell_voltage_volts")
         rate, size = hammer(str(PORT), "/metrics")
+        state_rate, state_size = hammer(str(PORT), "/api/state")
         with tempfile.TemporaryDirectory() as folder:
             Path(folder, "metrics").write_bytes(b"x" * size)
             static = subprocess.Popen(
@@ -92,9 +94,10 @@ def main() -> None:
                 static.wait()
         print(
             f"/metrics with 16 modules while polling every second: {rate:,.0f} requests/s ({size / 1024:.0f} KiB a "
-            f"scrape; target >= 500); python -m http.server, same size, static: {ceiling:,.0f}/s "
+            f"scrape; target >= 5,000); python -m http.server, same size, static: {ceiling:,.0f}/s "
             f"(ratio {rate / ceiling:.2f})"
         )
+        print(f"/api/state: {state_rate:,.0f} requests/s ({state_size / 1024:.0f} KiB)")
         with_http = peak_rss_mb(proc, 30)
     finally:
         proc.terminate()

@@ -393,3 +393,22 @@ def test_a_full_spool_drops_unsent_batches_not_sent_ones(tmp_path: Path) -> None
         spool.add(b"line %d" % n, 1)
     assert [body for _, _, body in spool.oldest(100)] == [b"line 2", b"line 3", b"line 4"]
     assert spool.counter("dropped") == 1  # line 1; line 0 was sent, not dropped
+
+
+def test_a_spool_closed_cleanly_opens_without_reading_it_through_and_damage_after_is_still_found(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spool.sqlite"
+    real_spool(path)
+    note = Path(f"{path}-closed")
+    assert note.exists()  # the clean close's note, which the next open takes away
+    Spool(path, 1000).close()
+    assert note.exists()
+    size = path.stat().st_size
+    with path.open("r+b") as damaged:  # after the clean close: the note no longer matches the file
+        damaged.seek(size - 4 * 4096)
+        damaged.write(os.urandom(4096))
+    spool = Spool(path, 1000)
+    assert not note.exists()
+    spool.add(b"after", 1)
+    assert [body for _, _, body in spool.oldest(10)] == [b"after"] and moved_aside(tmp_path)

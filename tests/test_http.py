@@ -258,3 +258,41 @@ def test_a_client_that_left_before_the_answer_prints_no_traceback(capfd: pytest.
     time.sleep(1.0)
     sink.close(1.0)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_what_is_served_is_the_newest_reading() -> None:
+    """A reading is rendered on the first request after it arrived: of two published unasked, the second is
+    served (metrics and state alike); asked again without a new reading, the same bytes."""
+    import http.client
+
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.service import Poller
+    from pylonbus.sinks.http.server import HttpSink
+
+    stack = Client(Link("sim://?stack=US3000C*2&pace=0"))
+    stack.scan()
+    poller = Poller([stack], 3600)
+    port = free_port()
+    sink = HttpSink(f"127.0.0.1:{port}", 1.0)
+    sink.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+
+        def fetch(path: str) -> bytes:
+            connection.request("GET", path)
+            return connection.getresponse().read()
+
+        assert fetch("/metrics") == b"# no cycle yet\n" and json.loads(fetch("/api/state"))["stacks"] == []
+        first, second = poller.cycle(), poller.cycle()
+        sink.publish(first)
+        sink.publish(second)
+        state = json.loads(fetch("/api/state"))
+        assert state["time_ns"] == second.time_ns != first.time_ns and state["stale"] is False
+        metrics = fetch("/metrics")
+        success = re.search(rb"^pylontech_last_success_timestamp_seconds (\S+)$", metrics, re.MULTILINE)
+        assert success is not None and float(success[1]) == pytest.approx(second.time_ns / 1e9)
+        assert fetch("/metrics") == metrics  # no new reading: the same bytes
+        connection.close()
+    finally:
+        sink.close(1.0)

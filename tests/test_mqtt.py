@@ -30,6 +30,7 @@ VALID_UNITS = {
     "temperature": {"°C", "°F", "K"},
     "battery": {"%"},
     "energy": {"Wh", "kWh", "MWh"},
+    "duration": {"s", "min", "h", "d"},
 }
 
 
@@ -121,6 +122,21 @@ def render(template: str, payload: bytes) -> str:
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string(template).render(variables)
 
 
+def check_configs(configs: dict[str, Any], latest: dict[str, bytes], prefix: str) -> None:
+    """What Home Assistant asks of every discovery config of our devices: each template renders on the state it
+    reads, a device class has one of its units (and energy is a counter), availability and unique ids."""
+    for topic, config in configs.items():
+        if not config["state_topic"].startswith(f"{prefix}/"):
+            continue
+        render(config["value_template"], latest[config["state_topic"]])  # every key exists in the state document
+        if "device_class" in config and topic.startswith("homeassistant/sensor/"):
+            assert config["unit_of_measurement"] in VALID_UNITS[config["device_class"]], config
+        if config.get("device_class") == "energy":
+            assert config["state_class"] == "total_increasing", config
+        assert config["availability"][0] == {"topic": f"{prefix}/status"}
+        assert config["unique_id"] == "_".join(topic.split("/")[2:4])
+
+
 def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Path) -> None:
     listener = Listener("homeassistant/#", "disc/#")
     daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="disc")
@@ -136,14 +152,7 @@ def test_state_and_discovery_match_what_pylontech_reads(mosquitto, tmp_path: Pat
         c for c in configs.values() if c["state_topic"].startswith("disc/0/") and "stack" not in c["state_topic"]
     ]
     assert modules, err
-    for topic, config in configs.items():
-        if not config["state_topic"].startswith("disc/"):
-            continue
-        render(config["value_template"], latest[config["state_topic"]])  # every key exists in the state document
-        if "device_class" in config and topic.startswith("homeassistant/sensor/"):
-            assert config["unit_of_measurement"] in VALID_UNITS[config["device_class"]], config
-        assert config["availability"][0] == {"topic": "disc/status"}
-        assert config["unique_id"] == "_".join(topic.split("/")[2:4])
+    check_configs(configs, latest, "disc")
     cells = [c for c in modules if "value_json.cells[" in c["value_template"]]
     assert len(cells) == 30, sorted(c["name"] for c in cells)  # 15 cells of two modules, off by default, 3 decimals
     assert all(c["enabled_by_default"] is False and c["entity_category"] == "diagnostic" for c in cells)

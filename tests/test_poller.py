@@ -116,3 +116,33 @@ def test_a_group_given_up_on_for_fanout_is_tried_again_after_a_rescan() -> None:
     stacker.rescan()
     stacker.cycle()
     assert stacker.proven == {("pylontech", 0): [1, 2]}
+
+
+def test_a_rescan_probes_each_empty_address_once_and_keeps_the_fanout_proof(caplog) -> None:
+    from pylonbus.logs import FRAME
+
+    stacker = poller("sim://?stack=US3000C*2&frozen=1&pace=0")
+    stacker.cycle()
+    assert stacker.proven == {("pylontech", 0): [1, 2]}
+    with caplog.at_level(FRAME, logger="pylonbus.link.link"):
+        stacker.rescan()
+        stacker.cycle()
+    sent = [record.getMessage()[3:] for record in caplog.records if record.getMessage().startswith("TX ")]
+    assert [frame[3:5] for frame in sent[:12]] == [f"{module + 1:02X}" for module in range(3, 15)]  # 0x4F each
+    assert len(sent) == 12 + 2  # then the group's fan-out 0x42 and 0x44, not a proof module by module
+    assert stacker.proven == {("pylontech", 0): [1, 2]}
+
+
+def test_a_rescan_due_in_the_poll_is_spread_over_two_cycles(caplog) -> None:
+    from pylonbus.logs import FRAME
+
+    stacker = poller("sim://?stack=US3000C*2&frozen=1&pace=0")
+    stacker.cycle()
+    stacker.next_rescan = 0.0
+    probes = []
+    for _ in range(3):
+        caplog.clear()
+        with caplog.at_level(FRAME, logger="pylonbus.link.link"):
+            stacker.cycle()
+        probes.append(sum(record.getMessage()[10:12] == "4F" for record in caplog.records))
+    assert probes == [6, 6, 0]

@@ -81,3 +81,19 @@ class PortBusyError(PortError):
 
 class NoReplyError(LinkError):
     """A module did not answer a request in time."""
+
+
+class ConsoleError(ProtocolError):
+    """The RS232 console answered something other than the reply asked for (raised by `pylonbus.console`)."""
+
+
+class UnknownCommandError(ConsoleError):
+    """The console does not know the command (`Unknown command 'x' - try 'help'`; also `pwrsys` in user mode)."""
+
+
+class CommandFailedError(ConsoleError):
+    """The console refused the command or its argument (`Invalid command or fail to excute.` and a usage text)."""
+
+
+class ConsoleFormatError(ConsoleError):
+    """A console reply is cut short or laid out so that its values cannot be told apart."""

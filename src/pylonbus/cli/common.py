@@ -110,7 +110,9 @@ def no_port(args: argparse.Namespace) -> str:
             f"-d auto: no serial port exists ({args.auto_ports} match nothing; -v 1 names each): is the adapter "
             "plugged in? `dmesg | tail` shows whether a driver (ftdi_sio, ch341, cp210x, cdc_acm) took it"
         )
+    bms = getattr(args, "bms", "pylontech")
+    what = "BMS" if bms == "auto" else "Pylontech" if bms == "pylontech" else f"{bms} BMS"
     return (
-        f"-d auto: no Pylontech stack answers on {args.auto_ports} at {args.baud} Bd "
+        f"-d auto: no {what} stack answers on {args.auto_ports} at {args.baud} Bd "
         "(-v 1 says why each port was skipped); check the adapter, the baud rate and the A/B wiring"
     )

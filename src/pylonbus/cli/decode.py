@@ -1,4 +1,5 @@
-"""`pylontech --decode`: decode frames pasted from logs, one by one, naming the command of each."""
+"""`pylontech --decode`: decode frames pasted from logs, one by one, naming the command of each, and its BMS family
+where that is not Pylontech: the one the frame proves (`families.recognise`), else the one `--bms` names."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from enum import IntEnum
 from typing import Any
 
 from ..errors import ProtocolError, PylonbusError
-from ..protocol import Command, decode_reply, infer_command, parse_frame
-from ..protocol.families.pylontech.family import WRITES
-from ..protocol.family import FANOUT, command_names
+from ..protocol import families, parse_frame
+from ..protocol.family import FANOUT, Family, command_names
 from ..protocol.plain import as_dict
 from .render import render_text
 
@@ -23,22 +24,28 @@ FRAME_IN_TEXT = re.compile(r"~[0-9A-Fa-f]+")
 # so the bytes are read from the hex column: at most 16 pairs, each followed by one or two spaces.
 SPY_DATA = re.compile(r"(?:\x1b\[\d+m)?\d+\.\d{3} (TX|RX)   [0-9A-F]{4}  ((?:[0-9A-F]{2}  ?){1,16})")
 SPY_OTHER = re.compile(r"(?:\x1b\[\d+m)?\d+\.\d{3} \S")  # control lines: `Q-RX reset_input_buffer`, `RTS  active`
-READS = [c for c in Command if c not in WRITES]
+Family_ = Family[Any, Any]
 
 
-def parse_command(text: str) -> Command:
-    """A read command from its hex code (`42`, `0x42`) or name (`ANALOG`)."""
-    known = f"known: {command_names(READS)}"
+def reads(family: Family_) -> list[IntEnum]:
+    return [c for c in family.commands if c not in family.writes]
+
+
+def parse_command(text: str, family: Family_ | None = None) -> IntEnum:
+    """A read command of `family` (Pylontech's by default) from its hex code (`42`, `0x42`) or name (`ANALOG`)."""
+    family = family or families.family()
+    commands: type[IntEnum] = family.commands
+    known = f"known: {command_names(reads(family))}"
     name = text.strip().upper()
-    if name in Command.__members__ and Command[name] not in WRITES:
-        return Command[name]
+    if name in commands.__members__ and commands[name] not in family.writes:
+        return commands[name]
     try:
         code = int(name.removeprefix("0X"), 16)
     except ValueError:
         raise ValueError(f"unknown command {text!r}; {known}") from None
-    if code not in {int(c) for c in READS}:
+    if code not in {int(c) for c in reads(family)}:
         raise ValueError(f"unknown command 0x{code:02X}; {known}")
-    return Command(code)
+    return commands(code)
 
 
 class Frames:
@@ -96,55 +103,85 @@ class Frames:
                 frame.append(byte)
 
 
-def _command_of(cid2: int) -> Command | None:
+def _command_of(family: Family_, cid2: int) -> IntEnum | None:
     try:
-        return Command(cid2)
+        command: IntEnum = family.commands(cid2)
     except ValueError:
         return None
+    return command
 
 
-def decode_one(text: str, reply_to: Command | None, previous: tuple[Command, bool] | None) -> dict[str, Any]:
-    """What one frame says: its header, direction, command and, for a reply, the decoded result."""
+Previous = tuple[IntEnum, bool, Family_]  # a request's command, fan-out, family: what the reply that follows answers
+
+
+def decode_one(text: str, reply_to: IntEnum | None, previous: Previous | None, bms: str | None) -> dict[str, Any]:
+    """What one frame says: its header, direction, command and, for a reply, the decoded result. The family is
+    the one the frame proves, else the request's before it, else `bms` (None: it must be proven)."""
     header: dict[str, Any] = {"frame": text}
     try:
         frame = parse_frame(text.encode("ascii") + b"\r")
+        family = families.recognise(frame) or (previous[2] if previous else None)
+        if family is None:
+            if bms is None:
+                raise ProtocolError(
+                    f"the frame does not prove its BMS family (VER 0x{frame.ver:02X}, CID1 0x{frame.cid1:02X}); "
+                    f"give --bms with one of {', '.join(families.names())}"
+                )
+            family = families.family(bms)
+        if family.name != families.DEFAULT:
+            header["bms"] = family.name
+        group, module = family.locate(frame.adr)
         header |= {
             "ver": frame.ver,
             "adr": frame.adr,
-            "group": frame.group,
-            "module": frame.module,
+            "group": group,
+            "module": module,
             "cid1": frame.cid1,
             "cid2": frame.cid2,
             "info": frame.info.hex().upper(),
         }
-        requested = _command_of(frame.cid2)
+        requested = _command_of(family, frame.cid2)
         if requested is not None:  # command codes and return codes do not overlap
             fanout = frame.info[:1] == bytes([FANOUT])
             return header | {"direction": "request", "command": requested.name, "fanout": fanout}
         header |= {"direction": "response", "rtn": frame.rtn}
         # With --command, single-module or fan-out is whichever reading consumes the INFO exactly.
-        chosen: tuple[Command, bool | None] | None = (reply_to, None) if reply_to else previous or infer_command(frame)
+        asked = previous[:2] if previous else None
+        chosen: tuple[IntEnum, bool | None] | None = (
+            (reply_to, None) if reply_to else asked or family.infer_command(frame)
+        )
         if chosen is None:
             raise ProtocolError(
-                f"cannot tell which command this reply answers; give --command with one of {command_names(READS)}"
+                "cannot tell which command this reply answers; give --command with one of "
+                + command_names(reads(family))
             )
-        result = decode_reply(chosen[0], frame, fanout=chosen[1])
+        result = family.decode(chosen[0], frame, fanout=chosen[1])
         fanout = hasattr(result, "modules")
         return header | {"command": chosen[0].name, "fanout": fanout, "result": result}
     except (ProtocolError, ValueError) as error:
         return header | {"error": f"{type(error).__name__}: {error}"}
 
 
-def decode_frames(arguments: list[str], reply_to: Command | None, as_json: str = "", verbose: bool = False) -> int:
+def decode_frames(
+    arguments: list[str],
+    reply_to: IntEnum | None,
+    as_json: str = "",
+    verbose: bool = False,
+    bms: str | None = families.DEFAULT,
+) -> int:
     """Decode every frame; a bad one prints its error and makes the exit status 1, the rest go on.
-    `as_json` is "" for text, "array" for one JSON document, "lines" for one per frame."""
+    `as_json` is "" for text, "array" for one JSON document, "lines" for one per frame. `bms` is the family of
+    the frames that do not prove theirs (None: each must)."""
     status = 0
-    previous: tuple[Command, bool] | None = None  # the request just before, for the reply that follows
+    previous: Previous | None = None  # the request just before, for the reply that follows
     documents = []
     frames = Frames(arguments)
     for text, side in frames:
-        decoded = ({"spy": side} if side else {}) | decode_one(text, reply_to, previous)
-        previous = (Command[decoded["command"]], decoded["fanout"]) if decoded.get("direction") == "request" else None
+        decoded = ({"spy": side} if side else {}) | decode_one(text, reply_to, previous, bms)
+        previous = None
+        if decoded.get("direction") == "request":
+            family = families.family(decoded.get("bms", families.DEFAULT))
+            previous = (family.commands[decoded["command"]], decoded["fanout"], family)
         if "error" in decoded:
             status = 1
         if as_json:
@@ -167,6 +204,8 @@ def _text(decoded: dict[str, Any], verbose: bool) -> list[str]:
     if "error" in decoded:
         return [*lines, f"  error: {decoded['error']}"]
     what = decoded["command"] + (" fan-out" if decoded.get("fanout") else "")
+    if "bms" in decoded:
+        what = f"{families.family(decoded['bms']).title} {what}"
     lines.append(
         f"  {decoded['direction']} {what}, ADR 0x{decoded['adr']:02X} (group {decoded['group']}, "
         f"module {decoded['module']}), VER 0x{decoded['ver']:02X}"

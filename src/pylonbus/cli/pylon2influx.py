@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", help="serial reply timeout in seconds (default: computed)")
     p.add_argument(
+        "--console-device",
+        metavar="PORT",
+        help="also read the master's RS232 console port (115200 Bd): SOH, balancing cells, cell temperatures, "
+        "lifetime counters",
+    )
+    p.add_argument("--console-every", metavar="S", help="read bat/soh/stat of each module every S seconds (60)")
+    p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
     )
     p.add_argument(
@@ -303,7 +310,13 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_OK if stop.is_set() else EXIT_NO_MODULE
     links = [link for link, _ in opened]
     stacks = [stack for _, port in opened for stack in port]
-    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop)
+    console = None
+    if args.console_device:
+        from ..link.console import ConsoleLink
+        from ..service.console import ConsoleSource
+
+        console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
+    poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if config is not None:
         try:
@@ -348,6 +361,7 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             log.info("%s; terminated", daemon.statistics())
+            daemon.close()
         for link in links:
             link.close()
         for lock in held:

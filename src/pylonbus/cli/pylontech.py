@@ -7,12 +7,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..link.detect import AUTO, bms_name
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import seconds, whole
+from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from .common import (
+    EXIT_ERROR,
     EXIT_NO_MODULE,
     EXIT_OK,
     Parser,
@@ -23,8 +27,10 @@ from .common import (
     setup_logging,
     version,
 )
+from .console_options import add_console_options, check_console
 
 if TYPE_CHECKING:
+    from ..link.link import Link
     from ..link.stack import ScanProgress, Stack
     from ..protocol.pack import PackAlarm
 
@@ -39,13 +45,13 @@ COMMANDS = (
     ("-m", "--manufact", "manufact", "show manufacturer information"),
     ("-F", "--firmware", "firmware", "show firmware version (0x96)"),
 )
-READERS = {  # command: (Stack method, title)
-    "systemparam": ("system_parameters", "system parameters"),
+READERS = {  # command: (the family's role, title); None: Pylontech's own command, read by the Stack method
+    "systemparam": ("parameters", "system parameters"),
     "alarm": ("alarm", "alarms"),
-    "serial": ("serial_number", "serial number"),
+    "serial": ("serial", "serial number"),
     "packdata": ("analog", "analog data"),
-    "charge": ("charge_discharge", "charge/discharge management"),
-    "manufact": ("manufacturer", "manufacturer"),
+    "charge": (None, "charge/discharge management"),
+    "manufact": ("identity", "manufacturer"),
     "firmware": ("firmware", "firmware"),
 }
 EPILOG = f"""\
@@ -79,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--baud",
         type=whole(*BAUD_RANGE),
         default=DEFAULT_BAUD,
-        help=f"baud rate (default {DEFAULT_BAUD}; the battery's DIP switch sets 9600 or 115200)",
+        help=f"baud rate (default {DEFAULT_BAUD}; the battery's DIP switch sets 9600 or 115200; the console: 115200)",
     )
     parser.add_argument(
         "-a",
@@ -89,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"module number 1-{MAX_MODULE} in the group, or 'all' (the default of a command: every module found)",
     )
     parser.add_argument("-g", "--group", type=whole(0, MAX_GROUP), default=0, metavar="N", help=f"group 0-{MAX_GROUP}")
+    parser.add_argument(
+        "--bms",
+        type=bms_name,
+        default=DEFAULT,
+        metavar="NAME",
+        help=f"the BMS family: {', '.join(names())} (default {DEFAULT}), or auto (the one that answers); with "
+        "--decode, how to read frames that do not prove their family",
+    )
     for short, long, name, text in COMMANDS:
         parser.add_argument(short, long, dest="commands", action="append_const", const=name, help=text)
     parser.add_argument(
@@ -128,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "frames", nargs="*", metavar="FRAME", help="with --decode: frames or files to decode, '-' for stdin"
     )
+    add_console_options(parser)
     parser.add_argument("--version", action="version", version=version("pylontech"))
     add_verbose(parser)
     return parser
@@ -144,6 +159,9 @@ def module_or_all(text: str) -> int | str:
 
 def check(args: argparse.Namespace) -> str | None:
     """The first combination of options that cannot work, worded as what to change."""
+    problem = check_console(args, flag_of)
+    if problem or args.console:
+        return problem
     if args.decode:
         if args.commands:
             return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
@@ -167,7 +185,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def flag_of(command: str) -> str:
-    return next(short for short, _, name, _ in COMMANDS if name == command)
+    return next((short for short, _, name, _ in COMMANDS if name == command), f"--{command}")
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -177,28 +195,35 @@ def _main(argv: list[str] | None = None) -> int:
     if problem:
         parser.error(problem)
     setup_logging(args.verbose)
+    if args.console:
+        from .console import decode_console, run_console
+
+        return decode_console(args.frames or ["-"], args.json) if args.decode else run_console(args)
     if args.decode:
+        from ..protocol.families import family
         from .decode import decode_frames, parse_command
 
+        bms = None if args.bms == AUTO else args.bms
         try:
-            reply_to = None if args.reply_to is None else parse_command(args.reply_to)
+            reply_to = None if args.reply_to is None else parse_command(args.reply_to, family(bms or DEFAULT))
         except ValueError as error:
             parser.error(f"--command: {error}")
         as_json = "lines" if args.jsonl else "array" if args.json else ""
-        return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2)
+        return decode_frames(args.frames or ["-"], reply_to, as_json, verbose=args.verbose >= 2, bms=bms)
 
     from ..errors import NoReplyError
     from ..link.autoport import default_lock_dir, resolve
     from ..link.link import Link
-    from ..link.stack import Stack
 
-    device = resolve(args.device, args.auto_ports, args.baud, args.group, default_lock_dir(None))
+    device = resolve(args.device, args.auto_ports, args.baud, args.group, default_lock_dir(None), args.bms)
     if device is None:
         print(f"pylontech: {no_port(args)}", file=sys.stderr)
         return EXIT_NO_MODULE
     try:
         with Link(device, args.baud, timeout=args.timeout) as link:
-            stack = Stack(link, args.group)
+            stack = open_stack(link, args)
+            if stack is None:
+                return EXIT_NO_MODULE
             if args.try_:
                 return probe(stack, args)
             if args.udev_rule:
@@ -209,14 +234,37 @@ def _main(argv: list[str] | None = None) -> int:
     except NoReplyError as error:
         print(f"pylontech: {error}", file=sys.stderr)
         return EXIT_NO_MODULE
+    except ValueError as error:  # a command the family does not have
+        print(f"pylontech: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def open_stack(link: Link, args: argparse.Namespace) -> Stack | None:
+    """The group on the link, of the family --bms names; with `auto` the family that answers (None, said,
+    when none does)."""
+    from ..link.detect import detect
+    from ..link.stack import Stack
+
+    if args.bms != AUTO:
+        return Stack(link, args.group, args.bms)
+    family = detect(link, args.group, args.adr if isinstance(args.adr, int) else 1)
+    if family is None:
+        print(
+            f"pylontech: --bms auto: no BMS family ({', '.join(names())}) answers on {link.port} at {link.baud} Bd "
+            f"in group {args.group} — check the wiring and the baud rate",
+            file=sys.stderr,
+        )
+        return None
+    return Stack(link, args.group, family)
 
 
 def probe(stack: Stack, args: argparse.Namespace) -> int:
-    """--try: does a Pylontech module answer on this port, at this baud rate, in this group?"""
+    """--try: does a module of the family answer on this port, at this baud rate, in this group?"""
     where = f"{stack.link.port} at {stack.link.baud} Bd"
     module = args.adr or 1
     if stack.probe(module):
-        print(f"a Pylontech battery answers on {where} (group {stack.group}, module {module})")
+        named = f" (--bms {stack.family.name})" if args.bms == AUTO else ""
+        print(f"a {stack.family.title} battery answers on {where} (group {stack.group}, module {module}){named}")
         return EXIT_OK
     print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
     return EXIT_NO_MODULE
@@ -318,10 +366,15 @@ def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
     from ..protocol.plain import as_dict
     from .render import flat_fields, render_columns, render_text
 
-    method, title = READERS[command]
+    role, title = READERS[command]
     verbose = args.verbose >= 2
+    if role is not None:
+        stack.command(role)  # ValueError, said in one line, when the family has no such command
+    elif stack.family.name != DEFAULT:
+        raise ValueError(f"{title} is a Pylontech command; {stack.family.title} batteries have none")
+    reader = stack.charge_discharge if role is None else partial(stack.read, role)
     if args.adr not in (None, "all"):
-        result = getattr(stack, method)(args.adr)
+        result = reader(args.adr)
         lines = [f"group {stack.group} module {args.adr}, {title}:", *render_text(result, "  ", verbose)]
         document = {"group": stack.group, "module": args.adr, "command": command, "result": as_dict(result)}
         return View(EXIT_OK, document, lines, [{"module": args.adr} | flat_fields(result, verbose)])
@@ -333,7 +386,7 @@ def read(stack: Stack, args: argparse.Namespace, command: str) -> View:
     rows: list[dict[str, Any]] = []
     for module in modules:
         try:
-            results[module] = result = getattr(stack, method)(module)
+            results[module] = result = reader(module)
         except (LinkError, ProtocolError) as error:
             print(f"pylontech: module {module}: {error}", file=sys.stderr)
             entries.append({"module": module, "error": str(error)})
@@ -384,15 +437,12 @@ def _nobody(stack: Stack) -> str:
 
 def scan(stack: Stack, args: argparse.Namespace) -> View:
     from ..errors import LinkError, ProtocolError
-    from ..protocol.families.pylontech.codes import address
 
     found = []
     for module in scan_modules(stack, args):
-        entry: dict[str, Any] = {"module": module, "adr": address(stack.group, module)}
+        entry: dict[str, Any] = {"module": module, "adr": stack.family.address(stack.group, module)}
         try:
-            info = stack.manufacturer(module)
-            entry |= {"model": info.model, "software_version": info.software_version_text}
-            entry["serial"] = stack.serial_number(module).serial
+            entry |= _who(stack, module)
         except (LinkError, ProtocolError) as error:
             entry["error"] = str(error)
         found.append(entry)
@@ -441,6 +491,21 @@ _ROW_SOURCES = {
 }
 
 
+def _who(stack: Stack, module: int) -> dict[str, Any]:
+    """Model, software version and serial for the scan: the version of the identity reply where it has one
+    (Pylontech's 0x51), else the firmware command's."""
+    from ..protocol.family import FIRMWARE, IDENTITY, SERIAL
+
+    roles = stack.family.roles
+    info = stack.read(IDENTITY, module) if IDENTITY in roles else None
+    version = getattr(info, "software_version_text", None)
+    wanted = (SERIAL,) if version is not None else (SERIAL, FIRMWARE)
+    found = stack.identity(module, wanted)
+    model = None if info is None else info.identity.get("model")
+    who = {"model": model, "software_version": version or found.firmware, "serial": found.serial}
+    return {key: value for key, value in who.items() if value is not None}
+
+
 #: How bad a module's state is, from best to worst: what the first line of the summary names for the stack.
 STATES = ("ok", "no data", "alarm", "protection")
 
@@ -457,14 +522,16 @@ def module_state(alarm: PackAlarm) -> str:
 
 
 def _row(stack: Stack, module: int) -> dict[str, Any]:
-    info = stack.manufacturer(module)
+    from ..protocol.family import IDENTITY, SERIAL
+
+    identity = stack.identity(module, (IDENTITY, SERIAL))
     analog = stack.analog(module)
     alarm = stack.alarm(module)
     return {
         "module": module,
-        "manufacturer": info.manufacturer,
-        "model": info.model,
-        "serial": stack.serial_number(module).serial,
+        "manufacturer": identity.manufacturer,
+        "model": identity.model,
+        "serial": identity.serial,
         "soc": analog.soc,
         "voltage": analog.voltage,
         "current": analog.current,

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from ..link.ports import BAUD_RANGE, DEFAULT_BAUD
 from ..options import fraction, ranged, whole
@@ -15,8 +16,9 @@ from ..protocol.families import DEFAULT, names
 from ..protocol.families.pylontech.codes import MAX_GROUP, MAX_MODULE
 from ..signals import SignalRelay
 from ..sim import Bus, Faults, responder_class
+from ..sim.console import FIRMWARES, ConsoleBus
 from ..sim.model import group_spec
-from ..sim.serve import serve_pty, serve_tcp
+from ..sim.serve import Line, serve_pty, serve_tcp
 from .common import Parser, add_verbose, guarded, setup_logging, version
 
 
@@ -26,6 +28,11 @@ def tcp_address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8899 (port 0: any), got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def console_address(text: str) -> tuple[str, int] | str:
+    """`pty` or HOST:PORT."""
+    return text if text == "pty" else tcp_address(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             kind, text = fraction(), "probability per reply, 0-1"
         parser.add_argument(option, type=kind, default=0.0, metavar="X", help=text)
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the RS232 console of the master module (115200 Bd) instead of RS485",
+    )
+    parser.add_argument(
+        "--console-on",
+        type=console_address,
+        metavar="pty|HOST:PORT",
+        help="also serve the console of the same stack on a new pseudo-terminal or a TCP port (its path: 2nd line)",
+    )
+    parser.add_argument(
+        "--console-firmware",
+        choices=sorted(FIRMWARES),
+        default="us2000c",
+        help="the console's column sets and prompt (default us2000c)",
+    )
     parser.add_argument("--version", action="version", version=version("pylontech-sim"))
     add_verbose(parser)
     return parser
@@ -99,24 +123,61 @@ def _main(argv: list[str] | None = None) -> int:
     def make_bus() -> Bus:
         return Bus(responder, args.baud, pace=not args.no_pace, echo=args.echo)
 
-    def ready(path: str) -> None:
-        print(path, flush=True)
-        modules = ", ".join(f"{m.preset.name}@0x{m.address:02X}" for m in stack.modules.values()) or "no module"
-        echo = ", echoing every request" if args.echo else ""
-        print(f"pylontech-sim: serving {modules}{echo}", file=sys.stderr, flush=True)
+    def make_console() -> ConsoleBus:
+        return ConsoleBus(stack, FIRMWARES[args.console_firmware], faults, pace=not args.no_pace)
 
     stop = threading.Event()
+    console_path: list[str] = []
+
+    def ready(path: str) -> None:
+        print(path, flush=True)
+        for path in console_path:
+            print(path, flush=True)
+        modules = ", ".join(f"{m.preset.name}@0x{m.address:02X}" for m in stack.modules.values()) or "no module"
+        echo = ", echoing every request" if args.echo else ""
+        if args.console or console_path:
+            echo += f", the console as firmware {args.console_firmware}"
+        print(f"pylontech-sim: serving {modules}{echo}", file=sys.stderr, flush=True)
+
     SignalRelay(dict.fromkeys((signal.SIGTERM, signal.SIGINT), stop.set)).install()  # no work inside a handler
     try:
-        if args.pty:
-            serve_pty(make_bus, args.link, ready, stop)
-        else:
-            host, port = args.tcp
-            serve_tcp(make_bus, host, port, ready, stop)
+        if args.console_on is not None:
+            tcp = None if args.console_on == "pty" else args.console_on
+            console_path.append(_serve_in_thread(make_console, tcp, stop))
+        serve(make_console if args.console else make_bus, args.tcp, args.link, ready, stop)
     except (OSError, ValueError) as error:
         print(f"pylontech-sim: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def serve(
+    make: Callable[[], Line],
+    tcp: tuple[str, int] | None,
+    link: str | None,
+    ready: Callable[[str], None],
+    stop: threading.Event,
+) -> None:
+    if tcp is None:
+        serve_pty(make, link, ready, stop)
+    else:
+        serve_tcp(make, *tcp, ready, stop)
+
+
+def _serve_in_thread(make: Callable[[], Line], tcp: tuple[str, int] | None, stop: threading.Event) -> str:
+    """Serve a second port (the console) beside the main one; its path once it is ready."""
+    paths: list[str] = []
+    started = threading.Event()
+
+    def ready(path: str) -> None:
+        paths.append(path)
+        started.set()
+
+    threading.Thread(target=serve, args=(make, tcp, None, ready, stop), daemon=True).start()
+    started.wait(10)
+    if not paths:
+        raise OSError("the console port could not be opened")
+    return paths[0]
 
 
 main = guarded("pylontech-sim", _main)

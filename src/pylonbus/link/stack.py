@@ -86,10 +86,12 @@ class Stack:
         self.modules = found
         return self.modules
 
-    def probe(self, module: int, latency: float = 0.04) -> bool:
-        """True if `module` answers 0x4F (with any return code) within the link's tries."""
+    def probe(self, module: int, latency: float = 0.04, tries: int | None = None) -> bool:
+        """True if `module` answers 0x4F (with any return code) within `tries` (by default the link's)."""
         try:
-            self.link.query(self._probe, self.group, module, latency=latency, reopen=False, family=self.family)
+            self.link.query(
+                self._probe, self.group, module, latency=latency, tries=tries, reopen=False, family=self.family
+            )
         except ResponseError:
             return True  # it answered, even if with an error code
         except (NoReplyError, ProtocolError):
@@ -119,13 +121,12 @@ class Stack:
         """The family's result for `role`, of the family's own type."""
         return self.link.query(self.command(role), self.group, module, family=self.family)
 
-    def identity(self, module: int = 1) -> Identity:
-        """Who `module` says it is: model and manufacturer, serial and firmware, from each identity command its
-        family has (Pylontech: 0x51, 0x93, 0x96). Raises the error of the first when the module does not answer
-        it; a later read that fails (0x96 is missing from some firmwares) leaves its fields None."""
+    def identity(self, module: int = 1, roles: tuple[str, ...] = IDENTITY_ROLES) -> Identity:
+        """Who `module` says it is: model and manufacturer, serial and firmware, from each identity command of
+        `roles` its family has (Pylontech: 0x51, 0x93, 0x96). Raises the error of the first when the module does
+        not answer it; a later read that fails (0x96 is missing from some firmwares) leaves its fields None."""
         identity = Identity()
-        roles = [role for role in IDENTITY_ROLES if role in self.family.roles]
-        for n, role in enumerate(roles):
+        for n, role in enumerate([role for role in roles if role in self.family.roles]):
             try:
                 piece = self.read(role, module).identity
             except (LinkError, ProtocolError):

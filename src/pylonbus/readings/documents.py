@@ -3,8 +3,8 @@ Ah, %, °C, kWh) under the same keys everywhere (MQTT JSON, the `full` InfluxDB 
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import asdict
 from enum import IntFlag
 from typing import Any
 
@@ -13,7 +13,8 @@ from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, Status1
 from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
-from ..protocol.pack import PackAlarm, PackAnalog, extras
+from ..protocol.pack import PackAlarm, PackAnalog, Quantity, extras
+from .energy import FIELDS as ENERGY_FIELDS
 from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
 
 _ANALOG = units_of(AnalogData)
@@ -55,13 +56,27 @@ ALARMS = (
 def extra_units(analog: PackAnalog) -> dict[str, dict[str, str]]:
     """What a family's result reports beyond every family's (`pack.extras`), by key, with what a sink needs of
     each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none."""
-    return {
-        q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in extras(analog)
-    }
+    return _units(extras(analog))
+
+
+def module_extras(module: ModuleReading) -> dict[str, dict[str, str]]:
+    """The extra quantities of a module: its family's, and what its console adds (`--console-device`)."""
+    found = extra_units(module.analog) if module.analog is not None else {}
+    return found | _units(module.console.quantities()) if module.console is not None else found
+
+
+def _units(quantities: list[Quantity]) -> dict[str, dict[str, str]]:
+    return {q.name: {"unit": q.unit, "description": q.description, "state_class": q.state_class} for q in quantities}
 
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _real(value: Any) -> Any:
+    """A quantity with a unit as a float, whichever family sent it as a whole number (EG4's SOC, Daren's SOH):
+    one InfluxDB measurement takes a field of one type only."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def path_of(doc: dict[str, Any]) -> str:
@@ -69,6 +84,7 @@ def path_of(doc: dict[str, Any]) -> str:
     return group_path(doc.get("bms", DEFAULT), doc["group"])
 
 
+@functools.lru_cache(maxsize=4)  # every document of a reading has its time
 def rfc3339(time_ns: int) -> str:
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
@@ -104,7 +120,10 @@ def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
             groups[name.removesuffix("_state")] = (value,)
         elif isinstance(value, IntFlag):
             words[name] = value
-    members = [(field, member) for field, word in words.items() for member in type(word) if member.name]
+    quiet = alarm.QUIET_FLAGS  # states a word carries beside its alarms (PACE's fully charged)
+    members = [
+        (f, member) for f, word in words.items() for member in type(word) if member.name and member.name not in quiet
+    ]
     shared = {m.name for _, m in members if sum(m.name == other.name for _, other in members) > 1}
 
     def key(field: str, member: IntFlag) -> str:
@@ -150,7 +169,7 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "voltage": analog.voltage,
         "current": analog.current,
         "power": analog.power,
-        "soc": analog.soc,
+        "soc": _real(analog.soc),
         "remaining_capacity": analog.remaining_capacity,
         "full_capacity": analog.total_capacity,
         "cycles": analog.cycles,
@@ -164,7 +183,10 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
-    doc |= {q.name: _plain(q.value) for q in extras(analog)}
+    doc |= {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
+    if module.console is not None:  # a flag a cell (its list for the page and the state), each value an extra
+        doc["balancing"] = list(module.console.balancing)
+        doc |= {q.name: q.value for q in module.console.quantities()}
     alarm = module.alarm
     if isinstance(alarm, PylontechAlarm):
         raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
@@ -176,8 +198,9 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
 
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
     """One group; another family's also names its extras, with their units, for the sinks that show them."""
-    found = next((m.analog for m in stack.modules if m.analog is not None), None)
-    units = extra_units(found) if found is not None else {}
+    units: dict[str, dict[str, str]] = {}
+    for module in stack.modules:
+        units |= module_extras(module)
     return {
         "time": rfc3339(time_ns),
         "group": stack.group,
@@ -194,7 +217,8 @@ def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:
 
 
 def _energy(energy: Any) -> dict[str, float]:
-    return {key: round(value, 6) for key, value in asdict(energy).items()}
+    # Not `asdict`, whose deep copies were a third of the documents' time.
+    return {key: round(getattr(energy, key), 6) for key in ENERGY_FIELDS}
 
 
 def reading_state(reading: Reading) -> dict[str, Any]:

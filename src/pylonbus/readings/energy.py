@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from ..errors import PylonbusError
@@ -27,6 +27,13 @@ class Energy:
     discharge_ah: float = 0.0
     charge_kwh: float = 0.0
     discharge_kwh: float = 0.0
+
+    def copy(self) -> Energy:
+        """The counters as they stand (not `dataclasses.replace`: five times slower, and this runs a module a cycle)."""
+        return Energy(self.charge_ah, self.discharge_ah, self.charge_kwh, self.discharge_kwh)
+
+
+FIELDS = tuple(field.name for field in fields(Energy))
 
 
 class Store(Protocol):
@@ -76,7 +83,7 @@ class EnergyMeter:
         energy = self.counters.setdefault(name, Energy())
         if current is None or power is None:
             self.last.pop(name, None)
-            return replace(energy)
+            return energy.copy()
         previous = self.last.get(name)
         self.last[name] = (time_s, current, power)
         if previous is not None and 0 < time_s - previous[0] <= self.max_gap:
@@ -87,12 +94,14 @@ class EnergyMeter:
             charge, discharge = split_area(previous[2], power, seconds)
             energy.charge_kwh += charge / 3.6e6
             energy.discharge_kwh += discharge / 3.6e6
-        return replace(energy)
+        return energy.copy()
 
     def stage(self) -> None:
         """Hand this cycle's counters to the store, to be committed with the cycle's batch (or `commit`)."""
         if self.store is not None:
-            self._keep(self.store.stage_state, STATE_NAME, json.dumps({n: asdict(e) for n, e in self.counters.items()}))
+            # Not `asdict`: it deep-copies each value, a fifth of a cycle's CPU for 14 modules.
+            counters = {name: {field: getattr(e, field) for field in FIELDS} for name, e in self.counters.items()}
+            self._keep(self.store.stage_state, STATE_NAME, json.dumps(counters))
 
     def commit(self) -> None:
         """Commit what `stage` left and no batch has carried: before a sink shows a reading at once (standard

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.families import DEFAULT
-from ..protocol.pack import PackAlarm, PackAnalog
+from ..protocol.pack import TOTAL_INCREASING, PackAlarm, PackAnalog, Quantity
 from .energy import Energy
 
 
@@ -42,6 +42,37 @@ class Identity:
 
 
 @dataclass(slots=True)
+class ConsoleData:
+    """What the module's RS232 console adds to its reading (`pylon2influx --console-device`), as last read
+    (`time_ns`, ns since the epoch): read every --console-every seconds, not every cycle."""
+
+    time_ns: int
+    soh: float | None = None  # %, where the firmware's `stat` prints it
+    balancing: tuple[bool, ...] = ()  # a cell each, in the order of `cells`
+    cell_temperatures: tuple[float, ...] = ()  # °C, a cell each
+    lifetime: dict[str, int] = field(default_factory=dict)  # `stat` counters, snake_case (`cycles`, `bat_ov_times`)
+
+    @property
+    def balancing_count(self) -> int:
+        return sum(self.balancing)
+
+    def quantities(self) -> list[Quantity]:
+        """Its values as extra quantities, the way a family's are listed (`pack.extras`), so that every sink
+        shows them as it shows those: SOH, the balancing count, each cell's temperature, the counters."""
+        found = [] if self.soh is None else [Quantity("soh", self.soh, "%", "state of health")]
+        found.append(Quantity("balancing_count", self.balancing_count, "", "cells balancing"))
+        found += [
+            Quantity(f"cell_{n}_temperature", value, "°C", f"cell {n} temperature")
+            for n, value in enumerate(self.cell_temperatures, 1)
+        ]
+        found += [
+            Quantity(f"lifetime_{name}", value, "", f"lifetime {name.replace('_', ' ')}", TOTAL_INCREASING)
+            for name, value in self.lifetime.items()
+        ]
+        return found
+
+
+@dataclass(slots=True)
 class ModuleReading:
     """One module in one cycle. `analog` is None when it gave no data (`error` says why): it is offline."""
 
@@ -61,11 +92,13 @@ class ModuleReading:
     """Its energy counters: charged and discharged in Ah and kWh since they began."""
     bms: str = DEFAULT
     """The name of its BMS family (`--bms`)."""
+    console: ConsoleData | None = None
+    """What its RS232 console said last (`pylon2influx --console-device`), None without a console."""
 
     @property
     def name(self) -> str:
         """What its energy counters are kept under: the serial, which stays when a pack moves, else the address."""
-        return self.identity.serial or named(self.bms, f"{self.group}/{self.module}")
+        return named(self.bms, self.identity.serial or f"{self.group}/{self.module}")
 
     @property
     def online(self) -> bool:

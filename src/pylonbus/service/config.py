@@ -156,7 +156,7 @@ def check_stacks(batteries: list[Battery], schema: str) -> None:
             if first is not battery and battery.bms != AUTO:
                 raise ConfigError(
                     f"{first.device} and {battery.device} both hold group {group} of BMS family {battery.bms}: "
-                    "a stack is known by its family and group; give one of them another group"
+                    "a stack is known by its family and group; give one of them another group, or run a daemon for each"
                 )
 
 

@@ -147,6 +147,11 @@ class Daemon:
         self.clock.unsent()
         return 0
 
+    def close(self) -> None:
+        """Close the spool after the last statistics: closed cleanly, it is not read through at the next start."""
+        if self.spool is not None:
+            self.spool.close()
+
     def _close_sinks(self, seconds: float) -> int:
         """Close every sink within `seconds` in all; how much is left unsent."""
         deadline = time.monotonic() + seconds

@@ -1,6 +1,7 @@
 """Reads every known module of every group once a cycle: 0x42 analog and 0x44 alarm, and who it is (0x51, 0x93,
 0x96) when it is first seen or comes back. A failing module never stops the others; addresses without a module
-are probed again every `rescan` seconds, so a module that missed the start-up scan joins as soon as it answers.
+are probed again every `rescan` seconds (once each, spread over two cycles), so a module that missed the
+start-up scan joins as soon as it answers.
 A lost port (a gateway that closed the connection, an adapter unplugged) is a fault of the line: the modules
 stay known, it is reopened with a back-off, and its loss and return are logged once each."""
 
@@ -10,7 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from math import ceil
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import (
     ChecksumError,
@@ -30,8 +32,14 @@ from ..protocol.pack import PackAlarm, PackAnalog
 from ..readings.energy import EnergyMeter
 from ..readings.reading import Identity, ModuleReading, Reading, StackReading, named
 
+if TYPE_CHECKING:
+    from .console import ConsoleSource  # loaded by the program only when a console is read
+
 log = logging.getLogger("pylon2influx")
 T = TypeVar("T")
+# A rescan's probes are spread over this many cycles: 24 empty addresses of two groups probed at once held a cycle
+# back by a second.
+RESCAN_CYCLES = 2
 #: Why a read failed, as counted for metrics; the first class that matches names the reason.
 REASONS = (
     (NoReplyError, "timeout"),
@@ -70,6 +78,7 @@ class Poller:
         stop: threading.Event | None = None,
         energy: EnergyMeter | None = None,
         fanout: bool = True,
+        console: ConsoleSource | None = None,
     ) -> None:
         self.stacks = stacks  # one a group, all on one link
         self.links: list[Link] = list({id(stack.link): stack.link for stack in stacks}.values())
@@ -81,9 +90,12 @@ class Poller:
         self.rescan_every = rescan
         self.stop = stop or threading.Event()
         self.next_rescan = time.monotonic() + rescan
+        self.to_probe: list[tuple[Stack, int]] = []  # the addresses the current rescan has still to probe
+        self.probes_a_cycle = 0
         self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
         self.silent: set[tuple[str, int, int]] = set()  # known (family, group, module) whose last read failed
         self.identities: dict[tuple[str, int, int], Identity] = {}
+        self.console = console  # the console port beside RS485, merged into each cycle's readings
 
     def scan(self) -> None:
         """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
@@ -104,11 +116,13 @@ class Poller:
 
     def cycle(self) -> Reading:
         """Every known module once; a re-scan first when one is due."""
-        if time.monotonic() >= self.next_rescan:
-            self.rescan()
+        if self.to_probe or time.monotonic() >= self.next_rescan:
+            self.rescan(RESCAN_CYCLES)
         started = time.time_ns()
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack), bms=stack.family.name) for stack in self.stacks]
+        if self.console is not None:
+            self.console.merge(stacks)
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
         self.watch_links()
         if self.energy is not None:
@@ -162,7 +176,7 @@ class Poller:
         """The group from its master's fan-out replies; None when they cannot be used this cycle. The packs of
         a fan-out reply carry no address: that pack n is module n is proven for a set of modules, by each
         pack's cycles, capacity and cell count matching what that module itself answers, and only where those
-        tell every module apart; proven again after each rescan and after a missing pack."""
+        tell every module apart; proven again when a module joins, leaves, or comes back as another pack."""
         group = stack.group
         try:
             packs: tuple[PackAnalog, ...] = stack.analog_all().modules
@@ -275,13 +289,17 @@ class Poller:
         return ModuleReading(stack.group, module, None, identity=identity, error=str(error), bms=stack.family.name)
 
     def answered(self, stack: Stack, module: int, analog: PackAnalog, alarm: PackAlarm | None) -> ModuleReading:
-        """A module's reading; who it is is read when it is first seen and when it comes back."""
+        """A module's reading; who it is is read when it is first seen and when it comes back. One that comes
+        back as another pack (swapped while the stack was off) ends its group's fan-out proof."""
         key = (*group_of(stack), module)
         if key in self.silent or key not in self.identities:
             if key in self.silent:
                 log.warning("module %d of group %d gives data again", module, stack.group)
                 self.silent.discard(key)
-            self.identities[key] = self.identify(stack, module)
+            identity = self.identify(stack, module)
+            if self.identities.setdefault(key, identity) != identity:
+                self.proven.pop(group_of(stack), None)
+                self.identities[key] = identity
         return ModuleReading(stack.group, module, analog, alarm, self.identities[key], bms=stack.family.name)
 
     def identify(self, stack: Stack, module: int) -> Identity:
@@ -292,20 +310,35 @@ class Poller:
             log.info("module %d of group %d: no identity: %s", module, stack.group, error)
             return Identity()
 
-    def rescan(self) -> None:
-        """Probe the addresses without a known module; one that answers joins the poll. Fan-out is decided
-        afresh after each rescan: its pack order proven again (a pack may have been swapped while the stack was
-        off), and a group given up on (one reply lost on a noisy line) tried again. While a port is lost the
-        rescan waits: it runs at the first cycle after the port answers again."""
+    def rescan(self, cycles: int = 1) -> None:
+        """Probe each address without a known module once; one that answers joins the poll. Called once a cycle,
+        a rescan is spread over `cycles` calls. An address below one that answers most likely holds a module
+        whose probe was lost on a noisy line: it gets the tries of a read at once. A group given up on for
+        fan-out (one reply lost on a noisy line) is tried again; a fan-out proof stays while the modules are the
+        same (see `answered`). While a port is lost the rescan waits: it runs at the first cycle after the port
+        answers again."""
         if any(link.lost is not None for link in self.links):
             return
-        self.next_rescan = time.monotonic() + self.rescan_every
-        self.proven.clear()
-        self.no_fanout.clear()
+        if not self.to_probe:
+            self.next_rescan = time.monotonic() + self.rescan_every
+            self.no_fanout.clear()
+            self.to_probe = [
+                (stack, module)
+                for stack in self.stacks
+                for module in range(1, stack.family.max_module + 1)
+                if module not in stack.modules
+            ]
+            self.probes_a_cycle = ceil(len(self.to_probe) / cycles)
+        now, self.to_probe = self.to_probe[: self.probes_a_cycle], self.to_probe[self.probes_a_cycle :]
         try:
-            for stack in self.stacks:
-                self.probe_missing(stack, range(1, stack.family.max_module + 1))
+            for stack, module in now:
+                if self.stop.is_set():
+                    break
+                if module not in stack.modules and stack.probe(module, tries=1):
+                    self.join(stack, module)
+                    self.probe_missing(stack, range(1, module))
         except PortError:
+            self.to_probe = []
             self.next_rescan = 0.0  # lost while probing: the cycle says so, and the rescan is due again
 
     def probe_missing(self, stack: Stack, addresses: range) -> None:
@@ -314,5 +347,9 @@ class Poller:
             if module in stack.modules or self.stop.is_set():
                 continue
             if stack.probe(module):
-                stack.modules = sorted([*stack.modules, module])
-                log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)
+                self.join(stack, module)
+
+    @staticmethod
+    def join(stack: Stack, module: int) -> None:
+        stack.modules = sorted([*stack.modules, module])
+        log.warning("module %d of group %d answers now and is polled from now on", module, stack.group)

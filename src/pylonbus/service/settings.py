@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PylonbusError
-from ..link.detect import AUTO
+from ..link.detect import bms_name
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
 from ..options import BadValue, Setting, numbers, path, ranged, seconds, site_name, verbosity, whole
 from ..protocol.families import DEFAULT
@@ -22,16 +22,6 @@ from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import settings as http
 from ..sinks.influx import settings as influx
 from ..sinks.mqtt import settings as mqtt
-
-
-def bms_name(text: str) -> str:
-    """A family's name as `--bms` takes it, or `auto`."""
-    from ..protocol.families import names
-
-    if text == AUTO or text in names():
-        return text
-    raise BadValue(f"unknown BMS family {text!r}; known: {', '.join(names())} or {AUTO}")
-
 
 BATTERY = (
     Setting("device", default=DEFAULT_PORT),
@@ -46,6 +36,8 @@ BATTERY = (
     Setting("serial_starter_lock"),
     Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
     Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
+    Setting("console_device"),  # the RS232 console port beside RS485 (SOH, balancing, lifetime counters)
+    Setting("console_every", default=60.0, parse=ranged(float, 1, None)),
 )
 #: What each battery of several (a `[[battery]]` table, a `-d` of several) gives for itself; the other keys of
 #: [battery] are the daemon's, for every port alike.

@@ -12,15 +12,25 @@ import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import PylonbusError
-from .bus import Bus, write_paced
+from .bus import write_paced
 
 log = logging.getLogger(__name__)
 
 
+class Line(Protocol):
+    """The battery end of a connection: the RS485 `Bus` or the console's `ConsoleBus`."""
+
+    @property
+    def byte_time(self) -> float: ...
+
+    def receive(self, data: bytes, now: float) -> list[tuple[float, bytes]]: ...
+
+
 def _serve(
-    bus: Bus,
+    bus: Line,
     source: int | socket.socket,
     read: Callable[[], bytes],
     write: Callable[[bytes], object],
@@ -38,7 +48,7 @@ def _serve(
 
 
 def serve_pty(
-    make_bus: Callable[[], Bus], link: str | None, on_ready: Callable[[str], None], stop: threading.Event
+    make_bus: Callable[[], Line], link: str | None, on_ready: Callable[[str], None], stop: threading.Event
 ) -> None:
     """Serve on a new pseudo-terminal; `on_ready` gets the slave path (or the link to it)."""
     if link:
@@ -97,14 +107,14 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], make_bus: Callable[[], Bus], stop: threading.Event) -> None:
+    def __init__(self, address: tuple[str, int], make_bus: Callable[[], Line], stop: threading.Event) -> None:
         super().__init__(address, _Handler)
         self.make_bus = make_bus
         self.stop = stop
 
 
 def serve_tcp(
-    make_bus: Callable[[], Bus], host: str, port: int, on_ready: Callable[[str], None], stop: threading.Event
+    make_bus: Callable[[], Line], host: str, port: int, on_ready: Callable[[str], None], stop: threading.Event
 ) -> None:
     """Serve on a TCP port like an RS485-to-Ethernet gateway; every client shares one stack."""
     with _TcpServer((host, port), make_bus, stop) as server:

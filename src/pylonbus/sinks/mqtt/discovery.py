@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...protocol.families import DEFAULT, family
 from ...protocol.pack import TOTAL_INCREASING
-from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, extra_units, family_alarms
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, family_alarms, module_extras
 from ...readings.reading import group_path, named
 from .settings import DEFAULT_PREFIX
 
@@ -94,6 +94,9 @@ def _energy() -> list[Entity]:
     ]
 
 
+#: Extras of one cell each (`cell_3_temperature` from the console): disabled until a user enables them.
+PER_CELL = re.compile(r"cell_\d+_")
+LIFETIME = "lifetime_"  # the console's lifetime counters: diagnostics
 #: A family's extra quantity as an entity: its key, its description as the name, its unit and state class.
 Extra = tuple[str, str, str, bool]
 
@@ -124,7 +127,29 @@ def module_entities(
             Entity(f"temperatures[{n}]", f"Temperature {n + 1}", u["temperatures"], diagnostic=True, enabled=False)
             for n in range(temperatures)
         ),
-        *(Entity(key, name[:1].upper() + name[1:], unit, counter=counter) for key, name, unit, counter in extras),
+        *(
+            Entity(
+                key,
+                name[:1].upper() + name[1:],
+                unit,
+                diagnostic=counter,
+                enabled=not PER_CELL.match(key),
+                counter=counter,
+            )
+            for key, name, unit, counter in extras
+        ),
+        # What the console adds (--console-device): a binary sensor a balancing cell, off until enabled.
+        *(
+            Entity(
+                f"balancing[{n}]",
+                f"Cell {n + 1} balancing",
+                component="binary_sensor",
+                device_class="running",
+                diagnostic=True,
+                enabled=False,
+            )
+            for n in range(cells if any(key == "balancing_count" for key, *_ in extras) else 0)
+        ),
         *_energy(),
         Entity("online", "Online", component="binary_sensor", device_class="connectivity", diagnostic=True),
         *(Entity(f"alarms.{name}", "Alarm " + name.replace("_", " "), component="binary_sensor") for name in alarms),
@@ -173,11 +198,12 @@ class Discovery:
         self.stacks: dict[str, tuple[str, int]] = {}  # group path -> family, group
 
     def _key(self, module: ModuleReading) -> str | None:
-        """What identifies a module's device: its serial; for a family that reads none (Seplos, EG4), its
-        place (prefix, family, group, module), which is all there is."""
-        if module.identity.serial or module.bms == DEFAULT:
-            return module.identity.serial
-        return f"{self.prefix}_{module.bms}_{module.group}_{module.module}"
+        """What identifies a module's device: its serial (after its family's name, but Pylontech's); for a
+        family that reads none (Seplos, EG4), its place (prefix, family, group, module), all there is."""
+        serial = module.identity.serial
+        if module.bms == DEFAULT:
+            return serial
+        return f"{module.bms}_{serial}" if serial else f"{self.prefix}_{module.bms}_{module.group}_{module.module}"
 
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
@@ -198,7 +224,7 @@ class Discovery:
         device = {key: value for key, value in device.items() if value is not None}
         extras = tuple(
             (name, q["description"], q["unit"], q["state_class"] == TOTAL_INCREASING)
-            for name, q in extra_units(module.analog).items()
+            for name, q in module_extras(module).items()
         )
         alarms = ALARMS if module.bms == DEFAULT or module.alarm is None else tuple(family_alarms(module.alarm))
         entry = Module(

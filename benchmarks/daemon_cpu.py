@@ -1,0 +1,174 @@
+"""The daemon's CPU per cycle beside the C daemon's (issue 25): `pylon2influx` polls `pylontech-sim --pty` (its
+own simulator, in another process, pacing bytes at 115200 Bd) and writes to a real influxd, with MQTT
+(mosquitto) and HTTP where a case names them. CPU is read from /proc: each thread's run time
+(`/proc/PID/task/*/schedstat`, in ns) over the watched period, after a settling time not counted; the
+kernel's tick-sampled utime + stime is printed beside it. With `--base DIR` (a source tree, e.g. from `git
+archive REV | tar -x -C DIR`) the same case runs on that code at the same time, so both meet the same load.
+
+The C anchors are the issue's, measured on the same simulator: 1.46-1.63 ms a cycle for 14 modules, about 1.3 ms
+for 8, 1.1-1.2 ms at 8 modules every 5 s. Targets: InfluxDB only <= 1.5x the C, every sink <= 3 ms (2x).
+
+Run: python benchmarks/daemon_cpu.py [--seconds 30] [--settle 10] [--base DIR] [--case NAME]...
+(needs influxd and mosquitto; minutes per case for figures worth printing: --seconds 180)"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from processes import proc_cpu, proc_rss_mb
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, free_port, influx_query, start_influxd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Case:
+    modules: int
+    interval: float
+    sinks: tuple[str, ...]
+    anchor: tuple[float, float]  # ms a cycle, the C daemon's range
+    target: float  # ms a cycle
+
+    @property
+    def name(self) -> str:
+        return f"{self.modules}x{self.interval:g}s-{'+'.join(self.sinks)}"
+
+
+CASES = {
+    case.name: case
+    for case in (
+        Case(14, 1.0, ("influx",), (1.46, 1.63), 2.2),
+        Case(8, 1.0, ("influx",), (1.3, 1.3), 2.0),
+        Case(8, 5.0, ("influx",), (1.1, 1.2), 2.4),
+        Case(14, 1.0, ("influx", "mqtt", "http"), (1.46, 1.63), 3.0),
+    )
+}
+
+
+def run_time(pid: int) -> tuple[float, float]:
+    """Seconds on a CPU of every live thread of `pid`, and of its main thread (the poll), to the nanosecond."""
+    total = main = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ns = int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+        total += ns
+        main += ns if task.name == str(pid) else 0
+    return total / 1e9, main / 1e9
+
+
+class Broker:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        config = tmp / "mosquitto.conf"
+        config.write_text(f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(config)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Run:
+    """One daemon on the code under `src`, on its own simulator."""
+
+    def __init__(self, label: str, src: Path, case: Case, tmp: Path, broker: Broker | None) -> None:
+        self.label, self.case = label, case
+        env = os.environ | {"PYTHONPATH": str(src), "INFLUX_PASSWORD": INFLUX_PASSWORD}
+        self.sim = subprocess.Popen(
+            [sys.executable, "-m", "pylonbus.cli.sim", "--pty", "--modules", str(case.modules), "-b", "115200"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert self.sim.stdout is not None
+        port = self.sim.stdout.readline().strip()
+        db = f"cpu_{os.getpid()}_{abs(hash(label)) % 10_000}"
+        influx_query(f"CREATE DATABASE {db}")
+        command = [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", port, "-q", f"{case.interval:g}"]
+        command += ["-s", "127.0.0.1", "-o", str(INFLUX_PORT), "-n", db, "-u", INFLUX_USER]
+        command += ["--spool", str(tmp / f"{db}.sqlite")]
+        if "mqtt" in case.sinks and broker is not None:
+            command += ["--mqtt", f"mqtt://127.0.0.1:{broker.port}", "--mqtt-prefix", db]
+        if "http" in case.sinks:
+            command += ["--http", f"127.0.0.1:{free_port()}"]
+        self.daemon = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.peak = 0.0
+
+    def mark(self) -> tuple[float, tuple[float, float], float]:
+        return time.monotonic(), run_time(self.daemon.pid), proc_cpu(self.daemon.pid)
+
+    def stop(self) -> None:
+        for proc in (self.daemon, self.sim):
+            proc.terminate()
+            proc.wait()
+
+
+def measure(case: Case, trees: dict[str, Path], tmp: Path, broker: Broker | None, args: argparse.Namespace) -> None:
+    runs = [Run(label, src, case, tmp, broker) for label, src in trees.items()]
+    try:
+        time.sleep(args.settle)
+        start = [run.mark() for run in runs]
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            for run in runs:
+                run.peak = max(run.peak, proc_rss_mb(run.daemon.pid))
+            time.sleep(0.5)
+        end = [run.mark() for run in runs]
+    finally:
+        for run in runs:
+            run.stop()
+    low, high = case.anchor
+    anchor = f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
+    print(f"{case.name}: C daemon {anchor} ms a cycle, target <= {case.target:.1f} ms")
+    for run, (t0, (cpu0, main0), ticks0), (t1, (cpu1, main1), ticks1) in zip(runs, start, end, strict=True):
+        cycles = (t1 - t0) / case.interval
+        per_cycle = 1000 * (cpu1 - cpu0) / cycles
+        main = 1000 * (main1 - main0) / cycles
+        ticks = 1000 * (ticks1 - ticks0) / cycles
+        print(
+            f"  {run.label:<28}{per_cycle:6.2f} ms a cycle ({per_cycle / high:.2f}-{per_cycle / low:.2f}x the C; "
+            f"main thread {main:.2f} ms, ticks: {ticks:.2f} ms)  {100 * (cpu1 - cpu0) / (t1 - t0):.3f} % of a core, "
+            f"peak RSS {run.peak:.1f} MB"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="watched period of each case (30)")
+    parser.add_argument("--settle", type=float, default=10.0, help="start-up not counted (10)")
+    parser.add_argument("--base", type=Path, help="another source tree, run at the same time")
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these cases")
+    args = parser.parse_args()
+    trees = {"this tree": ROOT / "src"}
+    if args.base is not None:
+        trees = {f"base {args.base.name}": args.base.resolve() / "src", **trees}
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; {args.seconds:g} s a case")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        (tmp / "influxd").mkdir()
+        influxd = start_influxd(tmp / "influxd")
+        broker = Broker(tmp)
+        try:
+            for case_name in args.case or list(CASES):
+                measure(CASES[case_name], trees, tmp, broker, args)
+        finally:
+            broker.stop()
+            influxd.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
