@@ -87,12 +87,16 @@ def test_pylontech_auto_try_prints_the_port(tmp_path: Path, sim_process) -> None
     )
     assert found.returncode == 0 and f"answers on {tmp_path}/ttyX" in found.stdout, found.stderr
     (tmp_path / "ttyX").unlink()
+    master, slave = os.openpty()  # a port with nothing behind it
+    (tmp_path / "ttyY").symlink_to(os.ttyname(slave))
     none = subprocess.run(
         [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", "auto", "--auto-ports", f"{tmp_path}/tty*", "-t"],
         capture_output=True,
         text=True,
         timeout=60,
     )
+    os.close(master)
+    os.close(slave)
     assert none.returncode == 2 and "-d auto: no Pylontech stack answers on" in none.stderr
 
 
@@ -170,10 +174,10 @@ def read_until(stream: Any, start: str, limit: int = 50) -> str:
     raise AssertionError(f"no line starting with {start!r}")
 
 
-def test_venus_scripts_pass_shellcheck() -> None:
+def test_contrib_scripts_pass_shellcheck() -> None:
     from servers import need
 
-    scripts = [VENUS / "run", VENUS / "log" / "run", VENUS / "setup.sh"]
+    scripts = [VENUS / "run", VENUS / "log" / "run", VENUS / "setup.sh", ROOT / "contrib" / "install.sh"]
     done = subprocess.run([need("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
@@ -206,3 +210,99 @@ def test_venus_run_script_under_a_supervise_loop(tmp_path: Path, sim_process) ->
     finally:
         os.killpg(supervise.pid, signal.SIGKILL)
         supervise.wait()
+
+
+def port_info(serial: str | None) -> Any:
+    from serial.tools.list_ports_common import ListPortInfo
+
+    info = ListPortInfo("/dev/ttyUSB0", skip_link_detection=True)
+    info.vid, info.pid, info.serial_number = 0x0403, 0x6001, serial
+    info.manufacturer, info.product = "FTDI", "FT232R USB UART"
+    return info
+
+
+def test_the_udev_rule_names_the_adapters_vendor_product_and_serial() -> None:
+    from pylonbus.link.udev import render_rule
+
+    lines = render_rule(port_info("A10K3XYZ")).splitlines()
+    assert lines[0] == "# pylonbus: the adapter a Pylontech battery answered on (/dev/ttyUSB0: FT232R USB UART, FTDI)."
+    assert lines[-1] == (
+        'SUBSYSTEM=="tty", ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001", ATTRS{serial}=="A10K3XYZ", '
+        'SYMLINK+="ttyUSB_pylontech", MODE="0660", GROUP="dialout"'
+    )
+    assert all(line.startswith("#") for line in lines[:-1])  # the rest are comments: the file is the rule
+    for serial in (None, "", 'A1"B', "A1\nB"):  # udev has no escapes: such a serial is left out, and said
+        text = render_rule(port_info(serial))
+        assert "ATTRS{serial}" not in text and "no serial number udev can match" in text
+        assert text.splitlines()[-1].startswith('SUBSYSTEM=="tty", ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001"')
+
+
+def pylontech(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pylonbus.cli.pylontech", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_pty_has_no_usb_identity_for_a_udev_rule(tmp_path: Path, sim_process) -> None:
+    (tmp_path / "ttyX").symlink_to(sim_process("--pty", "--modules", "1", "--frozen").port)
+    done = pylontech("-d", "auto", "--auto-ports", f"{tmp_path}/tty*", "--udev-rule")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"pylontech: {tmp_path}/ttyX (/dev/pts/") and done.stderr.count("\n") == 1
+    assert "has no USB identity" in done.stderr and "Traceback" not in done.stderr
+    network = pylontech("-d", "sim://?modules=1", "--udev-rule")
+    assert network.returncode == 1 and "is a network port, not a USB adapter" in network.stderr
+    assert pylontech("-d", "sim://?modules=1", "--udev-rule", "-P").returncode == 1  # a rule, or a command
+
+
+def test_auto_without_any_serial_port_says_so_and_names_the_empty_globs(tmp_path: Path) -> None:
+    globs = f"{tmp_path}/serial/by-id/*:{tmp_path}/ttyUSB*"
+    done = pylontech("-d", "auto", "--auto-ports", globs, "-t", "-v", "1")
+    assert done.returncode == 2
+    assert "-d auto: no serial port exists" in done.stderr and "is the adapter plugged in?" in done.stderr
+    assert "A/B wiring" not in done.stderr
+    assert f"{tmp_path}/serial/by-id/* matches no device" in done.stderr
+    assert f"{tmp_path}/ttyUSB* matches no device" in done.stderr
+
+
+def read_containing(stream: Any, text: str, limit: int = 50) -> str:
+    for _ in range(limit):
+        line = stream.readline()
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r}")
+
+
+def test_the_daemon_with_auto_and_no_port_keeps_probing_until_one_answers(tmp_path: Path, sim_process) -> None:
+    port = sim_process("--pty", "--modules", "1", "--frozen").port
+    proc = subprocess.Popen(
+        [
+            *PYLON2INFLUX,
+            "-d",
+            "auto",
+            "--auto-ports",
+            f"{tmp_path}/tty*",
+            "--rescan",
+            "1",
+            "--serial-starter-lock",
+            "off",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        said = read_containing(proc.stderr, "no serial port exists")
+        assert "probing again every 1 s" in said
+        assert proc.poll() is None  # waiting, not gone
+        (tmp_path / "ttyUSB0").symlink_to(port)  # the adapter is plugged in
+        wait_line(proc)
+        assert "answers on" in read_containing(proc.stderr, "; starting")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    once = subprocess.run(
+        [*PYLON2INFLUX, "-d", "auto", "--auto-ports", f"{tmp_path}/none*", "--once"], capture_output=True, text=True
+    )
+    assert once.returncode == 2 and "no serial port exists" in once.stderr  # --once and --try still end

@@ -72,8 +72,43 @@ def test_summary_lists_every_module_with_totals(sim_port: str) -> None:
         assert row["min_cell_voltage"] == min(pack.cell_voltages)
         assert row["max_temperature"] == max(pack.temperatures)
     assert document["total"]["total_capacity"] == 74 + 74 + 50 + 100
+    assert document["total"]["state"] == "ok" and all(r["alarms"] == [] for r in rows)
     text = run("-d", sim_port).stdout
     assert "US3000C" in text and "total capacity 298.0 Ah" in text
+    assert text.splitlines()[0] == "stack OK: 4 module(s), no alarm"
+
+
+def test_summary_shows_each_modules_alarms_and_the_stacks_worst_state_first(sim_process) -> None:
+    import csv
+    import io
+
+    port = sim_process(
+        "--pty",
+        "--stack",
+        "US3000C*3",
+        "--frozen",
+        "--alarm",
+        "2:charge_over_temperature",
+        "--alarm",
+        "3:cell_voltage_high",
+    ).port
+    lines = run("-d", port).stdout.splitlines()
+    assert lines[0] == "stack PROTECTION: module 2: CHARGE_OVER_TEMPERATURE; module 3: cell 1 ABOVE_UPPER_LIMIT"
+    assert lines[1].endswith(" alarms") and lines[2].endswith(" -")
+    assert lines[3].endswith(" CHARGE_OVER_TEMPERATURE") and lines[4].endswith(" cell 1 ABOVE_UPPER_LIMIT")
+    document = run_json("-d", port)
+    assert [(r["state"], r["alarms"]) for r in document["modules"]] == [
+        ("ok", []),
+        ("protection", ["CHARGE_OVER_TEMPERATURE"]),
+        ("alarm", ["cell 1 ABOVE_UPPER_LIMIT"]),
+    ]
+    assert document["total"]["state"] == "protection"
+    rows = list(csv.DictReader(io.StringIO(run("-d", port, "--csv").stdout)))
+    assert [(r["state"], r["alarms"]) for r in rows] == [
+        ("ok", ""),
+        ("protection", "CHARGE_OVER_TEMPERATURE"),
+        ("alarm", "cell 1 ABOVE_UPPER_LIMIT"),
+    ]
 
 
 def test_scan_lists_modules_with_name_firmware_and_serial(sim_port: str) -> None:
@@ -184,23 +219,39 @@ def test_csv_has_a_header_with_units_and_a_row_a_module(sim_port: str) -> None:
     assert float(analog[1]["current A"]) == MODEL.modules[3].pack().current
 
 
-def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
+def watched(sim_process, *args: str, seconds: float = 2.5) -> str:
+    """What `pylontech --watch 0.5` on two modules prints until Ctrl-C, which must end it with status 0."""
     import signal
     import time
 
     port = sim_process("--pty", "--stack", "US2000B*2", "--frozen").port
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, "-a", "2", "-P", "--json", "--watch", "0.5"],
+        [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", port, *args, "--watch", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    documents = [json.loads(line) for line in out.splitlines()]
+    return out
+
+
+def test_watch_repeats_until_ctrl_c_and_exits_0(sim_process) -> None:
+    documents = [json.loads(line) for line in watched(sim_process, "-a", "2", "-P", "--json").splitlines()]
     assert len(documents) >= 3 and all(d["module"] == 2 for d in documents)
+
+
+def test_csv_watch_is_one_table_a_header_then_a_row_a_module_a_round(sim_process) -> None:
+    import csv
+    import io
+
+    out = watched(sim_process, "--csv", seconds=3)
+    assert out.count("module,") == 1 and out.startswith("time,module,")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) >= 4 and [r["module"] for r in rows[:4]] == ["1", "2", "1", "2"]
+    assert rows[0]["time"] == rows[1]["time"] and all(r["time"][:2] == "20" for r in rows)
 
 
 def test_a_spy_trace_decodes_as_pyserial_wrote_it(sim_process, tmp_path) -> None:

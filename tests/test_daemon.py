@@ -229,6 +229,27 @@ def test_stdout_mode_writes_one_batch_per_cycle() -> None:
     assert [line.split(" ")[0] for line in lines] == [f"Battery,Module={n}" for n in (1, 2, 3)]
     assert len({line.rsplit(" ", 1)[1] for line in lines}) == 1  # one timestamp per cycle
     assert re.search(r" i=-?\d+\.\d,u=\d+\.\d\d,AH=\d+i,kWH=\d+\.\d\d,u0=\d\.\d{3},", lines[0])
+    tagged = daemon("-d", SIM, "--once", "--site", "cabin-2", "--schema", "both").stdout.splitlines()
+    assert [line.split(" ")[0] for line in tagged if line.startswith("Battery")] == [
+        f"Battery,Module={n},site=cabin-2" for n in (1, 2, 3)
+    ]
+    assert all(",site=cabin-2 " in line for line in tagged) and len(tagged) == 3 + 3 + 1
+
+
+def test_stdout_is_a_sink_of_its_own_off_beside_http_unless_asked_for(tmp_path: Path) -> None:
+    from servers import free_port
+
+    http = ["--http", f"127.0.0.1:{free_port()}"]
+    quiet = daemon("-d", SIM, "--once", *http)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == ""  # a journal under systemd stays free of line protocol
+    asked = daemon("-d", SIM, "--once", "--stdout", *http)
+    assert asked.returncode == 0, asked.stderr
+    assert [line.split(" ")[0] for line in asked.stdout.splitlines()] == [f"Battery,Module={n}" for n in (1, 2, 3)]
+    config = tmp_path / "pylon2influx.toml"
+    config.write_text('[influx]\nstdout = true\nschema = "full"\n')
+    from_file = daemon("-d", SIM, "--once", "--config", str(config), *http)
+    assert from_file.stdout.startswith("pylontech_module,"), from_file.stderr
 
 
 @pytest.mark.parametrize(
@@ -239,6 +260,7 @@ def test_stdout_mode_writes_one_batch_per_cycle() -> None:
         (["-I", "2"], "out of range (0-1)"),
         (["-q", "0"], "at least 1"),
         (["-g", "16"], "out of range"),
+        (["--site", "my house"], "'my house': give 1-64 letters, digits, _, - or ."),
         (["--bogus"], "error"),
     ],
 )
@@ -697,9 +719,24 @@ def test_a_bad_config_file_is_one_line_naming_the_file_line_and_key(tmp_path: Pa
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_the_commented_example_config_is_valid() -> None:
+def test_the_example_config_runs_as_shipped_and_its_commented_sinks_are_valid(tmp_path: Path) -> None:
+    """As shipped it needs no database, broker or syslog: on a plain machine it prints the readings (the
+    simulator stands in for the battery its `device` names)."""
+    import re
+
     from conftest import ROOT
 
-    done = daemon("--config", str(ROOT / "contrib" / "pylon2influx.toml"), "--print-config")
+    example = ROOT / "contrib" / "pylon2influx.toml"
+    done = daemon("--config", str(example), "-d", SIM, "--once")
     assert done.returncode == 0, done.stderr
-    assert 'bucket = "battery"' in done.stdout
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()] == [f"Battery,Module={n}" for n in (1, 2, 3)]
+    assert "syslog" not in done.stderr
+    shipped = daemon("--config", str(example), "--print-config")
+    assert shipped.returncode == 0 and 'device = "/dev/ttyUSB_pylontech"' in shipped.stdout, shipped.stderr
+    # Each sink table, uncommented as a user would, is a valid configuration too.
+    battery, sinks = example.read_text().split("# [influx]")
+    sinks = re.sub(r"^# (\[(mqtt|http)\]|[a-z_]+ = )", r"\1", "[influx]" + sinks, flags=re.MULTILINE)
+    (tmp_path / "all.toml").write_text(battery + sinks)
+    every = daemon("--config", str(tmp_path / "all.toml"), "--print-config")
+    assert every.returncode == 0, every.stderr
+    assert 'bucket = "battery"' in every.stdout and 'listen = "127.0.0.1:9101"' in every.stdout

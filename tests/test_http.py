@@ -174,6 +174,54 @@ def test_live_page_in_a_browser(daemon) -> None:
         browser.quit()
 
 
+#: JavaScript: the pairs of text boxes that overlap on the page (neither inside the other), and how wide the
+#: page is laid out; a label drawn over another is what a user could not read.
+OVERLAPS = """
+const boxes = [...document.querySelectorAll("#stacks span, #stacks b")].filter(e => e.textContent.trim());
+const found = [];
+for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+  const a = boxes[i], b = boxes[j];
+  if (a.contains(b) || b.contains(a)) continue;
+  const r = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+  if (r.left < q.right - 0.5 && q.left < r.right - 0.5 && r.top < q.bottom - 0.5 && q.top < r.bottom - 0.5)
+    found.push(a.textContent + " / " + b.textContent);
+}
+return {overlaps: found, width: document.documentElement.scrollWidth};
+"""
+
+
+@pytest.mark.parametrize("width", [360, 768, 1280])
+def test_live_page_is_readable_on_a_phone_a_tablet_and_a_desktop(width: int) -> None:
+    """16-cell and 15-cell modules with an alarm: no label drawn over another, nothing wider than the screen."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    proc = serve("sim://?stack=US5000,US3000C*2&frozen=1&alarm=2:cell_voltage_high&alarm=3:charge_over_temperature")
+    options = webdriver.ChromeOptions()
+    options.binary_location = need("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},1400"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=need("chromedriver")))
+    try:
+        metrics = {"width": width, "height": 1400, "deviceScaleFactor": 1, "mobile": width < 600}
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        browser.get(BASE + "/")
+        WebDriverWait(browser, 15).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".cell")) == 46)
+        assert browser.execute_script("return window.innerWidth") == width
+        layout = browser.execute_script(OVERLAPS)
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / f"live-page-{width}.png"))
+        assert layout["overlaps"] == [], f"at {width} px"
+        assert layout["width"] <= width
+        label = browser.find_element(By.CSS_SELECTOR, ".cell span")
+        assert float(label.value_of_css_property("font-size").removesuffix("px")) >= 9
+    finally:
+        browser.quit()
+        stop(proc)
+
+
 def test_a_silent_module_is_down_and_has_no_stale_values() -> None:
     from pylonbus import Link
     from pylonbus import Stack as Client

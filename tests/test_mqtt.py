@@ -471,7 +471,8 @@ def test_without_paho_the_error_says_what_to_install(tmp_path: Path) -> None:
     (fake / "__init__.py").write_text("raise ImportError('not installed')\n")
     done = once("--mqtt", "mqtt://127.0.0.1:1", env=os.environ | {"PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1
-    assert "--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'" in done.stderr and "Traceback" not in done.stderr
+    pip = Path(sys.prefix) / "bin" / "pip"
+    assert f"--mqtt needs paho-mqtt 2: {pip} install 'paho-mqtt>=2.1'" in done.stderr and "Traceback" not in done.stderr
 
 
 REFUSE_PREFIX = "give letters, digits and / such as pylontech or home/battery"

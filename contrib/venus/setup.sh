@@ -19,10 +19,22 @@ if [ "${1:-}" = "uninstall" ]; then
     exit 0
 fi
 
+# pylonbus is not on the package index yet: the wheel copied beside this script (python -m build --wheel in a
+# clone), or PYLONBUS_SOURCE (a wheel, an sdist or a directory).
+source=${PYLONBUS_SOURCE:-}
+if [ -z "$source" ]; then
+    for wheel in "$HERE"/pylonbus-*.whl; do
+        [ -f "$wheel" ] && source=$wheel
+    done
+fi
+if [ -z "$source" ]; then
+    echo "setup.sh: no pylonbus wheel beside $0: build one in a clone (python -m build --wheel) and copy dist/*.whl here" >&2
+    exit 1
+fi
 mkdir -p "$BASE" /data/log/pylon2influx
 python3 -m venv "$BASE/venv"
 # pyserial, urllib3 and paho-mqtt are pure Python: no compiler is needed.
-"$BASE/venv/bin/pip" install --upgrade --quiet "${PYLONBUS_SOURCE:-pylonbus[mqtt]}"
+"$BASE/venv/bin/pip" install --upgrade --quiet "${source}[mqtt]"
 rm -rf "$BASE/service"
 cp -r "$HERE" "$BASE/service"
 chmod +x "$BASE/service/run" "$BASE/service/log/run"

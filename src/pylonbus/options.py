@@ -77,6 +77,14 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def site_name(text: str) -> str:
+    """A site's name, the same as a tag value, a topic level and a Grafana variable: ASCII letters, digits, `_`,
+    `-` and `.`."""
+    if not text or len(text) > 64 or not all(char.isascii() and (char.isalnum() or char in "_.-") for char in text):
+        raise BadValue(f"{text!r}: give 1-64 letters, digits, _, - or . (such as house or cabin-2)")
+    return text
+
+
 class Setting:
     """One setting: `key` in a table of the config file, `name` in the merged settings (`dest`, the command
     line's name for it, where that differs), the built-in `default`, and how a value is read (`parse` for text;

@@ -102,6 +102,14 @@ def add_auto_ports(parser: argparse.ArgumentParser) -> None:
 
 
 def no_port(args: argparse.Namespace) -> str:
+    """Why -d auto found nothing: no serial port at all (the adapter or its driver), or no battery on any."""
+    from ..link.autoport import candidates
+
+    if not candidates(args.auto_ports):
+        return (
+            f"-d auto: no serial port exists ({args.auto_ports} match nothing; -v 1 names each): is the adapter "
+            "plugged in? `dmesg | tail` shows whether a driver (ftdi_sio, ch341, cp210x, cdc_acm) took it"
+        )
     bms = getattr(args, "bms", "pylontech")
     what = "BMS" if bms == "auto" else "Pylontech" if bms == "pylontech" else f"{bms} BMS"
     return (

@@ -70,9 +70,9 @@ def run_console(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"port": args.device, "replies": [entry(c, r) for c, r in replies]}, ensure_ascii=False))
     elif args.csv:
-        from .pylontech import write_csv
+        from .pylontech import CsvTable
 
-        write_csv([{"command": c} | row for c, r in replies for row in rows_of(r)])
+        CsvTable().write([{"command": c} | row for c, r in replies for row in rows_of(r)])
     else:
         print("\n".join(line for c, r in replies for line in [f"== {c}", *text_of(r)]))
     return EXIT_OK if any(not isinstance(r, ConsoleError) for _, r in replies) else EXIT_ERROR

@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--version", action="store_true", help="show the version and exit")
     p.add_argument("--once", action="store_true", help="one cycle, then exit with its status")
     p.add_argument("--all", action="store_true", help="write every cycle (no change filter)")
+    p.add_argument(
+        "--site",
+        metavar="NAME",
+        help="tag every line-protocol line site=NAME, so that many sites can write to one database",
+    )
+    p.add_argument(
+        "--stdout",
+        action="store_true",
+        help="write the line protocol to standard output beside the other sinks (without --server, --mqtt or "
+        "--http it goes there anyway)",
+    )
     p.add_argument("--token-file", help="read the v2 token from this file")
     p.add_argument("--password-file", help="read the v1 password from this file")
     p.add_argument(
@@ -139,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the energy counters' file when nothing is spooled (standard output, --http only; not with --once) "
         f"(default {default_energy_path()})",
     )
-    m = p.add_argument_group("MQTT and Home Assistant (pip install 'pylonbus[mqtt]')")
+    m = p.add_argument_group("MQTT and Home Assistant (needs paho-mqtt: the mqtt extra)")
     m.add_argument("--mqtt", metavar="URL", help="broker: mqtt://[USER@]HOST[:PORT] or mqtts://… for TLS")
     m.add_argument("--mqtt-password-file", metavar="FILE", help="the broker password (or MQTT_PASSWORD)")
     m.add_argument("--mqtt-prefix", metavar="P", help="topic prefix (pylontech)")
@@ -280,14 +291,23 @@ def _main(argv: list[str] | None = None) -> int:
     from ..service.config import batteries
     from ..service.daemon import Daemon
 
+    config = None
+    if not args.try_:
+        # Secrets, spool and database settings are checked before a port search or a scan that can take long.
+        try:
+            config = configure(vars(args))
+        except PylonbusError as error:
+            fatal("%s", error)
+            return EXIT_ERROR
     locks = default_lock_dir(args.serial_starter_lock)
     try:
-        opened = open_ports(args, batteries(vars(args)), locks)
+        # The daemon keeps probing for a port that -d auto does not find; --try and --once end.
+        opened = open_ports(args, batteries(vars(args)), locks, None if config is None or args.once else stop)
     except PylonbusError as error:
         fatal("%s", error)
         return EXIT_ERROR
     if opened is None:
-        return EXIT_NO_MODULE
+        return EXIT_OK if stop.is_set() else EXIT_NO_MODULE
     links = [link for link, _ in opened]
     stacks = [stack for _, port in opened for stack in port]
     console = None
@@ -298,10 +318,9 @@ def _main(argv: list[str] | None = None) -> int:
         console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
     poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
-    if not args.try_:
-        # Secrets, spool and database settings are checked before a scan that can take seconds.
+    if config is not None:
         try:
-            daemon = Daemon(configure(vars(args)), poller)
+            daemon = Daemon(config, poller)
         except PylonbusError as error:
             fatal("%s", error)
             return EXIT_ERROR
@@ -350,11 +369,13 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 def open_ports(
-    args: argparse.Namespace, ports: list[Battery], locks: Path | None
+    args: argparse.Namespace, ports: list[Battery], locks: Path | None, keep_probing: threading.Event | None = None
 ) -> list[tuple[Link, list[Stack]]] | None:
     """A link a port and a stack a group on it, of the port's family; `-d auto` and `--bms auto` are resolved
     here (each `battery` then names what it found). None, said, where nothing answers; ConfigError for stacks
-    the sinks cannot tell apart or write (`check_stacks`), before the ports are probed and after."""
+    the sinks cannot tell apart or write (`check_stacks`), before the ports are probed and after. With
+    `keep_probing` (the daemon's stop event), a `-d auto` that finds no port is probed again until one answers
+    or the event is set (then None)."""
     from ..link.autoport import resolve
     from ..link.detect import detect
     from ..link.link import Link
@@ -366,8 +387,11 @@ def open_ports(
     opened: list[Port] = []
     for battery in ports:
         device = resolve(battery.device, args.auto_ports, battery.baud, battery.groups[0], locks, battery.bms)
+        if device is None and keep_probing is not None:
+            device = wait_for_port(args, battery, locks, keep_probing)
         if device is None:
-            fatal("%s", no_port(args))
+            if keep_probing is None:
+                fatal("%s", no_port(args))
             break
         battery.device = device
         link = Link(device, battery.baud, timeout=args.timeout)
@@ -397,6 +421,23 @@ def open_ports(
             raise
     for link, _ in opened:
         link.close()
+    return None
+
+
+def wait_for_port(args: argparse.Namespace, battery: Battery, locks: Path | None, stop: threading.Event) -> str | None:
+    """-d auto found no port: probed again every --rescan s, as an address without a module is, until one answers
+    (its port) or a signal stops the daemon (None). systemd hears that the service runs and is alive meanwhile."""
+    from ..link.autoport import resolve
+    from ..service.systemd import notify
+
+    log.error("%s; probing again every %g s", no_port(args), args.rescan)
+    notify(f"READY=1\nSTATUS=-d auto: no port answers yet; probing every {args.rescan:g} s")
+    while not stop.wait(args.rescan):
+        notify("WATCHDOG=1")
+        device = resolve(battery.device, args.auto_ports, battery.baud, battery.groups[0], locks, battery.bms)
+        if device is not None:
+            log.warning("-d auto: a battery answers on %s; starting", device)
+            return device
     return None
 
 

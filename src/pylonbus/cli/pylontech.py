@@ -32,6 +32,7 @@ from .console_options import add_console_options, check_console
 if TYPE_CHECKING:
     from ..link.link import Link
     from ..link.stack import ScanProgress, Stack
+    from ..protocol.pack import PackAlarm
 
 # The C CLI's command letters. Several run one after the other (the C program keeps only the last).
 COMMANDS = (
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-t", "--try", dest="try_", action="store_true", help="exit 0 if a battery answers on the port, else 2"
     )
+    parser.add_argument(
+        "--udev-rule",
+        action="store_true",
+        help="print a udev rule naming the USB adapter a battery answers on /dev/ttyUSB_pylontech (with -d auto: "
+        "the one found), for /etc/udev/rules.d/",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document (units V, A, °C, Ah, %%)")
     parser.add_argument("--jsonl", action="store_true", help="with --decode: one JSON document per frame and line")
     parser.add_argument("--csv", action="store_true", help="CSV with a header (units in the names), a row a module")
@@ -159,8 +166,13 @@ def check(args: argparse.Namespace) -> str | None:
         if args.commands:
             return f"--decode decodes frames and sends nothing; drop {', '.join(flag_of(c) for c in args.commands)}"
         return None
-    if args.try_ and args.commands:
-        return f"--try only checks that a battery answers; drop {', '.join(flag_of(c) for c in args.commands)}"
+    for flag, given in (("--try", args.try_), ("--udev-rule", args.udev_rule)):
+        if given and args.commands:
+            return f"{flag} only checks that a battery answers; drop {', '.join(flag_of(c) for c in args.commands)}"
+        if given and args.adr == "all":
+            return f"{flag} probes one module; give -a N or leave -a out"
+    if args.try_ and args.udev_rule:
+        return "--try and --udev-rule exclude each other (--udev-rule checks that a battery answers, too)"
     if args.frames:
         return f"unexpected argument {args.frames[0]!r}; to decode frames, add --decode"
     if args.reply_to is not None:
@@ -169,8 +181,6 @@ def check(args: argparse.Namespace) -> str | None:
         return "--jsonl applies to --decode; use --json for a query"
     if args.json and args.csv:
         return "--json and --csv exclude each other"
-    if args.try_ and args.adr == "all":
-        return "--try probes one module; give -a N or leave -a out"
     return None
 
 
@@ -216,6 +226,8 @@ def _main(argv: list[str] | None = None) -> int:
                 return EXIT_NO_MODULE
             if args.try_:
                 return probe(stack, args)
+            if args.udev_rule:
+                return udev_rule(stack, args)
             if args.watch:
                 return watch(stack, args)
             return show(run(stack, args), args)
@@ -258,6 +270,17 @@ def probe(stack: Stack, args: argparse.Namespace) -> int:
     return EXIT_NO_MODULE
 
 
+def udev_rule(stack: Stack, args: argparse.Namespace) -> int:
+    """--udev-rule: the rule for the adapter of this port, once a battery has answered on it."""
+    from ..link.udev import render_rule, usb_identity
+
+    if not stack.probe(args.adr or 1):
+        print(f"pylontech: {_nobody(stack)}", file=sys.stderr)
+        return EXIT_NO_MODULE
+    print(render_rule(usb_identity(stack.link.port)), end="")
+    return EXIT_OK
+
+
 class View(NamedTuple):
     """What one command shows: exit status, JSON document, text lines and CSV rows (keys with units). A named
     tuple, not a dataclass: importing dataclasses cost 4 ms of every start-up, --version included."""
@@ -268,40 +291,51 @@ class View(NamedTuple):
     rows: Sequence[dict[str, Any]] = ()
 
 
-def show(view: View, args: argparse.Namespace) -> int:
+def show(view: View, args: argparse.Namespace, table: CsvTable | None = None) -> int:
     if args.json:
         print(json.dumps(view.document, ensure_ascii=False, indent=None if args.watch else 2))
     elif args.csv:
-        write_csv(view.rows)
+        (table or CsvTable()).write(view.rows)
     elif view.lines:
         print("\n".join(view.lines))
     sys.stdout.flush()
     return view.status
 
 
-def write_csv(rows: Sequence[dict[str, Any]]) -> None:
-    import csv
+class CsvTable:
+    """CSV on standard output as one table: a header, then rows, round after round (--watch); a header again
+    only when a round brings a column the last header lacks (a module that gave no data comes back)."""
 
-    from .render import columns_of
+    def __init__(self) -> None:
+        self.columns: list[str] = []
 
-    writer = csv.DictWriter(sys.stdout, columns_of(rows), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        import csv
+
+        from .render import columns_of
+
+        columns = columns_of(rows)
+        if not self.columns or not set(columns) <= set(self.columns):
+            self.columns = columns
+            csv.writer(sys.stdout, lineterminator="\n").writerow(columns)
+        csv.DictWriter(sys.stdout, self.columns, lineterminator="\n").writerows(rows)
 
 
 def watch(stack: Stack, args: argparse.Namespace) -> int:
-    """Show the view every `--watch` seconds until Ctrl-C, which ends with status 0."""
+    """Show the view every `--watch` seconds until Ctrl-C, which ends with status 0. CSV rows start with the
+    time of their round, so the rounds make one table."""
     redraw = sys.stdout.isatty() and not (args.json or args.csv)
+    table = CsvTable()
     try:
         while True:
             started = time.monotonic()
             view = run(stack, args)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             if redraw:
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 print(f"\033[H\033[2Jevery {args.watch:g} s on {stack.link.port}, {stamp}\n")
             elif not args.json and not args.csv:
-                print(f"-- {time.strftime('%Y-%m-%d %H:%M:%S')}")
-            show(view, args)
+                print(f"-- {stamp}")
+            show(view._replace(rows=[{"time": stamp} | row for row in view.rows]), args, table)
             time.sleep(max(0.0, started + args.watch - time.monotonic()))
     except KeyboardInterrupt:
         return EXIT_OK
@@ -472,6 +506,21 @@ def _who(stack: Stack, module: int) -> dict[str, Any]:
     return {key: value for key, value in who.items() if value is not None}
 
 
+#: How bad a module's state is, from best to worst: what the first line of the summary names for the stack.
+STATES = ("ok", "no data", "alarm", "protection")
+
+
+def module_state(alarm: PackAlarm) -> str:
+    """A raised protection flag is worse than a value out of its limits. Pylontech's status 1 holds the
+    protections (the BMS cut charging or discharging); the other families' alarm words do not say which is
+    which, so theirs count as alarms."""
+    from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
+
+    if isinstance(alarm, PylontechAlarm) and alarm.status1:
+        return "protection"
+    return "alarm" if alarm.alarms else "ok"
+
+
 def _row(stack: Stack, module: int) -> dict[str, Any]:
     from ..protocol.family import IDENTITY, SERIAL
 
@@ -483,6 +532,7 @@ def _row(stack: Stack, module: int) -> dict[str, Any]:
         for k, v in stack.read(role, module).identity.items()
     }
     analog = stack.analog(module)
+    alarm = stack.alarm(module)
     return {
         "module": module,
         "manufacturer": identity.get("manufacturer"),
@@ -498,7 +548,23 @@ def _row(stack: Stack, module: int) -> dict[str, Any]:
         "remaining_capacity": analog.remaining_capacity,
         "total_capacity": analog.total_capacity,
         "power": analog.power,
+        "state": module_state(alarm),
+        "alarms": alarm.alarms,
     }
+
+
+def stack_state(rows: Sequence[dict[str, Any]]) -> str:
+    """The first line of the summary: the worst state of any module, and who is in it."""
+    states = [r.get("state", "no data") for r in rows]
+    worst = max(states, key=STATES.index)
+    if worst == "ok":
+        return f"stack OK: {len(rows)} module(s), no alarm"
+    named = [
+        f"module {r['module']}: " + (", ".join(r["alarms"]) if "alarms" in r else "no data")
+        for r, state in zip(rows, states, strict=True)
+        if state != "ok"
+    ]
+    return f"stack {worst.upper()}: " + "; ".join(named)
 
 
 def _cell(value: Any, width: int, form: str) -> str:
@@ -526,7 +592,9 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
     units = units_of(AnalogData)
     csv_rows = [
         {
-            " ".join(filter(None, (key.replace("_", " "), units.get(_ROW_SOURCES.get(key, ""), "")))): v
+            " ".join(filter(None, (key.replace("_", " "), units.get(_ROW_SOURCES.get(key, ""), "")))): (
+                "; ".join(v) if key == "alarms" else v
+            )
             for key, v in r.items()
         }
         for r in rows
@@ -539,6 +607,7 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
     power = sum(r["power"] for r in good)
     voltage = sum(r["voltage"] for r in good) / len(good)
     totals = {
+        "state": max((r.get("state", "no data") for r in rows), key=STATES.index),
         "modules": len(good),
         "missing": len(rows) - len(good),
         "total_capacity": round(total, 3),
@@ -549,12 +618,13 @@ def summary(stack: Stack, args: argparse.Namespace) -> View:
         "power": round(power, 1),
     }
     header = " ".join(f"{title:>{width}}" if form else f"{title:<{width}}" for _, title, width, form in SUMMARY_COLUMNS)
-    lines = [header]
+    lines = [stack_state(rows), f"{header} alarms"]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['module']:>2} !! no data: {r['error']}")
             continue
-        lines.append(" ".join(_cell(r[key], width, form) for key, _, width, form in SUMMARY_COLUMNS))
+        cells = " ".join(_cell(r[key], width, form) for key, _, width, form in SUMMARY_COLUMNS)
+        lines.append(f"{cells} {', '.join(r['alarms']) or '-'}")
     missing = f" ({totals['missing']} module(s) missing)" if totals["missing"] else ""
     lines.append(
         f"total capacity {total:.1f} Ah (~{totals['energy']:.2f} kWh), remaining {remaining:.1f} Ah "

@@ -140,6 +140,9 @@ def find_port(
     """The first candidate port on which module 1 of `group` answers, or None; each skipped port is logged
     with its reason (at -v 1). `bms` is the family to probe for, `auto` any family."""
     found = candidates(globs)
+    for pattern in filter(None, (part.strip() for part in globs.split(":"))):
+        if not glob.glob(pattern):
+            log.info("-d auto: %s matches no device", pattern)
     what = "BMS" if bms == AUTO else family(bms).title
     for number, device in enumerate(found, 1):
         if progress is not None:

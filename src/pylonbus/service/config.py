@@ -55,6 +55,8 @@ class Config:
     influx: InfluxTarget | None = None  # where and how to write to InfluxDB
     mqtt: MqttConfig | None = None
     http: str | None = None  # HOST:PORT the HTTP endpoint listens on
+    stdout: bool = False  # the line protocol to standard output also when another sink is configured
+    site: str | None = None  # a `site` tag on every line, for many sites in one database
 
     @property
     def queue_limit(self) -> int:
@@ -185,6 +187,8 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
         energy_state=settings["energy_state"],
         cache=settings["cache"],
         http=settings["http"],
+        stdout=bool(settings["stdout"]),
+        site=settings["site"],
     )
     if server:
         # The kind is chosen by what the file and the flags say; a token in the environment beside a v1 --db must

@@ -51,14 +51,15 @@ def open_energy_state(config: Config) -> Store | None:
 
 
 def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
-    """The sinks the configuration names, each imported only when used; without a database or broker the line
-    protocol goes to standard output."""
+    """The sinks the configuration names, each imported only when used. Standard output is a sink of its own: on
+    when no other is configured (the C program's mode without a server) or when `stdout` asks for it, so that
+    `--http` alone does not fill a journal with line protocol."""
     sinks: list[Sink] = []
     queues = []  # the spool queues whose backlog the metrics show
     if config.influx is not None and spool is not None:
         from ..sinks.influx.sink import influx_sink
 
-        sinks.append(influx_sink(config.influx, spool, config.every, config.schema))
+        sinks.append(influx_sink(config.influx, spool, config.every, config.schema, config.site))
         queues.append(spool)
     if config.mqtt is not None and spool is not None:
         from ..sinks.mqtt.sink import MqttSink
@@ -66,10 +67,10 @@ def build_sinks(config: Config, spool: Spool | None) -> list[Sink]:
         queue = spool.queue("mqtt", config.queue_limit)
         sinks.append(MqttSink(config.mqtt, queue, config.interval))
         queues.append(queue)
-    if not sinks:
+    if config.stdout or (not sinks and config.http is None):
         from ..sinks.influx.stdout import StdoutSink
 
-        sinks.append(StdoutSink(every=config.every, schema=config.schema))
+        sinks.append(StdoutSink(every=config.every, schema=config.schema, site=config.site))
     if config.http is not None:
         from ..sinks.http.server import HttpSink
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import PylonbusError
 from ..link.detect import bms_name
 from ..link.ports import AUTO_PORTS, BAUD_RANGE, DEFAULT_BAUD, DEFAULT_PORT
-from ..options import BadValue, Setting, numbers, path, ranged, seconds, verbosity, whole
+from ..options import BadValue, Setting, numbers, path, ranged, seconds, site_name, verbosity, whole
 from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.codes import MAX_GROUP
 from ..sinks.http import settings as http
@@ -35,6 +35,7 @@ BATTERY = (
     Setting("auto_ports", default=AUTO_PORTS),
     Setting("serial_starter_lock"),
     Setting("energy_state", parse=path),  # the energy counters' file where no sink spools
+    Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
     Setting("console_device"),  # the RS232 console port beside RS485 (SOH, balancing, lifetime counters)
     Setting("console_every", default=60.0, parse=ranged(float, 1, None)),
 )

@@ -52,14 +52,14 @@ def escape_tag(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 0) -> str:
+def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 0, tags: str = "") -> str:
     """One line: `Battery,Module=N i=…,u=…,AH=…i,kWH=…,u0=…,temp_bms=…i,temp_1=…i,…,CycleCount=…i TS`.
-    Group 0 keeps the C program's single tag; other groups add `Group=g`."""
+    Group 0 keeps the C program's single tag; other groups add `Group=g`; `tags` (`,site=house`) follow."""
     capacity_mah = round(pack.total_capacity * 1000)
     kwh = capacity_mah * USABLE_PERCENT // 100 * design_voltage(pack) / 1e6
-    tags = f"Group={group},Module={module}" if group else f"Module={module}"
+    series = f"Group={group},Module={module}" if group else f"Module={module}"
     return _line_format(len(pack.cell_voltages), len(pack.temperatures)) % (
-        tags,
+        series + tags,
         pack.current,
         c_float_text(round(pack.voltage * 1000) / 1000, 2),
         round(pack.remaining_capacity * 1000),
@@ -154,10 +154,10 @@ def _line(measurement: str, tags: str, doc: dict[str, Any], time_ns: int) -> str
     return f"{measurement},{tags} {fields} {time_ns}"
 
 
-def full_lines(reading: Reading) -> list[str]:
+def full_lines(reading: Reading, extra: str = "") -> list[str]:
     """The `full` schema: a `pylontech_module` line per module (tags group, module, serial; an offline one
     writes `online=false` only) and a `pylontech_stack` line per group; another family's with its `bms` tag
-    and its extra fields."""
+    and its extra fields; `extra` tags (`,site=house`) follow."""
     from ...readings.documents import module_state, stack_state
     from ...readings.reading import family_labels
 
@@ -168,9 +168,10 @@ def full_lines(reading: Reading) -> list[str]:
             tags = f"{family}group={module.group},module={module.module}"
             if module.identity.serial:
                 tags += f",serial={escape_tag(module.identity.serial)}"
-            out.append(_line("pylontech_module", tags, module_state(module, reading.time_ns), reading.time_ns))
-        tags = f"{family}group={stack.group}"
-        out.append(_line("pylontech_stack", tags, stack_state(stack, reading.time_ns), reading.time_ns))
+            doc = module_state(module, reading.time_ns)
+            out.append(_line("pylontech_module", tags + extra, doc, reading.time_ns))
+        doc = stack_state(stack, reading.time_ns)
+        out.append(_line("pylontech_stack", f"{family}group={stack.group}{extra}", doc, reading.time_ns))
     return out
 
 
@@ -183,10 +184,13 @@ class LineProtocol:
     counts only once `accepted` is called with a body that holds it (a batch refused with HTTP 400 never does, so
     its values are written again); without, a line counts when it is made (standard output)."""
 
-    def __init__(self, every: bool = False, schema: str = "c", confirmed: bool = False) -> None:
+    def __init__(
+        self, every: bool = False, schema: str = "c", confirmed: bool = False, site: str | None = None
+    ) -> None:
         self.every = every
         self.schema = schema
         self.confirmed = confirmed
+        self.tags = f",site={escape_tag(site)}" if site else ""  # where many sites write to one database
         self.last: dict[tuple[int, int], Snapshot] = {}  # by (group, module): what the database has
         # The newest line of each module not yet accepted, by its series and timestamp (b"Battery,Module=1",
         # b"1700000000000000000"): one a module, so an outage does not grow it; a line older than that one being
@@ -196,7 +200,7 @@ class LineProtocol:
 
     def lines(self, reading: Reading) -> list[str]:
         out = self.c_lines(reading) if self.schema != "full" else []
-        return out + full_lines(reading) if self.schema != "c" else out
+        return out + full_lines(reading, self.tags) if self.schema != "c" else out
 
     def c_lines(self, reading: Reading) -> list[str]:
         out = []
@@ -207,7 +211,7 @@ class LineProtocol:
                 key = (module.group, module.module)
                 snapshot = Snapshot.of(module.analog)
                 if self.every or changed(snapshot, self.last.get(key, ZERO)):
-                    line = battery_line(module.module, module.analog, reading.time_ns, module.group)
+                    line = battery_line(module.module, module.analog, reading.time_ns, module.group, self.tags)
                     out.append(line)
                     if self.confirmed:
                         series, _, _ = line.partition(" ")

@@ -21,6 +21,7 @@ SETTINGS = (
     Setting("spool", parse=path),
     Setting("all", default=False, flag=True),
     Setting("schema", default="c", parse=one_of(*SCHEMAS)),
+    Setting("stdout", default=False, flag=True),  # the line protocol to standard output beside other sinks
     Setting("password_file", parse=path),
     Setting("token_file", parse=path),
 )

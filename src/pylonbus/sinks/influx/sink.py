@@ -24,18 +24,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("pylon2influx")
 
 
-def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str) -> InfluxSink:
+def influx_sink(target: InfluxTarget, spool: Spool, every: bool, schema: str, site: str | None = None) -> InfluxSink:
     """The sink for a configured server, its token checked before anything is polled."""
     if target.kind == "v2" and not target.token:
         raise PylonbusError("InfluxDB v2 needs a token: --token, --token-file or INFLUX_TOKEN")
-    return InfluxSink(target, spool, every, schema)
+    return InfluxSink(target, spool, every, schema, site)
 
 
 class InfluxSink:
     spooling = True
 
-    def __init__(self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c") -> None:
-        self.lines = LineProtocol(every, schema, confirmed=True)
+    def __init__(
+        self, target: InfluxTarget, spool: Spool, every: bool = False, schema: str = "c", site: str | None = None
+    ) -> None:
+        self.lines = LineProtocol(every, schema, confirmed=True, site=site)
         self.shipper = Shipper(spool, InfluxWriter(target), accepted=self.lines.accepted)
         self.backlog = Backlog(spool)
         self._stop = threading.Event()

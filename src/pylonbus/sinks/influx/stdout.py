@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 class StdoutSink:
     spooling = False
 
-    def __init__(self, every: bool = False, stream: TextIO | None = None, schema: str = "c") -> None:
-        self.lines = LineProtocol(every, schema)
+    def __init__(
+        self, every: bool = False, stream: TextIO | None = None, schema: str = "c", site: str | None = None
+    ) -> None:
+        self.lines = LineProtocol(every, schema, site=site)
         self.stream = stream or sys.stdout
 
     def start(self) -> None:

@@ -1,6 +1,6 @@
 """The MQTT sink: a JSON state document per module and per stack each cycle, committed to its own queue in the
 spool and published in order with QoS 1 by a thread of its own, so a broker outage of any length loses nothing;
-plus Home Assistant discovery (`ha_discovery`). Needs paho-mqtt 2.x (`pip install 'pylonbus[mqtt]'`)."""
+plus Home Assistant discovery (`ha_discovery`). Needs paho-mqtt 2.x (the `mqtt` extra)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import ssl
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import PylonbusError
@@ -51,7 +52,9 @@ def _paho() -> Any:
     try:
         import paho.mqtt.client as client
     except ImportError:
-        raise PylonbusError("--mqtt needs paho-mqtt: pip install 'pylonbus[mqtt]'") from None
+        # pylonbus is not on the package index yet, but paho-mqtt is: name the pip of this program's environment.
+        pip = Path(sys.prefix) / "bin" / "pip"
+        raise PylonbusError(f"--mqtt needs paho-mqtt 2: {pip} install 'paho-mqtt>=2.1'") from None
     return client
 
 
