@@ -97,7 +97,7 @@ class ConsoleLink:
             if self.wake:
                 self._wake(port)
         except (OSError, ValueError, serial.SerialException) as error:
-            raise port_error(self.port, error) from None
+            raise port_error(self.port, error, adapter="USB-RS232") from None
         self._serial = port
         log.debug("opened console %s at %d Bd", self.port, self.baud)
         return port

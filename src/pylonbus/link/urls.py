@@ -41,8 +41,8 @@ def open_settings(port: str, baud: int) -> dict[str, Any]:
     return {"baudrate": baud, "timeout": 0.1}
 
 
-def port_error(port: str, error: Exception) -> PortError:
-    """A PortError whose message says what to do about `error`."""
+def port_error(port: str, error: Exception, adapter: str = "USB-RS485") -> PortError:
+    """A PortError whose message says what to do about `error` (`adapter`: the kind the port should be)."""
     text = str(error)
     code = getattr(error, "errno", None)
     if code == errno.EACCES or "Permission denied" in text:
@@ -55,7 +55,7 @@ def port_error(port: str, error: Exception) -> PortError:
             f"{port} is in use by another process (find it with: fuser -v {port}); stop it or use another adapter"
         )
     if code == errno.ENOENT or "No such file" in text:
-        return PortError(f"cannot open {port}: no such device. Is the USB-RS485 adapter plugged in? (ls /dev/tty*)")
+        return PortError(f"cannot open {port}: no such device. Is the {adapter} adapter plugged in? (ls /dev/tty*)")
     if "Inappropriate ioctl" in text or code == errno.ENOTTY:
         return PortError(f"cannot open {port}: not a serial port; give the adapter's device, e.g. /dev/ttyUSB0")
     if "Connection refused" in text:
