@@ -230,6 +230,9 @@ def watched(sim_process, *args: str, seconds: float = 2.5) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a run started in the background of a script (`.ci/run &`) inherits SIGINT ignored,
+        # and Python then leaves it ignored, rightly.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)

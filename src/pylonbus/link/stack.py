@@ -121,17 +121,25 @@ class Stack:
         """The family's result for `role`, of the family's own type."""
         return self.link.query(self.command(role), self.group, module, family=self.family)
 
-    def identity(self, module: int = 1, roles: tuple[str, ...] = IDENTITY_ROLES) -> Identity:
+    def identity(
+        self,
+        module: int = 1,
+        roles: tuple[str, ...] = IDENTITY_ROLES,
+        missing: Callable[[str, Exception], None] | None = None,
+    ) -> Identity:
         """Who `module` says it is: model and manufacturer, serial and firmware, from each identity command of
         `roles` its family has (Pylontech: 0x51, 0x93, 0x96). Raises the error of the first when the module does
-        not answer it; a later read that fails (0x96 is missing from some firmwares) leaves its fields None."""
+        not answer it; a later read that fails (0x96 is missing from some firmwares) leaves its fields None, and
+        is handed to `missing(role, error)` if given."""
         identity = Identity()
         for n, role in enumerate([role for role in roles if role in self.family.roles]):
             try:
                 piece = self.read(role, module).identity
-            except (LinkError, ProtocolError):
+            except (LinkError, ProtocolError) as error:
                 if n == 0:
                     raise
+                if missing is not None:
+                    missing(role, error)
                 continue
             for key, value in piece.items():
                 setattr(identity, key, value)

@@ -304,10 +304,14 @@ class Poller:
 
     def identify(self, stack: Stack, module: int) -> Identity:
         """Model, manufacturer, serial and firmware; what a module does not answer stays None."""
+
+        def incomplete(role: str, error: Exception) -> None:
+            log.info("module %d of group %d: identity incomplete: %s", module, stack.group, error)
+
         try:
-            return stack.identity(module)
+            return stack.identity(module, missing=incomplete)
         except (LinkError, ProtocolError) as error:
-            log.info("module %d of group %d: no identity: %s", module, stack.group, error)
+            incomplete("", error)
             return Identity()
 
     def rescan(self, cycles: int = 1) -> None:
