@@ -251,6 +251,9 @@ persistence true
 persistence_location {tmp}/
 autosave_interval 1
 user root
+# Every test's retained discovery configs stay on this one broker (over 1,000 with six families): a subscriber to
+# them all must get them all, not the first 1,000 (Mosquitto's default queue bound).
+max_queued_messages 0
 listener {MQTT_PORT} 127.0.0.1
 allow_anonymous true
 listener {MQTT_AUTH_PORT} 127.0.0.1
