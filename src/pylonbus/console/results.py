@@ -16,12 +16,24 @@ _TEMPERATURES = ("temperature", "min_temperature", "max_temperature", "mosfet_te
 _CELL_VOLTAGES = ("min_cell_voltage", "max_cell_voltage")
 
 
+_SHARES = {"soc": "%", "remaining_capacity": "Ah", "state_of_energy": "%", "remaining_energy": "Wh"}
+
+
 @dataclass(slots=True)
 class ModuleSummary:
-    """One row of `pwr`: a module of the stack (`absent` when its address is empty)."""
+    """One row of `pwr` (a module of the stack, `absent` when its address is empty) or of Force H2 `unit` (a
+    unit of the tower, numbered by its `Index`).
+
+    Voltages in V (`min_cell_voltage`/`max_cell_voltage`: its lowest and highest cell, `*_index` the cell or
+    sensor at that extreme, as the console numbers them), `current` in A (charge positive), temperatures in °C,
+    `soc` and `state_of_energy` (the share of energy left, Force H2) in %, `remaining_capacity` in Ah,
+    `remaining_energy` in Wh, `time` the module's clock (`YYYY-MM-DD HH:MM:SS`, no time zone), the `*_state`
+    fields the state words as printed (`Normal`, `Charge`, `Dischg`, `Idle`, `Low`…), `serial` and `model` as
+    Pytes V5 prints them. None: no such column, or `-`. `extra`: the other columns by header text."""
 
     UNITS: ClassVar[dict[str, str]] = (
-        {"voltage": "V", "current": "A", "soc": "%"}
+        {"voltage": "V", "current": "A"}
+        | _SHARES
         | dict.fromkeys(_TEMPERATURES, "°C")
         | dict.fromkeys(_CELL_VOLTAGES, "V")
     )
@@ -44,6 +56,9 @@ class ModuleSummary:
     current_state: str | None = None
     temperature_state: str | None = None
     soc: float | None = None
+    remaining_capacity: float | None = None
+    state_of_energy: float | None = None
+    remaining_energy: float | None = None
     time: str | None = None
     battery_voltage_state: str | None = None
     battery_temperature_state: str | None = None
@@ -57,14 +72,72 @@ class ModuleSummary:
 
 @dataclass(slots=True)
 class StackSummary:
-    """`pwr`: every address of the stack, and the rows that could not be read (with the reason)."""
+    """`pwr`: every address of the stack (Force H2 `unit`: every unit of the tower), and the rows that could
+    not be read (with the reason). `average_temperature` (°C): the line Force H2 prints before its table;
+    `extra`: any other such line, by its label."""
+
+    UNITS: ClassVar[dict[str, str]] = {"average_temperature": "°C"}
 
     modules: tuple[ModuleSummary, ...]
     unreadable: tuple[str, ...] = ()
+    average_temperature: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def present(self) -> tuple[int, ...]:
         return tuple(m.module for m in self.modules if not m.absent)
+
+
+@dataclass(slots=True)
+class SystemSummary:
+    """Force H2 `pwr`: the whole tower (its units in series) as one row, and the lines before it.
+
+    `voltage`, `dc_voltage`, `battery_voltage` in V (the tower's; `DC Volt` and `Bat Volt` as printed), `current`
+    in A (charge positive), temperatures in °C (`min_temperature`/`max_temperature`: the coldest and warmest
+    cell, `*_unit_temperature` the coldest and warmest unit), `min_cell_voltage`/`max_cell_voltage` and
+    `*_unit_voltage` in V, `soc` and `state_of_energy` in %, `remaining_capacity` in Ah, `remaining_energy` in
+    Wh, `error_code` the `Err Code` number, states as printed. None: no such column, or `-`; `extra`: the other
+    columns and lines by their header text; `unreadable`: why the row could not be read, when it could not."""
+
+    UNITS: ClassVar[dict[str, str]] = (
+        dict.fromkeys(("voltage", "dc_voltage", "battery_voltage", "min_unit_voltage", "max_unit_voltage"), "V")
+        | {"current": "A"}
+        | _SHARES
+        | dict.fromkeys((*_TEMPERATURES[:3], "average_temperature"), "°C")
+        | dict.fromkeys(("min_unit_temperature", "max_unit_temperature"), "°C")
+        | dict.fromkeys(_CELL_VOLTAGES, "V")
+    )
+
+    voltage: float | None = None
+    dc_voltage: float | None = None
+    battery_voltage: float | None = None
+    current: float | None = None
+    temperature: float | None = None
+    average_temperature: float | None = None
+    min_temperature: float | None = None
+    max_temperature: float | None = None
+    min_cell_voltage: float | None = None
+    max_cell_voltage: float | None = None
+    min_unit_temperature: float | None = None
+    max_unit_temperature: float | None = None
+    min_unit_voltage: float | None = None
+    max_unit_voltage: float | None = None
+    base_state: str | None = None
+    voltage_state: str | None = None
+    current_state: str | None = None
+    temperature_state: str | None = None
+    soc: float | None = None
+    remaining_capacity: float | None = None
+    state_of_energy: float | None = None
+    remaining_energy: float | None = None
+    time: str | None = None
+    battery_voltage_state: str | None = None
+    battery_temperature_state: str | None = None
+    unit_voltage_state: str | None = None
+    unit_temperature_state: str | None = None
+    error_code: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    unreadable: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -235,4 +308,14 @@ class ConsoleText:
     lines: tuple[str, ...]
 
 
-ConsoleResult = StackSummary | CellTable | SohTable | ModuleDetail | Statistics | DeviceInfo | ClockTime | ConsoleText
+ConsoleResult = (
+    StackSummary
+    | SystemSummary
+    | CellTable
+    | SohTable
+    | ModuleDetail
+    | Statistics
+    | DeviceInfo
+    | ClockTime
+    | ConsoleText
+)
