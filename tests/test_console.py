@@ -161,6 +161,7 @@ KEY_FIELDS = {
     "Device address": ("module", 1),
     "CYCLE Times": ("cycles", 1),
     "SOH": ("soh", 1),
+    "SOH Percent": ("soh", 1),
 }
 
 
@@ -381,14 +382,16 @@ def test_bat_pytes_row_with_misplaced_values_is_unreadable_not_guessed() -> None
     assert "'Temp. State'" in reason and "80%" in reason
 
 
-def test_bat_variant_header_and_force_h2_keep_watt_hours_by_header() -> None:
+def test_bat_variant_header_and_force_h2_watt_hours() -> None:
     result = only(transcript("bat (variant header)"))
     assert (result.cells[0].voltage, result.cells[0].current, result.cells[0].soc) == (3.301, -0.144, 68.0)
     assert (result.cells[0].remaining_capacity, result.cells[0].balancing) == (33.819, False)
     assert result.cells[0].base_state is None
     force = only(transcript("bat", "B52.26"))
-    assert force.cells[0].extra == {"WH(mWH)": "66% 77675"}
+    assert force.cells[0].extra == {}
     assert (force.cells[0].soc, force.cells[0].remaining_capacity) == (64.0, 23.583)
+    assert (force.cells[0].state_of_energy, force.cells[0].remaining_energy) == (66.0, 77.675)
+    assert len(force.cells) == 120 and force.balancing_cells == ()
 
 
 def test_soh_reads_per_cell_and_pytes_v5_hex_status() -> None:
@@ -460,6 +463,7 @@ def test_stat_names_cycles_and_soh_and_keeps_every_other_counter_by_label() -> N
     force = only(transcript("stat", "B52.26"))
     assert force.counters["ChgCurr 0~0.2C Secs"] == 6496484
     assert force.counters["Soc 0~20% Secs"] == 3898542
+    assert (force.cycles, force.soh, force.counters["SOH Times"]) == (142, 100.0, 132)
 
 
 def test_info_reads_model_serial_and_limits() -> None:

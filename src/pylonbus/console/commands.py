@@ -86,8 +86,13 @@ PWR_COLUMNS = (
     Column(("DevType",), "model", TEXT),
 )
 
-# `AH(mAH)` names its unit in the header, so its values may come without one.
-_MAH = Kind(lambda text: AMOUNT.parse(text if text.endswith("mAH") else f"{text} mAH"), AMOUNT.write)
+
+def _bare(kind: Kind, unit: str) -> Kind:
+    """A column whose header names its unit (`AH(mAH)`, `WH(mWH)`), so its values may come without one."""
+    return Kind(lambda text: kind.parse(text if text.endswith(unit) else f"{text} {unit}"), MILLI.write)
+
+
+_MAH = _bare(AMOUNT, "mAH")
 
 #: `bat N`: one row a cell (variants a–e).
 BAT_COLUMNS = (
@@ -104,6 +109,7 @@ BAT_COLUMNS = (
     Column(("SOC",), "soc", PERCENT),
     Column(("Coulomb",), "remaining_capacity", AMOUNT, percent="soc"),
     Column(("AH(mAH)",), "remaining_capacity", _MAH, percent="soc"),
+    Column(("WH(mWH)",), "remaining_energy", _bare(ENERGY, "mWH"), percent="state_of_energy"),
     Column(("BAL", "Bal"), "balancing", FLAG),
 )
 
@@ -197,7 +203,7 @@ UNIT_SUFFIX = re.compile(r"\s*(?:mV|mA|mC|%|s)$")
 KEY_VALUE = re.compile(r"^\s*(?P<key>[^:]*?)\s*:\s*(?P<value>.*?)\s*$")
 ADDRESS = re.compile(r"^\s*(?:Power|Device address)\s+(\d+)\s*$")
 CLOCK = re.compile(r"(?:(\S+)\s+)?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$")
-STAT_NAMES = {"CYCLE Times": "cycles", "SOH": "soh"}
+STAT_NAMES = {"CYCLE Times": "cycles", "SOH": "soh", "SOH Percent": "soh"}  # `SOH Percent`: Force H2
 
 
 def key_values(lines: Iterable[str]) -> dict[str, str]:

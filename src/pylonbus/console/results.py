@@ -197,13 +197,7 @@ class SystemSummary:
 class Cell:
     """One row of `bat N`: a cell."""
 
-    UNITS: ClassVar[dict[str, str]] = {
-        "voltage": "V",
-        "current": "A",
-        "temperature": "°C",
-        "soc": "%",
-        "remaining_capacity": "Ah",
-    }
+    UNITS: ClassVar[dict[str, str]] = {"voltage": "V", "current": "A", "temperature": "°C"} | _SHARES
 
     cell: int
     """The cell, numbered from 0 as the console numbers it."""
@@ -229,6 +223,10 @@ class Cell:
     """State of charge in % (may exceed 100 on some US3000A)."""
     remaining_capacity: float | None = None
     """Remaining capacity in Ah."""
+    state_of_energy: float | None = None
+    """Share of the energy left in % (the percentage before Force H2's `WH(mWH)` value)."""
+    remaining_energy: float | None = None
+    """Remaining energy in Wh (Force H2 `WH(mWH)`)."""
     balancing: bool | None = None
     """True while the BMS balances (bleeds) this cell (`BAL` Y); None where no BAL column is printed."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -361,7 +359,7 @@ class Statistics:
     cycles: int | None = None
     """Charge cycles (`CYCLE Times`)."""
     soh: float | None = None
-    """State of health in % (`SOH`, only on newer firmware)."""
+    """State of health in % (`SOH` on newer firmware, `SOH Percent` on Force H2)."""
     counters: dict[str, int | str] = field(default_factory=dict)
     """Every other counter by its label, a whole number where it prints one (`counter_name` gives a snake_case name)."""
 
