@@ -124,6 +124,8 @@ def test_every_number_of_every_table_row_is_read(command: str, firmware: str, te
         return
     if isinstance(result, StackSummary):  # the rows are checked below; what it holds besides them here
         assert raw_numbers(result) == head_numbers(text)
+    if isinstance(result, CellTable):  # the lines before the table (Force H2), kept by label
+        assert Counter(n for value in result.extra.values() for n in NUMBER.findall(value)) == head_numbers(text)
     rows = result.modules if isinstance(result, StackSummary) else result.cells
     lines = table_lines(text)
     readable = [line for line in lines if not any(line.strip() in reason for reason in result.unreadable)]
@@ -392,6 +394,14 @@ def test_bat_variant_header_and_force_h2_watt_hours() -> None:
     assert (force.cells[0].soc, force.cells[0].remaining_capacity) == (64.0, 23.583)
     assert (force.cells[0].state_of_energy, force.cells[0].remaining_energy) == (66.0, 77.675)
     assert len(force.cells) == 120 and force.balancing_cells == ()
+    assert force.extra == {
+        "Time": "2023-10-05 14:31:12",
+        "A.Tempr": "21750",
+        "C.Curr": "18500 mA",
+        "D.Curr": "-18500 mA",
+        "B.State": "Charge",
+        "BalVolt": "3360",
+    }
 
 
 def test_soh_reads_per_cell_and_pytes_v5_hex_status() -> None:

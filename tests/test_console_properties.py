@@ -68,9 +68,21 @@ TOWER = UNIT | {
     "U.T.St": ("unit_temperature_state", "state"),
     "Err Code": ("error_code", "hex"),
 }
+# Force H2 `bat`: every cell of the tower; `AH(mAH)` and `WH(mWH)` name their unit in the header and print
+# a percentage and a bare number (`64%    23583`).
+TOWER_BAT = {
+    "Volt": ("voltage", MILLI),
+    "Curr": ("current", MILLI),
+    "Tempr": ("temperature", MILLI),
+    "V.State": ("voltage_state", "state"),
+    "T.State": ("temperature_state", "state"),
+    "AH(mAH)": (("soc", "remaining_capacity"), "share"),
+    "WH(mWH)": (("state_of_energy", "remaining_energy"), "share"),
+    "Bal": ("balancing", "flag"),
+}
 STATES = st.sampled_from(["Normal", "Charge", "Dischg", "Idle", "Low", "Full", "SysError", "Alarm!"])
 UNKNOWN_NAMES = st.from_regex(r"[A-Z][a-z]{1,6}\.(St|Id)|X[A-Z]{2,5}", fullmatch=True).filter(
-    lambda name: name not in PWR and name not in BAT and name not in TOWER
+    lambda name: name not in PWR and name not in BAT and name not in TOWER and name not in TOWER_BAT
 )
 
 
@@ -84,10 +96,10 @@ def value_of(kind: str) -> st.SearchStrategy[tuple[str, Any]]:
         return st.integers(0, 107).map(lambda n: (f"{n}%", float(n)))
     if kind == "amount":
         return st.integers(0, 100_000).map(lambda n: (f"{n} mAH", n / 1000))
-    if kind.startswith("share "):
-        unit = kind.split()[1]
+    if kind.startswith("share"):
+        unit = kind.removeprefix("share")  # "": the header names it
         shares = st.tuples(st.integers(0, 107), st.integers(0, 20_000_000))
-        return shares.map(lambda pn: (f"{pn[0]}%          {pn[1]} {unit}", (float(pn[0]), pn[1] / 1000)))
+        return shares.map(lambda pn: (f"{pn[0]}%          {pn[1]}{unit}", (float(pn[0]), pn[1] / 1000)))
     if kind == "hex":
         return st.integers(0, 0xFFFF).map(lambda n: (f"0x{n:X}", n))
     if kind == "flag":
@@ -150,10 +162,11 @@ def tables(
         trailing = draw(st.sampled_from(["", "  "]))
         return "".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)) + trailing
 
-    command = {"Power": "pwr", "Index": "unit", "": "pwr"}.get(index, "bat 3")
-    head = draw(heads()) if index in ("Index", "") else []
+    command = {"Power": "pwr", "Index": "unit", "": "pwr", "Bat": "bat"}.get(index, "bat 3")
+    tower = index in ("Index", "", "Bat")
+    head = draw(heads()) if tower else []
     body = end.join([*(f"{k}: {v}" for k, v, _ in head), line(header), *map(line, printed)])
-    for row in rows if index in ("Index", "") else []:
+    for row in rows if tower else []:
         row["head"] = {k: (text, value) for k, text, value in head}
     return f"{command}\n\r@\r\r\n{body}{end}Command completed successfully\r\n\r$$\r\n\rpylon>", rows
 
@@ -220,6 +233,22 @@ def test_force_h2_tower_columns_reordered_added_and_missing(case: tuple[str, lis
     assert result.extra == unknown_head | expected.pop("extra")
     for field, value in expected.items():
         assert getattr(result, field) == value, field
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables("Bat", TOWER_BAT))
+def test_force_h2_bat_columns_reordered_added_and_missing(case: tuple[str, list[dict[str, Any]]]) -> None:
+    text, rows = case
+    ((_, result),) = read_session(text)
+    assert isinstance(result, CellTable) and not result.unreadable and result.module is None
+    assert result.extra == {k: text for k, (text, _) in rows[0]["head"].items()}  # kept by label, as printed
+    assert len(result.cells) == len(rows)
+    for cell, expected in zip(result.cells, rows, strict=True):
+        del expected["head"]
+        assert cell.cell == expected.pop("index")
+        assert cell.extra == expected.pop("extra")
+        for field, value in expected.items():
+            assert getattr(cell, field) == value, field
 
 
 @settings(max_examples=150, deadline=None)

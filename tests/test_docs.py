@@ -166,20 +166,10 @@ GUIDE = [(f"{page.name} {n}", code) for page in sorted(DOCS.glob("*.md")) for n,
 README = [(f"README {n}", code) for n, code in enumerate(examples(ROOT / "README.md", "### Library\n"), 1)]
 
 
-@pytest.fixture(scope="module")
-def battery() -> Iterator[str]:
-    """A simulator on a real pty, with full groups 0 and 1 (so a scan meets no silent address)."""
+def simulator(*args: str) -> Iterator[str]:
+    """A simulator on a real pty (frozen, unpaced), its terminal's path while it runs."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pylonbus.cli.sim",
-            "--pty",
-            "--stack",
-            "US3000C*14;US2000C*14",
-            "--frozen",
-            "--no-pace",
-        ],
+        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", *args, "--frozen", "--no-pace"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -189,22 +179,18 @@ def battery() -> Iterator[str]:
     proc.terminate()
     proc.wait()
     proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def battery() -> Iterator[str]:
+    """RS485 with full groups 0 and 1 (so a scan meets no silent address)."""
+    yield from simulator("--stack", "US3000C*14;US2000C*14")
 
 
 @pytest.fixture(scope="module")
 def console() -> Iterator[str]:
-    """The simulator's console (a US2000C firmware) of a stack of two modules, on a real pty."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", "--console", "--stack", "US3000C*2", "--frozen"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    yield proc.stdout.readline().strip()
-    proc.terminate()
-    proc.wait()
-    proc.stdout.close()
+    """The console (a US2000C firmware) of a stack of two modules."""
+    yield from simulator("--console", "--stack", "US3000C*2")
 
 
 def test_the_guide_and_the_readme_have_examples() -> None:

@@ -297,7 +297,8 @@ def decode(reply: Reply) -> ConsoleResult:
             return SohTable(module_of(lines, reply.command), tuple(_rows(table, SohCell)), table.unreadable)
         if words[0] in ("Battery", "Bat"):
             table = _table(lines, index, BAT_COLUMNS)
-            return CellTable(module_of(lines, reply.command), tuple(_rows(table, Cell)), table.unreadable)
+            _, head = _head(lines[:index], CellTable)
+            return CellTable(module_of(lines, reply.command), tuple(_rows(table, Cell)), table.unreadable, head)
         if "Volt" in words:  # no index column: the tower's one row (Force H2 `pwr`)
             table = read_table(lines[index:], SYSTEM_COLUMNS, numbered=False)
             return _system(table, *_head(lines[:index], SystemSummary))

@@ -243,6 +243,9 @@ class CellTable:
     """Every cell row, in the order printed."""
     unreadable: tuple[str, ...] = ()
     """Each row that could not be read, with the reason (a value its column cannot hold)."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """The `Key : value` lines before the table, by their label, as printed (Force H2: `Time`, `A.Tempr`,
+    `C.Curr`, `D.Curr`, `B.State`, `BalVolt`)."""
 
     @property
     def balancing_cells(self) -> tuple[int, ...]:
