@@ -163,6 +163,10 @@ def test_cli_on_a_force_h2_asks_the_tower(sim_process) -> None:
     assert [(r["command"], r["kind"]) for r in replies] == [("soh", "SohTable"), ("stat", "Statistics")]
     text = run("--console", "-d", port)
     assert text.returncode == 0 and "remaining energy Wh" in text.stdout and "Traceback" not in text.stderr
+    captures = {t["command"]: t["text"] for t in json.loads(TRANSCRIPTS.read_text()) if "B52.26" in t["firmware"]}
+    decoded = run("--decode", "--console", "-", stdin=captures["pwr"] + captures["unit"])
+    assert decoded.returncode == 0, decoded.stderr
+    assert "remaining energy Wh: 11903.1" in decoded.stdout and "average temperature °C: 21.75" in decoded.stdout
 
 
 def test_help_is_read_through_its_pages(sim_process, where: list[str]) -> None:

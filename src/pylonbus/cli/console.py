@@ -146,6 +146,8 @@ def text_of(result: ConsoleResult | ConsoleError) -> list[str]:
         lines = table(rows)
         if isinstance(result, CellTable):
             lines.append(f"  balancing cells: {', '.join(map(str, result.balancing_cells)) or 'none'}")
+        if isinstance(result, StackSummary) and result.average_temperature is not None:
+            lines.append(f"  average temperature °C: {_shown(result.average_temperature)}")  # Force H2 `unit`
         return lines + [f"  !! unreadable: {reason}" for reason in result.unreadable]
     width = max(map(len, rows[0]), default=0)
     lines = [f"  {key:>{width}}: {_shown(value)}" for key, value in rows[0].items() if value is not None]
