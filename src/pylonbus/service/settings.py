@@ -145,9 +145,14 @@ def merge(file: Path | None = None, flags: Mapping[str, Any] | None = None) -> d
     """Every setting: the defaults, then `file`, then `flags`. Secrets come later, when the service is configured:
     from their own file (password_file …), else a flag, else the environment (`ENVIRONMENT`)."""
     merged = defaults()
-    if file is not None:
-        merged |= read_file(file)
+    from_file = read_file(file) if file is not None else {}
+    merged |= from_file
     given = dict(flags or {})
+    if (merged.get("console_device") or given.get("console_device")) and not {"batteries", "device"} & {
+        *from_file,
+        *given,
+    }:
+        merged["device"] = None  # the console alone: no RS485 port is read (the inverter has it)
     if "batteries" in given or "device" in given:  # the ports of the command line replace the file's
         merged.pop("batteries", None)
     batteries = given.get("batteries") or [

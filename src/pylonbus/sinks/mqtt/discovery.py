@@ -208,7 +208,7 @@ class Discovery:
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
         key = self._key(module)
-        if not key or module.analog is None:
+        if not key or not module.online:
             return False  # without a serial there is nothing stable to identify the device by
         identity, path, title = module.identity, group_path(module.bms, module.group), family(module.bms).title
         called = identity.serial or named(module.bms, f"{module.group}/{module.module}")
@@ -231,8 +231,8 @@ class Discovery:
             path,
             module.module,
             device,
-            len(module.analog.cell_voltages),
-            len(module.analog.cell_temperatures),
+            len(module.cell_voltages),
+            len(module.cell_temperatures),
             extras,
             alarms,
         )
