@@ -11,14 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from pylonbus.sim import Stack
 from pylonbus.sim.console import balancing, state_of_health
-from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, MQTT_PORT, free_port, influx_query
+from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, free_port, influx_query
+from test_console_daemon import daemon, published, served
 
 STACK = "US3000C,US2000C,US5000"
 SEED = 11
@@ -30,12 +30,6 @@ def console(sim_process, firmware: str, *where: str) -> str:
     where = where or ("--pty",)
     return sim_process(*where, "--console", "--console-firmware", firmware, "--stack", STACK, "--seed", str(SEED),
                        "--frozen").port  # fmt: skip
-
-
-def daemon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", *args], capture_output=True, text=True, timeout=90
-    )
 
 
 def fields_of(line: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -139,19 +133,7 @@ def test_influxd_gets_the_console_readings_over_tcp(influxd, sim_process, tmp_pa
 
 @pytest.mark.server
 def test_mqtt_state_and_home_assistant_devices_from_the_pytes_console(mosquitto, sim_process, tmp_path: Path) -> None:
-    from test_mqtt import Listener
-
-    port = console(sim_process, "pytes")
-    listener = Listener("alone/#", "homeassistant/#")
-    try:
-        done = daemon(
-            *("--console-device", port, "--once", "--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}", "--mqtt-prefix", "alone"),
-            *("--spool", str(tmp_path / "spool.sqlite")),
-        )
-        assert done.returncode == 0, done.stderr
-        latest = listener.wait(lambda got: any(t == "alone/0/3/state" for t, _, _ in got)) and listener.latest()
-    finally:
-        listener.close()
+    latest = published(tmp_path, "alone", "--console-device", console(sim_process, "pytes"))
     for number in (1, 2, 3):
         state = json.loads(latest[f"alone/0/{number}/state"])
         expected = model(number, "pytes")
@@ -166,30 +148,7 @@ def test_mqtt_state_and_home_assistant_devices_from_the_pytes_console(mosquitto,
 
 
 def test_metrics_and_the_live_pages_state(sim_process) -> None:
-    port = console(sim_process, "us5000")
-    http = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "--console-device", port, "-q", "1",
-         "--http", f"127.0.0.1:{http}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        metrics = ""
-        deadline = time.monotonic() + 30
-        while "pylontech_module_voltage_volts" not in metrics and time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as response:
-                    metrics = response.read().decode()
-            except OSError:
-                continue
-        with urllib.request.urlopen(f"http://127.0.0.1:{http}/api/state", timeout=5) as response:
-            state = json.loads(response.read())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+    metrics, state = served("pylontech_module_voltage_volts", "--console-device", console(sim_process, "us5000"))
     module = MODEL.modules[4]  # module 3, the US5000
     expected = model(3, "us5000")
     samples = {
