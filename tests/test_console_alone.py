@@ -85,9 +85,34 @@ def test_once_writes_each_module_as_the_console_proves_it(sim_process, firmware:
         assert {key: from_line(fields, key) for key in expected} == expected, (firmware, number)
         # pwr prints no capacities: absent, never 0
         assert not {"remaining_capacity", "full_capacity", "cell_mean"} & set(fields)
+        alarms = {key for key in fields if key.startswith("alarm_")}
+        assert all(fields[key] == "false" for key in alarms)  # the simulator's states are all Normal
+        assert ("alarm_system_alarm" in alarms) == (firmware == "us5000")  # SysAlarm.St: header C only
+        assert {"alarm_voltage_low", "alarm_temperature_high", "alarm_system_error"} <= alarms
     stack = next(fields_of(line)[1] for line in done.stdout.splitlines() if line.startswith("pylontech_stack"))
     currents = [MODEL.modules[n + 1].pack().current for n in (1, 2, 3)]
     assert float(stack["current"]) == round(sum(currents), 1) and "soc" not in stack
+
+
+def test_the_states_of_a_captured_pwr_are_the_modules_alarms() -> None:
+    """A captured `pwr` (header B) with a module in `SysError` and `Low` voltage: those raised, the rest not, and
+    no alarm of a column that table lacks (SysAlarm.St)."""
+    from pylonbus.console import read_session
+    from pylonbus.console.results import StackSummary
+    from pylonbus.readings.documents import module_state
+    from pylonbus.readings.reading import ModuleReading
+    from pylonbus.readings.states import console_states
+
+    captured = json.loads((Path(__file__).parent / "vectors" / "console" / "transcripts.json").read_text())
+    summaries = [r for t in captured for _, r in read_session(t["text"]) if isinstance(r, StackSummary)]
+    rows = [row for summary in summaries for row in summary.modules if row.base_state == "SysError"]
+    assert len(rows) == 1
+    row = rows[0]
+    alarms = module_state(ModuleReading(0, row.module, None, console_states(row), summary=row), 0)["alarms"]
+    raised = {name for name, on in alarms.items() if on}
+    assert raised == {"system_error", "voltage_low", "battery_voltage_low"}
+    assert "system_alarm" not in alarms and "cell_voltage_low" not in alarms  # neither printed by this table
+    assert {"current_high", "temperature_low", "mosfet_temperature_high"} <= set(alarms)
 
 
 def test_the_c_schema_is_refused_in_one_line(sim_process, tmp_path: Path) -> None:
@@ -145,6 +170,8 @@ def test_mqtt_state_and_home_assistant_devices_from_the_pytes_console(mosquitto,
         assert state["serial"] == serial and state["manufacturer"] == "PYTES"
         config = json.loads(latest[f"homeassistant/sensor/pylontech_{serial}/voltage/config"])
         assert config["state_topic"] == f"alone/0/{number}/state" and config["device"]["serial_number"] == serial
+        alarm = json.loads(latest[f"homeassistant/binary_sensor/pylontech_{serial}/alarms_voltage_low/config"])
+        assert alarm["state_topic"] == config["state_topic"] and state["alarms"]["voltage_low"] is False
 
 
 def test_metrics_and_the_live_pages_state(sim_process) -> None:

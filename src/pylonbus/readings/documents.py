@@ -108,14 +108,18 @@ def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
     return found
 
 
+def alarm_names(alarm: PackAlarm | None) -> tuple[str, ...]:
+    """The names of a module document's `alarms`: ALARMS for Pylontech's 0x44 (and where none was read),
+    else those of its family's result (or of the console's states)."""
+    return ALARMS if alarm is None or isinstance(alarm, PylontechAlarm) else tuple(family_alarms(alarm))
+
+
 def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
     """Another family's alarms, each true or false, named from its result: the cell and sensor states and
     each state its `ALARM_FIELDS` names (`<part>_low`, `<part>_high`, `other_error`), and each flag of its
     alarm words (a flag two words have, such as a warning and a protection, named with its word's field)."""
-    groups: dict[str, tuple[AlarmState, ...]] = {
-        "cell_voltage": alarm.cell_states,
-        "temperature": alarm.temperature_states,
-    }
+    per_sensor = {"cell_voltage": alarm.cell_states, "temperature": alarm.temperature_states}
+    groups = {part: states for part, states in per_sensor.items() if states}  # the console's states have none
     words: dict[str, IntFlag] = {}
     for name in alarm.ALARM_FIELDS:
         value = getattr(alarm, name)

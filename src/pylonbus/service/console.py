@@ -25,6 +25,7 @@ from ..console.results import (
 from ..errors import CommandFailedError, ConsoleError, ConsoleFormatError, LinkError, UnknownCommandError
 from ..link.console import ConsoleLink
 from ..readings.reading import ConsoleData, Identity, ModuleReading, StackReading
+from ..readings.states import console_states
 
 log = logging.getLogger("pylon2influx")
 
@@ -83,7 +84,13 @@ class ConsoleSource:
         self.answers_again("; readings resume")
         modules = [
             ModuleReading(
-                self.group, number, None, identity=self.identity(number), console=self.data.get(number), summary=row
+                self.group,
+                number,
+                None,
+                console_states(row),
+                self.identity(number),
+                console=self.data.get(number),
+                summary=row,
             )
             for number, row in rows.items()
         ]

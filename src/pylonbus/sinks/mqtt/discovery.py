@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...protocol.families import DEFAULT, family
 from ...protocol.pack import TOTAL_INCREASING
-from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, family_alarms, module_extras
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, alarm_names, module_extras
 from ...readings.reading import group_path, named
 from .settings import DEFAULT_PREFIX
 
@@ -226,7 +226,7 @@ class Discovery:
             (name, q["description"], q["unit"], q["state_class"] == TOTAL_INCREASING)
             for name, q in module_extras(module).items()
         )
-        alarms = ALARMS if module.bms == DEFAULT or module.alarm is None else tuple(family_alarms(module.alarm))
+        alarms = alarm_names(module.alarm)
         entry = Module(
             path,
             module.module,
