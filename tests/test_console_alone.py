@@ -94,6 +94,17 @@ def test_once_writes_each_module_as_the_console_proves_it(sim_process, firmware:
     assert float(stack["current"]) == round(sum(currents), 1) and "soc" not in stack
 
 
+def test_a_config_file_with_console_device_and_no_device(sim_process, tmp_path: Path) -> None:
+    config = tmp_path / "pylon2influx.toml"
+    config.write_text(f'[battery]\nconsole_device = "{console(sim_process, "us2000c")}"\n[influx]\nschema = "full"\n')
+    done = daemon("--config", str(config), "--once", "--spool", str(tmp_path / "spool"))
+    assert done.returncode == 0, done.stderr
+    modules = [fields_of(line) for line in done.stdout.splitlines() if line.startswith("pylontech_module")]
+    assert [(int(tags["module"]), fields["voltage"]) for tags, fields in modules] == [
+        (n, repr(MODEL.modules[n + 1].pack().voltage)) for n in (1, 2, 3)
+    ]
+
+
 def test_the_states_of_a_captured_pwr_are_the_modules_alarms() -> None:
     """A captured `pwr` (header B) with a module in `SysError` and `Low` voltage: those raised, the rest not, and
     no alarm of a column that table lacks (SysAlarm.St)."""
@@ -245,7 +256,7 @@ def test_a_console_that_goes_and_comes_back_is_said_once_each(sim_process) -> No
     assert proc.returncode == 0, log
     assert log.count("gives no data") == 1 and "no readings are published" in log, log
     assert log.count("answers again") == 1 and "readings resume" in log, log
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "poll errors: 0;" not in log  # the silent cycles are counted
     line = next(line for line in out[back:] if "module=3" in line and "online=true" in line)
     _, fields = fields_of(line)
     assert float(fields["voltage"]) == model(3, "us2000c")["voltage"]

@@ -317,7 +317,8 @@ def _main(argv: list[str] | None = None) -> int:
         from ..link.console import ConsoleLink
         from ..service.console import ConsoleSource
 
-        console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every, alone=not stacks)
+        port = ConsoleLink(args.console_device)
+        console = ConsoleSource(port, args.groups[0], args.console_every, alone=not stacks, stop=stop)
     poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if config is not None:
@@ -362,9 +363,13 @@ def _main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return daemon.run()
     except LinkError as error:
-        # Neither port named: the default RS485 port was tried, and the console may be what the user has.
-        alone = "; or read the RS232 console alone with --console-device PORT" if args.device == DEFAULT_PORT else ""
-        fatal("%s%s", error, "" if args.console_device else alone)
+        # Most likely neither port was named: the default RS485 port was tried, and the console may be what the
+        # user has.
+        alone = (
+            f"; -d is {DEFAULT_PORT} by default: name the RS485 port with -d PORT, or read the RS232 console alone "
+            "with --console-device PORT"
+        )
+        fatal("%s%s", error, alone if args.device == DEFAULT_PORT and not args.console_device else "")
         return EXIT_ERROR
     finally:
         if daemon is not None:

@@ -10,6 +10,7 @@ readings are published until it answers again."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from ..console.results import (
@@ -34,8 +35,11 @@ class ConsoleSource:
     """The console of the master module of `group` (the console answers for the group its cable is in);
     `alone`: no RS485 port is read, the console gives the readings."""
 
-    def __init__(self, link: ConsoleLink, group: int, every: float, alone: bool = False) -> None:
+    def __init__(
+        self, link: ConsoleLink, group: int, every: float, alone: bool = False, stop: threading.Event | None = None
+    ) -> None:
         self.link = link
+        self.stop = stop or threading.Event()  # SIGTERM: no further command is sent this cycle
         self.group = group
         self.every = every
         self.alone = alone
@@ -45,6 +49,7 @@ class ConsoleSource:
         self.mismatched: set[int] = set()  # modules whose console serial is not the RS485 one (said once)
         self.known: list[int] = []  # alone: the modules `pwr` listed, kept (offline) while it does not
         self.silent = False
+        self.error: LinkError | ConsoleError | None = None  # alone: why this cycle's read failed (counted)
         self.retry_at = 0.0  # when a silent console is asked again beside RS485 (monotonic)
 
     def describe(self) -> str:
@@ -75,10 +80,12 @@ class ConsoleSource:
     def read(self) -> StackReading:
         """Alone: the group as the console gives it this cycle. A module its `pwr` lists no more, or every
         module while the console is silent, is offline (a stale value is never passed on as a current one)."""
+        self.error = None
         try:
             rows = self.pwr()
             self.read_due(list(rows))
         except (LinkError, ConsoleError) as error:
+            self.error = error
             self.went_silent(error, "no readings are published until it answers; it is asked again every cycle")
             return StackReading(self.group, [self.offline(number, str(error)) for number in self.known])
         self.answers_again("; readings resume")
@@ -125,6 +132,8 @@ class ConsoleSource:
     def read_due(self, numbers: list[int]) -> None:
         now = time.monotonic()
         for index, number in enumerate(numbers):
+            if self.stop.is_set():
+                break
             if now >= self.due.get(number, now):
                 # Every module at the start, then spread over the period: module i a fraction i/n later.
                 self.due[number] = now + self.every * (1 + index / len(numbers) if number not in self.data else 1)

@@ -126,6 +126,8 @@ class Poller:
         stacks = [StackReading(stack.group, self.read_group(stack), bms=stack.family.name) for stack in self.stacks]
         if self.console is not None and self.console.alone:
             stacks.append(self.console.read())
+            if self.console.error is not None:  # the only port: its failure is the cycle's poll error
+                self.failures[reason_of(self.console.error)] += 1
         elif self.console is not None:
             self.console.merge(stacks)
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
