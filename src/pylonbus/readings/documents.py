@@ -118,8 +118,9 @@ def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
     """Another family's alarms, each true or false, named from its result: the cell and sensor states and
     each state its `ALARM_FIELDS` names (`<part>_low`, `<part>_high`, `other_error`), and each flag of its
     alarm words (a flag two words have, such as a warning and a protection, named with its word's field)."""
-    per_sensor = {"cell_voltage": alarm.cell_states, "temperature": alarm.temperature_states}
-    groups = {part: states for part, states in per_sensor.items() if states}  # the console's states have none
+    groups: dict[str, tuple[AlarmState, ...]] = (
+        {"cell_voltage": alarm.cell_states, "temperature": alarm.temperature_states} if alarm.SENSOR_STATES else {}
+    )
     words: dict[str, IntFlag] = {}
     for name in alarm.ALARM_FIELDS:
         value = getattr(alarm, name)

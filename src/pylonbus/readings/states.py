@@ -35,6 +35,7 @@ class SystemAlarm(IntFlag):
 class ConsoleStates(PackAlarm):
     """The states of one `pwr` row; None where the firmware's table has no such column."""
 
+    SENSOR_STATES: ClassVar[bool] = False
     ALARM_FIELDS: ClassVar[tuple[str, ...]] = (
         "voltage_state",
         "current_state",
