@@ -74,7 +74,8 @@ def from_line(fields: dict[str, str], key: str) -> float | int | None:
 @pytest.mark.parametrize("firmware", ["us5000", "pytes", "us2000b"])
 def test_once_writes_each_module_as_the_console_proves_it(sim_process, firmware: str, tmp_path: Path) -> None:
     port = console(sim_process, firmware)
-    done = daemon("--console-device", port, "--schema", "full", "--once", "--spool", str(tmp_path / "spool"))
+    wake = ["--console-wake"] if firmware == "us2000b" else []  # the frame some US2000B need, harmless elsewhere
+    done = daemon("--console-device", port, *wake, "--schema", "full", "--once", "--spool", str(tmp_path / "spool"))
     assert done.returncode == 0, done.stderr
     modules = [fields_of(line) for line in done.stdout.splitlines() if line.startswith("pylontech_module")]
     assert [int(tags["module"]) for tags, _ in modules] == [1, 2, 3]
@@ -136,9 +137,18 @@ def test_the_c_schema_is_refused_in_one_line(sim_process, tmp_path: Path) -> Non
 def test_a_console_that_does_not_open_is_one_line_naming_it(tmp_path: Path) -> None:
     port = str(tmp_path / "ttyUSB9")
     done = daemon("--console-device", port, "--schema", "full", "--once", "--spool", str(tmp_path / "spool"))
-    assert done.returncode != 0
+    assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if " ERROR " in line]  # then the closing statistics
     assert len(errors) == 1 and "Traceback" not in done.stderr and port in errors[0] and "RS232" in errors[0], errors
+
+
+def test_a_console_where_nothing_answers_ends_once_with_exit_2(sim_process, tmp_path: Path) -> None:
+    port = console(sim_process, "us2000c", "--pty", "--no-reply", "1")
+    done = daemon("--console-device", port, "--schema", "full", "--once", "--spool", str(tmp_path / "spool"))
+    assert done.returncode == 2 and done.stdout == ""
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert port in errors[0] and "RS232, not RS485" in errors[0] and "--console-wake" in errors[0]
 
 
 @pytest.mark.server

@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--console-every", metavar="S", help="read bat/soh/stat of each module every S seconds (60)")
     p.add_argument(
+        "--console-wake", action="store_true", help="send the console the 1200 Bd wake-up frame some US2000B need"
+    )
+    p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
     )
     p.add_argument(
@@ -317,7 +320,7 @@ def _main(argv: list[str] | None = None) -> int:
         from ..link.console import ConsoleLink
         from ..service.console import ConsoleSource
 
-        port = ConsoleLink(args.console_device)
+        port = ConsoleLink(args.console_device, wake=args.console_wake)
         console = ConsoleSource(port, args.groups[0], args.console_every, alone=not stacks, stop=stop)
     poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
@@ -382,16 +385,17 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 def scan_console(console: ConsoleSource, ends: bool) -> int | None:
-    """The console read alone: the modules its `pwr` lists, said. None to go on; the exit status when it does
-    not answer and the program `ends` (--once, --try), else it is asked again every cycle."""
-    from ..errors import ConsoleError
+    """The console read alone: the modules its `pwr` lists, said. None to go on; where it does not answer and
+    the program `ends` (--once, --try), the exit status as for RS485: 1 for a port that does not open, 2 for
+    one where nothing answers; a daemon asks it again every cycle."""
+    from ..errors import ConsoleError, PortError
 
     try:
         console.scan()
     except (LinkError, ConsoleError) as error:
         if ends:
             fatal("%s", error)
-            return EXIT_ERROR
+            return EXIT_ERROR if isinstance(error, PortError) else EXIT_NO_MODULE
         log.error("%s; no readings are published until it answers; it is asked again every cycle", error)
         console.silent = True  # its answer is said once, when it comes
         return None

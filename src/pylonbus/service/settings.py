@@ -38,6 +38,7 @@ BATTERY = (
     Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
     Setting("console_device"),  # the RS232 console port beside RS485 (SOH, balancing, lifetime counters)
     Setting("console_every", default=60.0, parse=ranged(float, 1, None)),
+    Setting("console_wake", default=False, flag=True),  # the 1200 Bd frame some US2000B need first
 )
 #: What each battery of several (a `[[battery]]` table, a `-d` of several) gives for itself; the other keys of
 #: [battery] are the daemon's, for every port alike.
