@@ -190,13 +190,14 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
 
 
 def _cells(module: ModuleReading) -> dict[str, Any]:
+    low, low_index, high, high_index, delta = module.extremes()
     return {
-        "cell_min": module.cell_min,
-        "cell_max": module.cell_max,
+        "cell_min": low,
+        "cell_max": high,
         "cell_mean": module.cell_mean,
-        "cell_delta": module.cell_delta,
-        "cell_min_index": module.cell_min_index,
-        "cell_max_index": module.cell_max_index,
+        "cell_delta": delta,
+        "cell_min_index": low_index,
+        "cell_max_index": high_index,
     }
 
 

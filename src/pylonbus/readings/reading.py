@@ -206,8 +206,15 @@ class ModuleReading:
     @property
     def cell_delta(self) -> float | None:
         """Highest cell voltage minus the lowest, in V; None when offline."""
-        low, high = self.cell_min, self.cell_max
-        return None if low is None or high is None else round(high - low, 3)
+        return self.extremes()[4]
+
+    def extremes(self) -> tuple[float | None, int | None, float | None, int | None, float | None]:
+        """cell_min, cell_min_index, cell_max, cell_max_index and cell_delta at once (each module document
+        has them all)."""
+        low, low_index = self._extreme(min)
+        high, high_index = self._extreme(max)
+        delta = None if low is None or high is None else round(high - low, 3)
+        return low, low_index, high, high_index, delta
 
 
 @dataclass(slots=True)
