@@ -293,7 +293,6 @@ def _main(argv: list[str] | None = None) -> int:
     from ..readings.reading import named
     from ..service import Poller
     from ..service.config import batteries
-    from ..service.console import ConsoleSource
     from ..service.daemon import Daemon
 
     config = None

@@ -149,10 +149,8 @@ def merge(file: Path | None = None, flags: Mapping[str, Any] | None = None) -> d
     from_file = read_file(file) if file is not None else {}
     merged |= from_file
     given = dict(flags or {})
-    if (merged.get("console_device") or given.get("console_device")) and not {"batteries", "device"} & {
-        *from_file,
-        *given,
-    }:
+    ports_named = {"batteries", "device"} & {*from_file, *given}
+    if (merged.get("console_device") or given.get("console_device")) and not ports_named:
         merged["device"] = None  # the console alone: no RS485 port is read (the inverter has it)
     if "batteries" in given or "device" in given:  # the ports of the command line replace the file's
         merged.pop("batteries", None)
