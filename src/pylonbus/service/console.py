@@ -95,7 +95,7 @@ class ConsoleSource:
                 number,
                 None,
                 console_states(row),
-                self.identity(number),
+                self.identity(number, row),
                 console=self.data.get(number),
                 summary=row,
             )
@@ -169,11 +169,12 @@ class ConsoleSource:
             log.debug("the console refuses %r: %s", command, error)
             return None
 
-    def identity(self, number: int) -> Identity:
-        """Who module `number` is by its `info N`: the barcode is the serial RS485 gives as 0x93."""
+    def identity(self, number: int, row: ModuleSummary | None = None) -> Identity:
+        """Who module `number` is by its `info N`: the barcode is the serial RS485 gives as 0x93. Where `info N`
+        was refused, the `Barcode` and `DevType` its `pwr` row has on Pytes V5."""
         info = self.infos.get(number)
         if info is None:
-            return Identity()
+            return Identity() if row is None else Identity(row.model, serial=row.serial)
         return Identity(info.model, info.manufacturer, info.serial, info.main_software_version)
 
     def same_module(self, module: ModuleReading) -> bool:
