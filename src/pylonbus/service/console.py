@@ -47,10 +47,15 @@ class ConsoleSource:
         self.infos: dict[int, DeviceInfo | None] = {}  # module number -> what `info N` said (None: refused)
         self.due: dict[int, float] = {}  # module number -> when its bat/soh/stat are read next (monotonic)
         self.mismatched: set[int] = set()  # modules whose console serial is not the RS485 one (said once)
-        self.known: list[int] = []  # alone: the modules `pwr` listed, kept (offline) while it does not
+        self.rows: dict[int, ModuleSummary] = {}  # module number -> its last `pwr` row (who it is, that it was)
         self.silent = False
         self.error: LinkError | ConsoleError | None = None  # alone: why this cycle's read failed (counted)
         self.retry_at = 0.0  # when a silent console is asked again beside RS485 (monotonic)
+
+    @property
+    def known(self) -> list[int]:
+        """The modules `pwr` ever listed: kept (offline) while it does not."""
+        return sorted(self.rows)
 
     def describe(self) -> str:
         return f"console {self.link.port}, group {self.group}: {self.known}"
@@ -95,7 +100,7 @@ class ConsoleSource:
                 number,
                 None,
                 console_states(row),
-                self.identity(number, row),
+                self.identity(number),
                 console=self.data.get(number),
                 summary=row,
             )
@@ -126,7 +131,7 @@ class ConsoleSource:
         if not isinstance(summary, StackSummary):
             raise ConsoleFormatError(f"the console on {self.link.port} answered `pwr` with no table")
         rows = {row.module: row for row in summary.modules if not row.absent}
-        self.known = sorted({*self.known, *rows})
+        self.rows |= rows
         return rows
 
     def read_due(self, numbers: list[int]) -> None:
@@ -169,11 +174,12 @@ class ConsoleSource:
             log.debug("the console refuses %r: %s", command, error)
             return None
 
-    def identity(self, number: int, row: ModuleSummary | None = None) -> Identity:
+    def identity(self, number: int) -> Identity:
         """Who module `number` is by its `info N`: the barcode is the serial RS485 gives as 0x93. Where `info N`
         was refused, the `Barcode` and `DevType` its `pwr` row has on Pytes V5."""
         info = self.infos.get(number)
         if info is None:
+            row = self.rows.get(number)
             return Identity() if row is None else Identity(row.model, serial=row.serial)
         return Identity(info.model, info.manufacturer, info.serial, info.main_software_version)
 
