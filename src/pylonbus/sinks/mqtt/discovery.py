@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...protocol.families import DEFAULT, family
 from ...protocol.pack import TOTAL_INCREASING
-from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, family_alarms, module_extras
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, alarm_names, module_extras
 from ...readings.reading import group_path, named
 from .settings import DEFAULT_PREFIX
 
@@ -208,7 +208,7 @@ class Discovery:
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
         key = self._key(module)
-        if not key or module.analog is None:
+        if not key or not module.online:
             return False  # without a serial there is nothing stable to identify the device by
         identity, path, title = module.identity, group_path(module.bms, module.group), family(module.bms).title
         called = identity.serial or named(module.bms, f"{module.group}/{module.module}")
@@ -226,13 +226,13 @@ class Discovery:
             (name, q["description"], q["unit"], q["state_class"] == TOTAL_INCREASING)
             for name, q in module_extras(module).items()
         )
-        alarms = ALARMS if module.bms == DEFAULT or module.alarm is None else tuple(family_alarms(module.alarm))
+        alarms = alarm_names(module.alarm)
         entry = Module(
             path,
             module.module,
             device,
-            len(module.analog.cell_voltages),
-            len(module.analog.cell_temperatures),
+            len(module.cell_voltages),
+            len(module.cell_temperatures),
             extras,
             alarms,
         )
