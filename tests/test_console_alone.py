@@ -151,6 +151,15 @@ def test_a_console_where_nothing_answers_ends_once_with_exit_2(sim_process, tmp_
     assert port in errors[0] and "RS232, not RS485" in errors[0] and "--console-wake" in errors[0]
 
 
+def test_a_force_h2_tower_console_alone_is_one_line_naming_rs485(sim_process, tmp_path: Path) -> None:
+    port = console(sim_process, "forceh2", "--pty")
+    done = daemon("--console-device", port, "--schema", "full", "--once", "--spool", str(tmp_path / "spool"))
+    assert done.returncode == 2 and done.stdout == ""
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert port in errors[0] and "Force H2 tower" in errors[0] and "-d PORT" in errors[0]
+
+
 @pytest.mark.server
 def test_influxd_gets_the_console_readings_over_tcp(influxd, sim_process, tmp_path: Path) -> None:
     influx_query("CREATE DATABASE console_alone")

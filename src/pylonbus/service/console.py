@@ -21,6 +21,7 @@ from ..console.results import (
     SohTable,
     StackSummary,
     Statistics,
+    SystemSummary,
     counter_name,
 )
 from ..errors import CommandFailedError, ConsoleError, ConsoleFormatError, LinkError, UnknownCommandError
@@ -128,6 +129,11 @@ class ConsoleSource:
     def pwr(self) -> dict[int, ModuleSummary]:
         """The rows of `pwr` of the modules present, by module number."""
         summary = self.link.query("pwr")
+        if isinstance(summary, SystemSummary):
+            raise ConsoleFormatError(
+                f"the console on {self.link.port} is a Force H2 tower's (its `pwr` sums up the tower, no module "
+                "by module): read its modules over RS485 (-d PORT), or the tower with `pylontech --console -P`"
+            )
         if not isinstance(summary, StackSummary):
             raise ConsoleFormatError(f"the console on {self.link.port} answered `pwr` with no table")
         rows = {row.module: row for row in summary.modules if not row.absent}
