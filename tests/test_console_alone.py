@@ -202,6 +202,10 @@ def test_mqtt_state_and_home_assistant_devices_from_the_pytes_console(mosquitto,
         assert config["state_topic"] == f"alone/0/{number}/state" and config["device"]["serial_number"] == serial
         alarm = json.loads(latest[f"homeassistant/binary_sensor/pylontech_{serial}/alarms_voltage_low/config"])
         assert alarm["state_topic"] == config["state_topic"] and state["alarms"]["voltage_low"] is False
+        # No entity for what pwr never prints (it would only ever show "unknown")
+        assert f"homeassistant/sensor/pylontech_{serial}/remaining_capacity/config" not in latest
+        assert f"homeassistant/sensor/pylontech_{serial}/full_capacity/config" not in latest
+        assert f"homeassistant/sensor/pylontech_{serial}/soc/config" in latest
 
 
 def test_metrics_and_the_live_pages_state(sim_process) -> None:

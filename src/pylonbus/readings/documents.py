@@ -218,6 +218,15 @@ def rs485_values(module: ModuleReading, analog: PackAnalog) -> dict[str, Any]:
     return doc | {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
 
 
+#: What a module read from the console alone never carries: `pwr` prints no capacities.
+CONSOLE_ALONE_LACKS = ("remaining_capacity", "full_capacity")
+
+
+def lacks(module: ModuleReading) -> tuple[str, ...]:
+    """The module document's keys its source cannot give at all (not: not this cycle)."""
+    return CONSOLE_ALONE_LACKS if module.analog is None and module.summary is not None else ()
+
+
 def console_values(module: ModuleReading, row: ModuleSummary) -> dict[str, Any]:
     """A module read from the console alone: what its `pwr` row proves this cycle (what the firmware's table
     lacks is None, never 0), and the cells and their sensors as `bat N` gave them last. No capacities: `pwr`
