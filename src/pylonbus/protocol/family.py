@@ -169,7 +169,10 @@ class Family(Generic[C, R]):
         if layout is None:
             raise DecodeError(f"no {'fan-out ' if fanout else ''}reply layout for CID2 0x{command:02X}")
         try:
-            result: R = layout.decode(frame.info)
+            result: R
+            result, end = layout.read(frame.info, 0)
+            if end != len(frame.info):
+                layout.decode(frame.info)  # raises the error of the bytes left over
         except ImplausibleValue as error:
             error.locate(f"the master {self._where(frame)}" if fanout else self._where(frame))
             raise
