@@ -1,6 +1,6 @@
 """Frames decoded per second: pylonbus against python-pylontech and Tomcat42's pylontech, each peer in its
 own virtual environment under .bench/ (both install an import package named `pylontech`), each the best of five
-timings in each of three rounds taken in turn (the ratio is what counts on a shared machine); then the µs a 0x42
+timings in each of five rounds taken in turn (the ratio is what counts on a shared machine); then the µs a 0x42
 reply of each BMS family takes to parse and decode (a simulated 16-cell pack of the family's first model).
 
 Run: python benchmarks/decode.py  (needs network access to PyPI the first time; --families: only the last)"""
@@ -64,7 +64,7 @@ print(json.dumps({"single": best}))
 """,
 }
 TARGETS = {"python-pylontech": 25, "tomcat42-pylontech": 2}  # issue 25: how many times as fast, single frame
-ROUNDS = 3
+ROUNDS = 5
 BENCH = Path(__file__).resolve().parent.parent / ".bench"
 
 
