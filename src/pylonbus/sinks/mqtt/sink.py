@@ -271,7 +271,8 @@ class MqttSink:
         ]
         if not self._wait(infos, deadline):
             return False
-        spool.remove([batch_id for batch_id, _, _ in batches])
+        # Deleted with the next commit (the next cycle's batches): a crash before it sends them again (QoS 1).
+        spool.remove([batch_id for batch_id, _, _ in batches], defer=True)
         self.sent += len(messages)
         return True
 
