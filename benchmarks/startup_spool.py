@@ -60,9 +60,9 @@ def open_time(path: Path, src: Path, clean: bool) -> tuple[float, float]:
     its integrity check is done."""
     note = Path(f"{path}-closed")
     if clean:
-        close = "from pylonbus.store.spool import Spool; import sys; Spool(sys.argv[1], 10**8).close()"
+        close = OPEN + "spool.close()\n"  # a clean close of a checked spool
         env = os.environ | {"PYTHONPATH": str(src)}
-        subprocess.run([sys.executable, "-c", close, str(path)], check=True, env=env, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-c", close, str(path)], check=True, env=env, capture_output=True)
     else:
         note.unlink(missing_ok=True)
     evict(path)
@@ -91,6 +91,8 @@ def main() -> int:
         path = args.reuse or Path(name) / "spool.sqlite"
         if not path.exists():
             fill(path, args.batches, ROOT / "src")
+        if Path(f"{path}-unchecked").exists():  # left by a stopped run: checked and taken back first
+            open_time(path, ROOT / "src", clean=False)
         size = path.stat().st_size / 1e6
         print(
             f"spool of {args.batches:,} batches ({size:,.0f} MB), pages evicted before each open; "
