@@ -141,6 +141,8 @@ class _Database:
             raise SpoolError(problem)
         self.aside = unchecked.aside_of(path)
         self.check: unchecked.Check | None = None  # of the spool set aside after a crash, while it runs
+        self.checked = threading.Event()  # set while no check runs
+        self.checked.set()
         try:
             clean = self._closed_cleanly()  # read before our open touches the file
             if not clean and not self.aside.exists() and self._large():
@@ -189,6 +191,7 @@ class _Database:
             self.aside,
         )
         with self.lock:  # before the verdict, however soon it comes
+            self.checked.clear()
             self.check = unchecked.Check(self.aside, self._checked)
 
     def _checked(self, verdict: str | None) -> None:
@@ -196,6 +199,7 @@ class _Database:
         is moved aside as `.corrupt-<UTC>`; unreadable for another reason, it waits for the next start."""
         with self.lock:
             self.check = None
+            self.checked.set()
             if verdict is None:
                 log.error("%s could not be read through; it is checked again at the next start", self.aside)
                 return
@@ -247,6 +251,7 @@ class _Database:
         in a later clock tick than the file's last write (file times advance by ticks of a few ms)."""
         if self.check is not None:
             self.check.stop()  # the file set aside stays, for the next start to check
+            self.checked.set()  # no shipper waits for it any more
         with self.lock:
             # The deferred deletions; if they fail, those batches are sent again next time.
             with contextlib.suppress(sqlite3.Error), self.transaction():
@@ -520,10 +525,15 @@ class Spool(Store):
             (name, amount),
         )
 
-    @_locked
     def oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
         """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch); none while
-        an older spool set aside after a crash is checked (its batches leave first)."""
+        an older spool set aside after a crash is checked (its batches leave first), after waiting up to a
+        second for the check to end, so that a shipper with batches pending does not spin meanwhile."""
+        self._database.checked.wait(1.0)
+        return self._oldest(max_lines)
+
+    @_locked
+    def _oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
         if self._database.check is not None:
             return []
         rows = self._db.execute(f"SELECT id, lines, body FROM {self._table} {self._unsent()} {IN_ORDER} LIMIT 10000")
