@@ -19,6 +19,7 @@ import pytest
 from pylonbus.store.spool import Spool
 from pylonbus.store.unchecked import CHECK_AT_ONCE
 from servers import MQTT_PORT
+from test_daemon import SIM, ScriptedDatabase, daemon
 from test_mqtt import Listener
 
 PAD = b"Battery,Module=1 Voltage=51.234,Current=-2.5,SOC=87,Temp=23.1 " * 4  # a module's line protocol
@@ -91,6 +92,19 @@ def evict(path: Path) -> None:
             fd = os.open(name, os.O_RDONLY)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             os.close(fd)
+
+
+def test_once_checks_a_large_spool_left_by_a_crash_before_it_flushes(tmp_path: Path) -> None:
+    """--once ends within seconds: a check in the background would never get to send the old batches."""
+    path = tmp_path / "spool.sqlite"
+    build(path, 20_000)
+    db = ScriptedDatabase([])
+    port = str(db.server_address[1])
+    done = daemon("-d", SIM, "-s", "127.0.0.1", "-o", port, "-n", "x", "--spool", str(path), "--once")
+    db.shutdown()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert db.bodies and db.bodies[0].startswith(b"pad 0 "), done.stderr  # the old batches first
+    assert not Path(f"{path}-unchecked").exists()
 
 
 def committed(folder: Path) -> set[tuple[str, bytes]]:

@@ -127,7 +127,7 @@ class _Database:
     """The SQLite file every queue of a spool shares: one connection, one lock, and its replacement when
     it turns out corrupt (`generation` counts the replacements, so that each queue counts its rows again)."""
 
-    def __init__(self, path: Path, ours: bool) -> None:
+    def __init__(self, path: Path, ours: bool, later: bool = True) -> None:
         self.path = path
         # The poller adds while the shippers send, on one connection; re-entrant, as a transaction holds it
         # around the calls it gathers (`transaction`).
@@ -145,7 +145,7 @@ class _Database:
         self.checked.set()
         try:
             clean = self._closed_cleanly()  # read before our open touches the file
-            if not clean and not self.aside.exists() and self._large():
+            if later and not clean and not self.aside.exists() and self._large():
                 # After a crash, a large spool is read through while polling goes on (`unchecked`).
                 unchecked.rename(self.path, self.aside)
                 clean = True
@@ -166,7 +166,7 @@ class _Database:
                 raise SpoolError(NOT_A_SPOOL) from None
             self.quarantine(error)
         if self.aside.exists():
-            self._check_aside()
+            self._check_aside(later)
 
     def _large(self) -> bool:
         """A spool whose check would hold up the first poll: a database of ours (never someone's file) that big."""
@@ -175,14 +175,17 @@ class _Database:
         except OSError:
             return False
 
-    def _check_aside(self) -> None:
-        """Carry the state of the spool set aside over, and start reading it through."""
+    def _check_aside(self, later: bool) -> None:
+        """Carry the state of the spool set aside over, and read it through: in a thread, or now."""
         try:
             unchecked.adopt_state(self.db, self.aside)
         except sqlite3.DatabaseError as error:
             if not _corrupt(error):
                 raise
             self._checked(str(error))
+            return
+        if not later:
+            self._checked(unchecked.verdict(self.aside))
             return
         log.warning(
             "%s was not closed cleanly and is large: set aside as %s and checked while polling goes on; its "
@@ -354,14 +357,22 @@ class _Database:
 class Store:
     """A database of `state` values only: the energy counters' file where no sink spools (`option` is the flag
     that names the file, for messages). A Spool is a Store with queues. `ours`: the path was used by a
-    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database."""
+    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database.
+    `check_later`: a large file left by a crash is checked in a thread while polling goes on (`unchecked`); else
+    (--once, which ends before a long check would) at once, as a small one is."""
 
     def __init__(
-        self, path: Path | str, *, option: str = "--spool", ours: bool = False, database: _Database | None = None
+        self,
+        path: Path | str,
+        *,
+        option: str = "--spool",
+        ours: bool = False,
+        database: _Database | None = None,
+        check_later: bool = True,
     ) -> None:
         self.path = Path(path)
         try:
-            self._database = database or _Database(self.path, ours)
+            self._database = database or _Database(self.path, ours, check_later)
             with self._database.lock:
                 self._follow()
         except (OSError, sqlite3.Error, SpoolError) as error:
@@ -423,6 +434,7 @@ class Spool(Store):
         name: str = DEFAULT_QUEUE,
         ours: bool = False,
         database: _Database | None = None,
+        check_later: bool = True,
     ):
         self.limit = limit
         self.name = name
@@ -434,7 +446,7 @@ class Spool(Store):
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
         self.rejected_bounds = (REJECTED_ROWS, REJECTED_BYTES, REJECTED_AGE)  # rows, bytes of bodies, seconds
         self._rejected_full = False  # said once
-        super().__init__(path, ours=ours, database=database)
+        super().__init__(path, ours=ours, database=database, check_later=check_later)
         self._database.queues.append(self)
 
     def queue(self, name: str, limit: int) -> Spool:

@@ -34,10 +34,26 @@ def rename(source: Path, target: Path) -> None:
         os.close(folder)
 
 
+def verdict(path: Path, opened: Callable[[sqlite3.Connection], None] | None = None) -> str | None:
+    """What reading the spool at `path` through finds: "ok", what is wrong, or None when it could not be read for
+    another reason (an I/O error; interrupted). `opened` is told the connection, which can interrupt it."""
+    db = None
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        if opened is not None:
+            opened(db)
+        return str(db.execute("PRAGMA quick_check(1)").fetchone()[0])
+    except sqlite3.Error as error:
+        corrupt = getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        return str(error) if corrupt else None
+    finally:
+        if db is not None:
+            db.close()
+
+
 class Check:
-    """The thread that reads an unchecked spool through, then hands the verdict to `done` ("ok", or what is
-    wrong; None when the file could not be read for another reason, which leaves it for the next start).
-    `stop` interrupts it: a SIGTERM must not wait for a minute of reading."""
+    """The thread that reads an unchecked spool through, then hands the `verdict` to `done`. `stop` interrupts
+    it: a SIGTERM must not wait for a minute of reading."""
 
     def __init__(self, path: Path, done: Callable[[str | None], None]) -> None:
         self.path = path
@@ -47,21 +63,15 @@ class Check:
         self._thread = threading.Thread(target=self._run, name="spool-check", daemon=True)
         self._thread.start()
 
+    def _opened(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        if self._stopped.is_set():
+            db.interrupt()
+
     def _run(self) -> None:
-        verdict: str | None
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            if self._stopped.is_set():
-                return
-            verdict = str(self._db.execute("PRAGMA quick_check(1)").fetchone()[0])
-        except sqlite3.Error as error:
-            corrupt = getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-            verdict = str(error) if corrupt else None
-        finally:
-            if self._db is not None:
-                self._db.close()
+        found = verdict(self.path, self._opened)
         if not self._stopped.is_set():
-            self._done(verdict)
+            self._done(found)
 
     def stop(self) -> None:
         self._stopped.set()
