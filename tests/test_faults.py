@@ -19,7 +19,8 @@ import pytest
 
 from conftest import IN_CI
 from pylonbus.sinks.influx.shipper import Shipper
-from pylonbus.store.spool import Spool
+from pylonbus.store.backlog import Backlog
+from pylonbus.store.spool import Spool, SpoolError
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, influx_query
 from test_daemon import SIM, ScriptedDatabase, daemon
 
@@ -47,6 +48,25 @@ def test_a_full_disk_drops_the_oldest_batches_and_keeps_the_newest(tiny_disk: Pa
     assert 0 < spool.pending() < 200
     assert spool.oldest(100_000)[-1][0] == newest  # the newest batch is there
     assert caplog.text.count("disk nearly full; dropping the oldest batches") == 1
+    spool.close()
+
+
+def test_a_cycle_whose_commit_meets_a_full_disk_keeps_its_batches_in_memory_and_commits_them_later(
+    tiny_disk: Path,
+) -> None:
+    spool = Spool(tiny_disk / "spool.sqlite", limit=100)
+    backlog = Backlog(spool)
+    filler = tiny_disk / "filler"
+    disk = os.statvfs(tiny_disk)
+    filler.write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - 40_000))  # the journal fits, the batch does not
+    first = os.urandom(12_000).hex().encode()
+    with pytest.raises(SpoolError, match="disk is full"), spool.transaction():  # a daemon's cycle (`_publish`)
+        assert backlog.put(first, 1)
+    assert list(backlog.unspooled) == [(first, 1)] and spool.pending() == 0
+    filler.unlink()
+    with spool.transaction():
+        assert backlog.put(b"second 1", 1)
+    assert not backlog.unspooled and [body for _, _, body in spool.oldest(10)] == [first, b"second 1"]
     spool.close()
 
 

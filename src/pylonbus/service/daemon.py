@@ -93,6 +93,7 @@ class Daemon:
             poller.energy = EnergyMeter(config.interval, self.spool or open_energy_state(config))
         self.sinks = build_sinks(config, self.spool)
         self.clock = Clock()
+        self.commit_failing = False  # the cycles' spool commits fail (said once)
 
     def cycle(self) -> bool:
         """Poll every module once and hand the reading to every sink; True when every module answered. The
@@ -114,8 +115,12 @@ class Daemon:
                 for sink in self.sinks:
                     if sink.spooling:
                         self._hand(sink, reading)
-        except PylonbusError as error:
-            log.error("%s", error)
+        except PylonbusError as error:  # the commit failed: the sinks hold the cycle's batches in memory
+            if not self.commit_failing:
+                log.error("%s; batches are held in memory until the spool works again", error)
+            self.commit_failing = True
+        else:
+            self.commit_failing = False
         for sink in self.sinks:
             if not sink.spooling:
                 self._commit_energy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from functools import partial
 
 from .spool import Spool, SpoolError
 
@@ -27,7 +28,8 @@ class Backlog:
         try:
             while self.unspooled:
                 self.spool.add(*self.unspooled[0])
-                self.unspooled.popleft()
+                # Back in memory if the cycle's transaction does not commit after all
+                self.spool.on_rollback(partial(self.unspooled.appendleft, self.unspooled.popleft()))
         except SpoolError as error:
             if not failing:
                 log.error("%s; batches are held in memory until the spool works again", error)

@@ -134,6 +134,7 @@ class _Database:
         self.lock = threading.RLock()
         self.depth = 0  # of the transactions open (the outermost BEGINs and COMMITs, the others are savepoints)
         self.queues: list[Spool] = []  # whose deletions of sent batches any commit carries
+        self.undo: list[Callable[[], None]] = []  # puts back in memory what the open transaction did (`on_rollback`)
         self.generation = 0
         self.staged: dict[str, str] = {}  # state values to write with the next commit
         self.saved: dict[str, str] = {}  # state values as last committed (an unchanged value is not staged)
@@ -310,6 +311,7 @@ class _Database:
         with self.lock:
             db = self.db
             savepoint = f"nested{self.depth + 1}"
+            mark = len(self.undo)
             try:
                 db.execute("BEGIN IMMEDIATE" if not self.depth else f"SAVEPOINT {savepoint}")
             except sqlite3.Error:
@@ -328,15 +330,28 @@ class _Database:
                     for queue in self.queues:
                         queue.fold_sent()
                     db.execute("COMMIT")
+                if self.depth == 1:
+                    self.undo.clear()
             except BaseException:
                 if db is self.db and db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         db.execute(f"ROLLBACK TO {savepoint}" if self.depth > 1 else "ROLLBACK")
                         if self.depth > 1:
                             db.execute(f"RELEASE {savepoint}")
+                # What the rolled back statements did in memory goes too: a batch counted or taken off a
+                # backlog while its COMMIT then failed would be lost.
+                for undo in reversed(self.undo[mark:]):
+                    undo()
+                del self.undo[mark:]
                 raise
             finally:
                 self.depth -= 1
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Inside a transaction: `undo` puts back what its statements changed in memory if it does not commit
+        (called then, in reverse order)."""
+        if self.depth:
+            self.undo.append(undo)
 
     def _move_aside(self, source: Path, error: object) -> None:
         """Rename a damaged database (and its journal) to `<spool>.corrupt-<UTC>`, with its bytes."""
@@ -350,8 +365,19 @@ class _Database:
         self.db.executemany("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", self.staged.items())
 
     def committed(self) -> None:
-        self.saved |= self.staged
+        done, before = dict(self.staged), {name: self.saved.get(name) for name in self.staged}
+        self.saved |= done
         self.staged.clear()
+
+        def undo() -> None:
+            for name, value in before.items():
+                if value is None:
+                    self.saved.pop(name, None)
+                else:
+                    self.saved[name] = value
+            self.staged = done | self.staged
+
+        self.on_rollback(undo)
 
 
 class Store:
@@ -398,6 +424,10 @@ class Store:
                 yield
         except sqlite3.Error as error:
             raise SpoolError(f"spool {self.path}: {error}") from None
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Inside `transaction`: call `undo` if it is rolled back (its COMMIT failing included)."""
+        self._database.on_rollback(undo)
 
     @_locked
     def load_state(self, name: str) -> str | None:
@@ -477,7 +507,7 @@ class Spool(Store):
             count = max(1, self._count // 10)
             with self._database.transaction():
                 self._delete_oldest(count)
-            self._count -= count
+            self._counted(-count)
             dropped += count
         batch_id = self._insert(body, lines)
         if dropped:
@@ -518,8 +548,13 @@ class Spool(Store):
                     "spool full (%d batches): dropped the %d oldest; raise --cache to keep more", self.limit, excess
                 )
         self._database.committed()
-        self._count += 1 - max(excess, 0)
+        self._counted(1 - max(excess, 0))
         return int(cursor.lastrowid or 0)
+
+    def _counted(self, change: int) -> None:
+        """The batch count after a write, taken back if the transaction it is part of is rolled back."""
+        self._count += change
+        self._database.on_rollback(lambda: setattr(self, "_count", self._count - change))
 
     def _unsent(self) -> str:
         """The WHERE clause that leaves out the batches sent whose deletion was deferred."""
@@ -591,8 +626,13 @@ class Spool(Store):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             removed += self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({marks})", chunk).rowcount
-        self._count += len(ids) - removed  # rows that were gone already had been counted out
+        self._counted(len(ids) - removed)  # rows that were gone already had been counted out
         self._sent = []
+
+        def undo() -> None:  # the commit failed: the batches are still there, to be deleted by a later one
+            self._sent = ids + self._sent
+
+        self._database.on_rollback(undo)
 
     @_locked
     def reject(self, batch_id: int, status: int, message: str) -> None:
