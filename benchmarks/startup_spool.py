@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import report
+
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b"Battery,Module=1 Voltage=51.234,Current=-2.5,SOC=87,Temp=23.1 " * 4  # about a module's line
 # The first poll's batch committed, then (where the code checks a crashed spool in the background) the check done.
@@ -108,6 +110,14 @@ def main() -> int:
             first = statistics.median(s[0] for s in seconds)
             checked = statistics.median(s[1] for s in seconds)
             print(f"  {label:<20}{how:<22}first poll {first:7.2f} s   checked {checked:7.2f} s")
+            if label == "this tree":
+                report(
+                    f"start-up, {args.batches:,}-batch spool, {how}",
+                    f"{first:.2f} s to the first poll (checked after {checked:.2f} s)",
+                    "",
+                    "<= 2 s",
+                    first <= 2,
+                )
     return 0
 
 
