@@ -1,0 +1,118 @@
+"""The InfluxDB writer's connection (http.client): kept alive between writes, made again when the server closed
+the idle one, and over TLS verified against the system's CAs or `--ca-file`, or not at all with `-I 0`."""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from pylonbus.errors import PylonbusError
+from pylonbus.sinks.influx.config import InfluxTarget
+from pylonbus.sinks.influx.writer import InfluxWriter
+from servers import need
+
+
+class Database(http.server.ThreadingHTTPServer):
+    """Takes every write (204), noting each body and the client port it came from; with `tls`, over TLS."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.bodies: list[bytes] = []
+        self.peers: list[int] = []
+        self.handlers: list[http.server.BaseHTTPRequestHandler] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection open between requests
+
+            def do_POST(self) -> None:
+                server.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                server.peers.append(self.client_address[1])
+                server.handlers.append(self)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def target(self, scheme: str = "http", **options: object) -> InfluxTarget:
+        return InfluxTarget(f"{scheme}://127.0.0.1:{self.server_address[1]}", db="x", **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [
+            *(need("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(tmp / "db.key"), "-out", str(tmp / "db.crt")),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return tmp / "db.crt", tmp / "db.key"
+
+
+@pytest.fixture
+def tls_database(certificate: tuple[Path, Path]) -> Database:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return Database(context)
+
+
+def test_writes_share_one_connection() -> None:
+    db = Database()
+    writer = InfluxWriter(db.target())
+    assert all(writer.write(b"m v=%d" % n).ok for n in range(3))
+    assert db.bodies == [b"m v=0", b"m v=1", b"m v=2"] and len(set(db.peers)) == 1
+    writer.close()
+    db.shutdown()
+
+
+def test_a_connection_the_server_closed_while_idle_is_made_again() -> None:
+    db = Database()
+    writer = InfluxWriter(db.target())
+    assert writer.write(b"m v=1").ok
+    db.handlers[-1].close_connection = True  # the server ends the idle connection after its answer
+    db.handlers[-1].connection.shutdown(2)
+    assert writer.write(b"m v=2").ok  # not a failed post: the closed connection is seen before the request
+    assert db.bodies == [b"m v=1", b"m v=2"] and len(set(db.peers)) == 2
+    db.shutdown()
+
+
+def test_tls_with_the_servers_ca(tls_database: Database, certificate: tuple[Path, Path]) -> None:
+    writer = InfluxWriter(tls_database.target("https", ca_file=str(certificate[0])))
+    assert writer.write(b"m v=1").ok and writer.write(b"m v=2").ok
+    assert tls_database.bodies == [b"m v=1", b"m v=2"] and len(set(tls_database.peers)) == 1
+    tls_database.shutdown()
+
+
+def test_tls_an_untrusted_certificate_is_refused_and_named_with_the_fix(tls_database: Database) -> None:
+    target = tls_database.target("https")
+    outcome = InfluxWriter(target).write(b"m v=1")
+    assert outcome.status == 0 and not tls_database.bodies
+    assert outcome.message.startswith(f"{target.base}: its TLS certificate is not trusted")
+    assert "--ca-file" in outcome.message and "-I 0" in outcome.message
+    tls_database.shutdown()
+
+
+def test_tls_without_verification(tls_database: Database) -> None:
+    assert InfluxWriter(tls_database.target("https", verify_tls=False)).write(b"m v=1").ok
+    assert tls_database.bodies == [b"m v=1"]
+    tls_database.shutdown()
+
+
+def test_a_ca_file_that_is_no_certificate_is_named(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    with pytest.raises(PylonbusError, match=r"--ca-file .*ca\.pem: not a PEM certificate"):
+        InfluxWriter(InfluxTarget("https://127.0.0.1:1", db="x", ca_file=str(tmp_path / "ca.pem")))
