@@ -1,5 +1,6 @@
-"""The InfluxDB writer's connection (http.client): kept alive between writes, made again when the server closed
-the idle one, and over TLS verified against the system's CAs or `--ca-file`, or not at all with `-I 0`."""
+"""The InfluxDB writer's HTTP/1.1 connection (sinks/influx/connection.py): kept alive between writes, made again
+when the server closed the idle one, answers read by Content-Length, chunked or up to the close, and over TLS
+verified against the system's CAs or `--ca-file`, or not at all with `-I 0`."""
 
 from __future__ import annotations
 
@@ -119,3 +120,85 @@ def test_a_ca_file_that_is_no_certificate_is_named(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("not a certificate\n")
     with pytest.raises(PylonbusError, match=r"--ca-file .*ca\.pem: not a PEM certificate"):
         InfluxWriter(InfluxTarget("https://127.0.0.1:1", db="x", ca_file=str(tmp_path / "ca.pem")))
+
+
+class Scripted:
+    """A raw TCP server that answers each request it reads with the next of `answers`, byte for byte, and closes
+    the connection after an answer followed by `None`; it counts connections and requests."""
+
+    def __init__(self, answers: list[bytes | None]) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            conn, _ = self.listener.accept()
+            self.connections += 1
+            with conn:
+                while self.answers:
+                    request = b""
+                    while b"\r\n\r\n" not in request or not request.endswith(b"v=1"):
+                        if not (data := conn.recv(65536)):
+                            break
+                        request += data
+                    if not request:
+                        break
+                    self.requests.append(request)
+                    conn.sendall(self.answers.pop(0) or b"")
+                    if self.answers and self.answers[0] is None:
+                        self.answers.pop(0)
+                        break
+
+    def writer(self) -> InfluxWriter:
+        return InfluxWriter(InfluxTarget("127.0.0.1", self.listener.getsockname()[1], db="x"), timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message", "kept_alive"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nwrong", "wrong", True),
+        (
+            b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nwro\r\n2\r\nng\r\n0\r\n\r\n",
+            "wrong",
+            True,
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nwrong", "wrong", True),
+        (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 5\r\n\r\nwrong", "wrong", False),
+        (b"HTTP/1.0 400 Bad Request\r\nContent-Length: 5\r\n\r\nwrong", "wrong", False),
+    ],
+)
+def test_answers_are_read_whole_and_the_connection_kept_where_http_allows(
+    answer: bytes, message: str, kept_alive: bool
+) -> None:
+    server = Scripted([answer, b"HTTP/1.1 204 No Content\r\n\r\n"])
+    writer = server.writer()
+    outcome = writer.write(b"m v=1")
+    assert (outcome.status, outcome.message) == (400, message)
+    assert writer.write(b"m v=1").ok
+    assert server.connections == (1 if kept_alive else 2)
+
+
+def test_an_answer_up_to_the_close() -> None:
+    server = Scripted([b"HTTP/1.1 503 Unavailable\r\nRetry-After: 7\r\n\r\ntry later", None])
+    outcome = server.writer().write(b"m v=1")
+    assert (outcome.status, outcome.message, outcome.retry_after) == (503, "try later", 7.0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP answer"),
+        (b"HTTP/1.1 204 No Content\r\nno colon here\r\n\r\n", "not an HTTP header"),
+        (b"HTTP/1.1 400 Bad\r\nContent-Length: 50\r\n\r\nshort", "before the end of its answer"),
+        (b"", "closed the connection before its answer was complete"),
+    ],
+)
+def test_what_is_no_http_answer_is_a_failed_post_that_names_the_server(answer: bytes, said: str) -> None:
+    server = Scripted([answer, None])
+    writer = server.writer()
+    outcome = writer.write(b"m v=1")
+    assert outcome.status == 0 and outcome.message.startswith(writer.target.base + ": ")
+    assert said in outcome.message

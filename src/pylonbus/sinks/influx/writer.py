@@ -4,11 +4,8 @@ status policy of an answer (`Outcome`) stays here, with the shipper that acts on
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
-import select
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
@@ -18,6 +15,7 @@ from typing import Protocol
 
 from ...errors import PylonbusError
 from .config import InfluxTarget, redact
+from .connection import Connection, HttpError, describe, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.connection: http.client.HTTPConnection | None = None
+        self.connection: Connection | None = None
         self.passed = False
         self._ends: float | None = None  # when the request in flight must have ended (monotonic); None: none
         self._armed = threading.Event()
@@ -115,28 +113,8 @@ class Deadline:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-def tls_context(target: InfluxTarget) -> ssl.SSLContext:
-    """The system's CAs, or only those of `--ca-file`; with `verify_tls` off, no check at all (`-I 0`)."""
-    try:
-        context = ssl.create_default_context(cafile=target.ca_file)
-    except (OSError, ssl.SSLError) as error:  # a file that is there (the configuration checked) but no PEM
-        raise PylonbusError(f"--ca-file {target.ca_file}: not a PEM certificate ({error})") from None
-    if not target.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _describe(error: Exception) -> str:
-    """A transport error in a few words, with the fix where there is one."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"its TLS certificate is not trusted ({error.verify_message}); give its CA with --ca-file, or -I 0"
-    return str(error) or type(error).__name__
-
-
 class InfluxWriter:
-    """Posts batches to one InfluxDB-compatible endpoint over one kept-alive connection (http.client: the
-    standard library's, where urllib3 cost 6 MB of memory and a millisecond a request); `timeout` bounds
+    """Posts batches to one InfluxDB-compatible endpoint over one kept-alive connection; `timeout` bounds
     connecting (10 s at most), each read and the whole request."""
 
     def __init__(self, target: InfluxTarget, timeout: float = 30.0) -> None:
@@ -144,53 +122,40 @@ class InfluxWriter:
         self.url = target.url()
         self.headers = target.headers()
         self.secrets = target.secrets
+        if any(mark in value for value in self.headers.values() for mark in "\r\n"):
+            raise PylonbusError("the InfluxDB token, user or password holds a line break (a token file's second line?)")
         self.deadline = Deadline(timeout)
         parts = urllib.parse.urlsplit(self.url)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.read_timeout = timeout
-        host, port, connect = parts.hostname or "", parts.port, min(timeout, 10.0)
-        self.connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            self.connection = http.client.HTTPSConnection(host, port, timeout=connect, context=tls_context(target))
-        else:
-            self.connection = http.client.HTTPConnection(host, port, timeout=connect)
+        https = parts.scheme == "https"
+        tls = tls_context(target.ca_file, target.verify_tls) if https else None
+        port = parts.port or (443 if https else 80)
+        self.connection = Connection(parts.hostname or "", port, min(timeout, 10.0), timeout, tls)
         self.deadline.connection = self.connection
-
-    def _connected(self) -> None:
-        """A new connection when there is none or the server closed the idle one (a readable idle socket is
-        at its end, or holds what no request asked for)."""
-        sock = self.connection.sock
-        if sock is not None and select.select([sock], [], [], 0)[0]:
-            self.connection.close()
-            sock = None
-        if sock is None:
-            self.connection.connect()
-            self.connection.sock.settimeout(self.read_timeout)
 
     def write(self, body: bytes) -> Outcome:
         try:
             with self.deadline.running():
-                self._connected()
-                self.connection.request("POST", self.path, body=body, headers=self.headers)
-                response = self.connection.getresponse()
-                data = response.read()
-        except (OSError, http.client.HTTPException) as error:
+                answer = self.connection.post(self.path, self.headers, body)
+        except (OSError, HttpError) as error:
             self.connection.close()  # whatever state it is in, the next request starts afresh
             if self.deadline.passed:
                 error_text = f"no complete answer within {self.deadline.seconds:.0f} s (the request was ended)"
             else:
-                error_text = _describe(error)
+                error_text = describe(error)
             return Outcome(0, redact(f"{self.target.base}: {error_text}", self.secrets))
-        log.debug('%s "POST %s" %d %d', self.target.base, redact(self.path), response.status, len(data))
+        if log.isEnabledFor(logging.DEBUG):  # a request a cycle: the redaction only where it is shown
+            log.debug('%s "POST %s" %d %d', self.target.base, redact(self.path), answer.status, len(answer.body))
         retry_after = None
-        if value := response.getheader("Retry-After"):
+        if value := answer.headers.get("retry-after"):
             with contextlib.suppress(ValueError):
                 retry_after = float(value)
             if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:  # also NaN and inf
                 retry_after = None
         # What the peer says is shown in the log: an error page may echo the request, its credentials too.
-        message = redact(data.decode("utf-8", "replace")[:500].strip(), self.secrets)
-        return Outcome(response.status, message, retry_after)
+        text = answer.body[:2000].decode("utf-8", "replace")[:500].strip()
+        message = redact(text, self.secrets) if text else ""
+        return Outcome(answer.status, message, retry_after)
 
     def close(self) -> None:
         self.connection.close()
