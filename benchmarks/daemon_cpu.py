@@ -52,8 +52,12 @@ CASES = {
         Case(8, 1.0, ("influx",), (1.3, 1.3), 2.0),
         Case(8, 5.0, ("influx",), (1.1, 1.2), 2.4),
         Case(14, 1.0, ("influx", "mqtt", "http"), (1.46, 1.63), 3.0),
+        # Each output alone beside InfluxDB: what each costs in CPU and memory (run when named: --case).
+        Case(14, 1.0, ("influx", "mqtt"), (1.46, 1.63), 3.0),
+        Case(14, 1.0, ("influx", "http"), (1.46, 1.63), 3.0),
     )
 }
+DEFAULT_CASES = ("14x1s-influx", "8x1s-influx", "8x5s-influx", "14x1s-influx+mqtt+http")
 
 
 def run_time(pid: int) -> tuple[float, float]:
@@ -164,7 +168,7 @@ def main() -> int:
         influxd = start_influxd(tmp / "influxd")
         broker = Broker(tmp)
         try:
-            for case_name in args.case or list(CASES):
+            for case_name in args.case or DEFAULT_CASES:
                 measure(CASES[case_name], trees, tmp, broker, args)
         finally:
             broker.stop()
