@@ -17,7 +17,7 @@ import pytest
 from pylonbus.errors import PylonbusError
 from pylonbus.sinks.influx.config import InfluxTarget
 from pylonbus.sinks.influx.writer import InfluxWriter
-from servers import need
+from servers import free_port, need
 
 
 class Database(http.server.ThreadingHTTPServer):
@@ -202,3 +202,10 @@ def test_what_is_no_http_answer_is_a_failed_post_that_names_the_server(answer: b
     outcome = writer.write(b"m v=1")
     assert outcome.status == 0 and outcome.message.startswith(writer.target.base + ": ")
     assert said in outcome.message
+
+
+def test_a_port_nobody_listens_on_is_named_with_the_fix() -> None:
+    target = InfluxTarget("127.0.0.1", free_port(), db="x")
+    outcome = InfluxWriter(target).write(b"m v=1")
+    assert outcome.status == 0 and outcome.message.startswith(f"{target.base}: connection refused")
+    assert "-o/--port" in outcome.message

@@ -48,6 +48,10 @@ def describe(error: Exception) -> str:
     """A transport error in a few words, with the fix where there is one."""
     if reason := getattr(error, "verify_message", None):  # ssl.SSLCertVerificationError (ssl may not be loaded)
         return f"its TLS certificate is not trusted ({reason}); give its CA with --ca-file, or -I 0"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused: is the database running, and on this port? (-s/--server, -o/--port)"
+    if isinstance(error, socket.gaierror):
+        return f"the host name does not resolve ({error.strerror}): check -s/--server"
     return str(error) or type(error).__name__
 
 
