@@ -27,6 +27,9 @@ TABLES = {  # a capture of each table, by (command, firmware)
     "stat N (US2000C B68.2)": ("stat 2", "B68.2"),
     "info N (US2000C B67.5.0)": ("info 2", "B67.5.0"),
     "time (US2000B B66.6)": ("time", "B66.6"),
+    "pwr, the tower (Force H2 B52.26)": ("pwr", "B52.26"),
+    "unit, 4 units (Force H2 B52.26)": ("unit", "B52.26"),
+    "bat, 120 cells (Force H2 B52.26)": ("bat", "B52.26"),
 }
 
 

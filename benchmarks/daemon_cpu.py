@@ -9,13 +9,17 @@ The C anchors are the issue's, measured on the same simulator: 1.46-1.63 ms a cy
 for 8, 1.1-1.2 ms at 8 modules every 5 s. Targets: InfluxDB only <= 1.5x the C, every sink <= 3 ms (2x); peak
 RSS <= 25 MB with every sink on (the C daemon: 10 MB).
 
-Run: python benchmarks/daemon_cpu.py [--seconds 30] [--settle 10] [--base DIR] [--case NAME]...
+With `--syncs` each daemon runs under `strace -f -c` for the watched period instead (no CPU figures then): the
+fsync and fdatasync calls a cycle, those of the spool's commits (five a transaction with its rollback journal).
+
+Run: python benchmarks/daemon_cpu.py [--seconds 30] [--settle 10] [--base DIR] [--case NAME]... [--syncs]
 (needs influxd and mosquitto; minutes per case for figures worth printing: --seconds 180)"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,7 +126,38 @@ class Run:
             proc.wait()
 
 
+def syncs(case: Case, trees: dict[str, Path], tmp: Path, broker: Broker | None, args: argparse.Namespace) -> None:
+    """fsync + fdatasync calls a cycle of each daemon, counted by strace attached for the watched period."""
+    runs = [Run(label, src, case, tmp, broker) for label, src in trees.items()]
+    try:
+        time.sleep(args.settle)
+        straces = [
+            subprocess.Popen(
+                ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-p", str(run.daemon.pid)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for run in runs
+        ]
+        time.sleep(args.seconds)
+        for trace in straces:
+            trace.send_signal(signal.SIGINT)
+        reports = [trace.communicate()[1] for trace in straces]
+    finally:
+        for run in runs:
+            run.stop()
+    print(f"{case.name}: fsync + fdatasync calls a cycle over {args.seconds:g} s")
+    for run, report in zip(runs, reports, strict=True):
+        calls = {line.split()[-1]: int(line.split()[3]) for line in report.splitlines() if line.endswith("sync")}
+        cycles = args.seconds / case.interval
+        each = ", ".join(f"{name} {count / cycles:.1f}" for name, count in sorted(calls.items()))
+        print(f"  {run.label:<28}{sum(calls.values()) / cycles:6.1f} a cycle ({each or 'none'})")
+
+
 def measure(case: Case, trees: dict[str, Path], tmp: Path, broker: Broker | None, args: argparse.Namespace) -> None:
+    if args.syncs:
+        syncs(case, trees, tmp, broker, args)
+        return
     runs = [Run(label, src, case, tmp, broker) for label, src in trees.items()]
     try:
         time.sleep(args.settle)
@@ -157,6 +192,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="start-up not counted (10)")
     parser.add_argument("--base", type=Path, help="another source tree, run at the same time")
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these cases")
+    parser.add_argument("--syncs", action="store_true", help="count fsync calls a cycle (strace) instead of CPU")
     args = parser.parse_args()
     trees = {"this tree": ROOT / "src"}
     if args.base is not None:

@@ -100,6 +100,26 @@ def test_pylontech_auto_try_prints_the_port(tmp_path: Path, sim_process) -> None
     assert none.returncode == 2 and "-d auto: no Pylontech stack answers on" in none.stderr
 
 
+def test_auto_port_with_auto_family_finds_a_seplos_pack_and_reads_it(tmp_path: Path, sim_process) -> None:
+    (tmp_path / "ttyA").symlink_to(sim_process("--pty", "--modules", "1", "--bms", "seplos").port)
+    pylontech = [sys.executable, "-m", "pylonbus.cli.pylontech", "-d", "auto", "--auto-ports", f"{tmp_path}/tty*"]
+    found = subprocess.run([*pylontech, "--bms", "auto", "-t"], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert f"a Seplos battery answers on {tmp_path}/ttyA" in found.stdout and "(--bms seplos)" in found.stdout
+    pylon_only = subprocess.run([*pylontech, "-t"], capture_output=True, text=True, timeout=60)
+    assert pylon_only.returncode == 2 and pylon_only.stderr.count("\n") == 1, pylon_only.stderr
+    assert "no Pylontech stack answers" in pylon_only.stderr and "--bms auto" in pylon_only.stderr
+    once = ("--bms", "auto", "--schema", "full", "--once", "--stdout")
+    polled = subprocess.run(
+        [*PYLON2INFLUX, "-d", "auto", "--auto-ports", f"{tmp_path}/tty*", *once],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert polled.returncode == 0, polled.stderr
+    assert "pylontech_module,bms=seplos,group=0,module=1 online=true,voltage=" in polled.stdout, polled.stdout
+
+
 def daemon(folder: Path, locks: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*PYLON2INFLUX, "-d", "auto", "--auto-ports", f"{folder}/*", "--serial-starter-lock", str(locks), "-q", "1"],

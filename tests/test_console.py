@@ -23,6 +23,7 @@ from pylonbus.console.results import (
     SohTable,
     StackSummary,
     Statistics,
+    SystemSummary,
 )
 from pylonbus.errors import CommandFailedError, ConsoleFormatError, UnknownCommandError
 
@@ -53,8 +54,17 @@ MILLI_FIELDS = {
     "max_cell_voltage",
     "mosfet_temperature",
     "remaining_capacity",
+    "remaining_energy",
+    "average_temperature",
+    "dc_voltage",
+    "battery_voltage",
+    "min_unit_temperature",
+    "max_unit_temperature",
+    "min_unit_voltage",
+    "max_unit_voltage",
 }
-NUMBER = re.compile(r"\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d|-?\d+")
+HEX_FIELDS = {"error_code"}
+NUMBER = re.compile(r"\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d|0x[0-9A-Fa-f]+|-?\d+")
 
 
 def raw_numbers(row: Any) -> Counter[str]:
@@ -68,6 +78,8 @@ def raw_numbers(row: Any) -> Counter[str]:
             found.update(n for text in value.values() for n in NUMBER.findall(text))
         elif f.name in MILLI_FIELDS:
             found[str(round(value * 1000))] += 1
+        elif f.name in HEX_FIELDS:
+            found[hex(value)] += 1
         elif isinstance(value, float | int):
             found[str(round(value))] += 1
         elif isinstance(value, str):
@@ -75,20 +87,29 @@ def raw_numbers(row: Any) -> Counter[str]:
     return found
 
 
+HEADER = re.compile(r"(Power|Battery|Bat|Index|Volt) ")
+
+
 def table_lines(text: str) -> list[str]:
     """The data rows of the table in a capture: after its header, each line that starts with a number."""
     lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
-    start = next(i for i, line in enumerate(lines) if re.match(r"(Power|Battery|Bat) ", line) and ":" not in line)
+    start = next(i for i, line in enumerate(lines) if HEADER.match(line) and ":" not in line)
     return [line for line in lines[start + 1 :] if re.match(r"\d+\s", line)]
 
 
-# The tables of pwr, bat and soh; the Force H2 (HV) `pwr` has no `Power` column and is not read as one.
+def head_numbers(text: str) -> Counter[str]:
+    """The numbers of the `Key : value` lines before the table (Force H2's `AverageTempr`, `DC Volt`…)."""
+    lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+    end = next(i for i, line in enumerate(lines) if HEADER.match(line) and ":" not in line)
+    return Counter(n for line in lines[:end] if ":" in line for n in NUMBER.findall(line.split(":", 1)[1]))
+
+
+# The tables of pwr, bat, soh and Force H2's unit (its `pwr`: the tower as one row, no index column).
 TABLES = [
     (t["command"], t["firmware"], t["text"])
     for t in TRANSCRIPTS
-    if t["command"].split()[0] in ("pwr", "bat", "soh")
+    if t["command"].split()[0] in ("pwr", "bat", "soh", "unit")
     and not re.fullmatch(r"pwr \d+", t["command"])
-    and not (t["command"] == "pwr" and "Force" in t["model"])
     and not t["text"].startswith("age")
 ]
 
@@ -96,6 +117,15 @@ TABLES = [
 @pytest.mark.parametrize(("command", "firmware", "text"), TABLES, ids=[f"{c}|{f[:24]}" for c, f, _ in TABLES])
 def test_every_number_of_every_table_row_is_read(command: str, firmware: str, text: str) -> None:
     result = only(text)
+    if isinstance(result, SystemSummary):  # the tower: its one row and the lines before it, in one result
+        (line,) = table_lines(text)
+        assert not result.unreadable
+        assert raw_numbers(result) == head_numbers(text) + Counter(NUMBER.findall(line))
+        return
+    if isinstance(result, StackSummary):  # the rows are checked below; what it holds besides them here
+        assert raw_numbers(result) == head_numbers(text)
+    if isinstance(result, CellTable):  # the lines before the table (Force H2), kept by label
+        assert Counter(n for value in result.extra.values() for n in NUMBER.findall(value)) == head_numbers(text)
     rows = result.modules if isinstance(result, StackSummary) else result.cells
     lines = table_lines(text)
     readable = [line for line in lines if not any(line.strip() in reason for reason in result.unreadable)]
@@ -133,6 +163,7 @@ KEY_FIELDS = {
     "Device address": ("module", 1),
     "CYCLE Times": ("cycles", 1),
     "SOH": ("soh", 1),
+    "SOH Percent": ("soh", 1),
 }
 
 
@@ -231,6 +262,69 @@ def test_pwr_row_with_collapsed_spacing_reads_by_count() -> None:
     )
 
 
+def test_force_h2_pwr_is_the_tower_in_one_row() -> None:
+    assert only(transcript("pwr", "B52.26")) == SystemSummary(
+        voltage=401.758,
+        dc_voltage=400.437,
+        battery_voltage=400.916,
+        current=0.521,
+        temperature=33.0,
+        average_temperature=22.483,
+        min_temperature=22.0,
+        max_temperature=24.0,
+        min_cell_voltage=3.346,
+        max_cell_voltage=3.349,
+        min_unit_temperature=22.0,
+        max_unit_temperature=23.466,
+        min_unit_voltage=100.428,
+        max_unit_voltage=100.451,
+        base_state="Charge",
+        voltage_state="Normal",
+        current_state="Normal",
+        temperature_state="Normal",
+        soc=78.0,
+        remaining_capacity=28.903,
+        state_of_energy=84.0,
+        remaining_energy=11903.117,
+        time="2023-10-05 16:14:35",
+        battery_voltage_state="Normal",
+        battery_temperature_state="Normal",
+        unit_voltage_state="Normal",
+        unit_temperature_state="Normal",
+        error_code=0,
+    )
+
+
+def test_force_h2_unit_is_a_row_a_unit_of_the_tower() -> None:
+    result = only(transcript("unit", "B52.26"))
+    assert (result.average_temperature, result.extra, result.present) == (21.75, {}, (1, 2, 3, 4))
+    assert result.modules[2] == ModuleSummary(
+        module=3,
+        voltage=100.051,
+        current=2.058,
+        temperature=21.466,
+        min_temperature=21.0,
+        max_temperature=22.0,
+        min_cell_voltage=3.333,
+        max_cell_voltage=3.337,
+        base_state="Charge",
+        voltage_state="Normal",
+        temperature_state="Normal",
+        soc=62.0,
+        remaining_capacity=22.825,
+        state_of_energy=67.0,
+        remaining_energy=2369.322,
+        time="2023-10-05 14:30:44",
+    )
+    assert [m.voltage for m in result.modules] == [100.05, 99.967, 100.051, 100.081]
+    assert [(m.soc, m.state_of_energy) for m in result.modules] == [
+        (63.0, 66.0),
+        (64.0, 66.0),
+        (62.0, 67.0),
+        (65.0, 67.0),
+    ]
+
+
 def test_bat_classic_holds_soc_and_ah_under_coulomb() -> None:
     result = only(transcript("bat", "B66.6"))
     assert result.module is None  # `bat` alone: the module the console is attached to
@@ -290,14 +384,24 @@ def test_bat_pytes_row_with_misplaced_values_is_unreadable_not_guessed() -> None
     assert "'Temp. State'" in reason and "80%" in reason
 
 
-def test_bat_variant_header_and_force_h2_keep_watt_hours_by_header() -> None:
+def test_bat_variant_header_and_force_h2_watt_hours() -> None:
     result = only(transcript("bat (variant header)"))
     assert (result.cells[0].voltage, result.cells[0].current, result.cells[0].soc) == (3.301, -0.144, 68.0)
     assert (result.cells[0].remaining_capacity, result.cells[0].balancing) == (33.819, False)
     assert result.cells[0].base_state is None
     force = only(transcript("bat", "B52.26"))
-    assert force.cells[0].extra == {"WH(mWH)": "66% 77675"}
+    assert force.cells[0].extra == {}
     assert (force.cells[0].soc, force.cells[0].remaining_capacity) == (64.0, 23.583)
+    assert (force.cells[0].state_of_energy, force.cells[0].remaining_energy) == (66.0, 77.675)
+    assert len(force.cells) == 120 and force.balancing_cells == ()
+    assert force.extra == {
+        "Time": "2023-10-05 14:31:12",
+        "A.Tempr": "21750",
+        "C.Curr": "18500 mA",
+        "D.Curr": "-18500 mA",
+        "B.State": "Charge",
+        "BalVolt": "3360",
+    }
 
 
 def test_soh_reads_per_cell_and_pytes_v5_hex_status() -> None:
@@ -369,6 +473,7 @@ def test_stat_names_cycles_and_soh_and_keeps_every_other_counter_by_label() -> N
     force = only(transcript("stat", "B52.26"))
     assert force.counters["ChgCurr 0~0.2C Secs"] == 6496484
     assert force.counters["Soc 0~20% Secs"] == 3898542
+    assert (force.cycles, force.soh, force.counters["SOH Times"]) == (142, 100.0, 132)
 
 
 def test_info_reads_model_serial_and_limits() -> None:
@@ -468,4 +573,5 @@ def test_every_transcript_reads_without_an_unexpected_error() -> None:
     assert not {"ConsoleFormatError", "CommandFailedError"} & set(kinds)
     assert kinds["StackSummary"] >= 9 and kinds["CellTable"] >= 12 and kinds["SohTable"] >= 5
     assert isinstance(only(transcript("soh", "B52.26")), SohTable)
+    assert kinds["SystemSummary"] == 1
     assert isinstance(only(transcript("stat 2", "B68.2")), Statistics)

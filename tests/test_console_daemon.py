@@ -34,6 +34,24 @@ def daemon(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def published(tmp_path: Path, prefix: str, *args: str) -> dict[str, bytes]:
+    """The latest message of each topic a `--once` run with `args` leaves under `prefix` and Home Assistant's,
+    once module 3's state came."""
+    from test_mqtt import Listener
+
+    listener = Listener(f"{prefix}/#", "homeassistant/#")
+    try:
+        done = daemon(
+            *(*args, "--once", "--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}", "--mqtt-prefix", prefix),
+            *("--spool", str(tmp_path / "spool.sqlite")),
+        )
+        assert done.returncode == 0, done.stderr
+        listener.wait(lambda got: any(t == f"{prefix}/0/3/state" for t, _, _ in got))
+        return listener.latest()
+    finally:
+        listener.close()
+
+
 def fields_of(line: str) -> dict[str, str]:
     _, fields, _ = line.split(" ")
     return dict(item.split("=", 1) for item in fields.split(","))
@@ -107,19 +125,8 @@ def test_influxd_receives_soh_and_balancing(influxd, sim_process, tmp_path: Path
 
 @pytest.mark.server
 def test_mqtt_state_and_home_assistant_entities(mosquitto, sim_process, tmp_path: Path) -> None:
-    from test_mqtt import Listener
-
     rs485, console = both(sim_process)
-    listener = Listener("pylontech/#", "homeassistant/#")
-    try:
-        done = daemon(
-            *("-d", rs485, "--console-device", console, "--once", "--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}"),
-            *("--spool", str(tmp_path / "spool.sqlite")),
-        )
-        assert done.returncode == 0, done.stderr
-        latest = listener.wait(lambda got: any(t == "pylontech/0/3/state" for t, _, _ in got)) and listener.latest()
-    finally:
-        listener.close()
+    latest = published(tmp_path, "pylontech", "-d", rs485, "--console-device", console)
     state = json.loads(latest["pylontech/0/1/state"])
     module = MODEL.modules[2]
     assert state["soh"] == state_of_health(module) and state["balancing"] == list(balancing(module))
@@ -134,24 +141,24 @@ def test_mqtt_state_and_home_assistant_entities(mosquitto, sim_process, tmp_path
     assert cycles["entity_category"] == "diagnostic"
 
 
-def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None:
+def served(wanted: str, *args: str) -> tuple[str, dict]:
+    """pylon2influx with `args` and --http: /metrics once it names `wanted` (the first cycles take a while), and
+    /api/state then."""
     import urllib.request
 
     from servers import free_port
 
-    rs485, console = both(sim_process)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pylonbus.cli.pylon2influx", "-d", rs485, "--console-device", console, "-q", "1",
-         "--http", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "pylonbus.cli.pylon2influx", *args, "-q", "1", "--http", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 30
         metrics = ""
-        while "pylontech_soh_ratio" not in metrics and time.monotonic() < deadline:
+        while wanted not in metrics and time.monotonic() < deadline:
             time.sleep(0.5)
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
@@ -159,10 +166,15 @@ def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None
             except OSError:
                 continue
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as response:
-            state = json.loads(response.read())
+            return metrics, json.loads(response.read())
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_metrics_and_the_live_pages_state_carry_the_console(sim_process) -> None:
+    rs485, console = both(sim_process)
+    metrics, state = served("pylontech_soh_ratio", "-d", rs485, "--console-device", console)
     module = MODEL.modules[2]
     lines = {
         line.rpartition(" ")[0]: line.rpartition(" ")[2]

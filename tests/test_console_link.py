@@ -20,6 +20,7 @@ from pylonbus.console.results import (
     SohTable,
     StackSummary,
     Statistics,
+    SystemSummary,
 )
 from pylonbus.errors import CommandFailedError, NoReplyError, UnknownCommandError
 from pylonbus.link.console import ConsoleLink, check_command
@@ -48,7 +49,10 @@ def console(sim_process, where: list[str], firmware: str = "us2000c", *faults: s
     return sim_process(*args, *faults).port
 
 
-@pytest.mark.parametrize("firmware", sorted(FIRMWARES))
+MODULE_FIRMWARES = sorted(name for name, firmware in FIRMWARES.items() if not firmware.unit_header)
+
+
+@pytest.mark.parametrize("firmware", MODULE_FIRMWARES)
 def test_the_simulated_console_reads_back_to_its_model(sim_process, where: list[str], firmware: str) -> None:
     with ConsoleLink(console(sim_process, where, firmware)) as link:
         summary = link.query("pwr")
@@ -91,12 +95,78 @@ def test_the_simulated_console_reads_back_to_its_model(sim_process, where: list[
         if FIRMWARES[firmware].stat_of_module:
             stat = link.query("stat 3")
             assert isinstance(stat, Statistics) and stat.cycles == MODEL.modules[4].cycles
-            assert stat.soh == (state_of_health(MODEL.modules[4]) if FIRMWARES[firmware].stat_soh else None)
+            assert stat.soh == (state_of_health(MODEL.modules[4]) if FIRMWARES[firmware].soh_label else None)
         else:
             with pytest.raises(CommandFailedError):
                 link.query("stat 3")
             assert isinstance(link.query("stat"), Statistics)
         assert isinstance(link.query("time"), ClockTime)
+
+
+def test_the_simulated_force_h2_reads_back_to_its_model(sim_process, where: list[str]) -> None:
+    """The stack's modules as the units of one tower: `pwr` the tower, `unit` a row a unit, `bat` and `soh`
+    every cell of the tower, numbered on from unit to unit."""
+    units = list(MODEL.modules.values())
+    packs = [unit.pack() for unit in units]
+    cells = [v for pack in packs for v in pack.cell_voltages]
+    with ConsoleLink(console(sim_process, where, "forceh2"), allow=frozenset({"unit"})) as link:
+        tower = link.query("pwr")
+        assert isinstance(tower, SystemSummary) and not tower.unreadable and tower.extra == {}
+        assert tower.voltage == tower.dc_voltage == round(sum(p.voltage for p in packs), 3)
+        assert tower.current == round(sum(p.current for p in packs) / len(packs), 3)
+        assert tower.temperature == max(p.temperatures[0] for p in packs)
+        assert tower.average_temperature == round(sum(p.temperatures[0] for p in packs) / len(packs), 3)
+        assert (tower.min_cell_voltage, tower.max_cell_voltage) == (min(cells), max(cells))
+        assert (tower.min_unit_voltage, tower.max_unit_voltage) == (
+            min(p.voltage for p in packs),
+            max(p.voltage for p in packs),
+        )
+        assert tower.min_temperature == min(t for p in packs for t in p.temperatures[1:5])
+        energies = [round(p.remaining_capacity * p.voltage, 3) for p in packs]  # each unit's, at the console's mWh
+        assert tower.remaining_energy == round(sum(energies), 3)
+        assert tower.soc == round(sum(round(100 * u.soc) for u in units) / len(units))
+        assert tower.error_code == 0 and tower.unit_voltage_state == "Normal"
+        summary = link.query("unit")
+        assert isinstance(summary, StackSummary) and not summary.unreadable
+        assert summary.present == tuple(u.number for u in units)
+        for row, unit, pack in zip(summary.modules, units, packs, strict=True):
+            assert (row.voltage, row.current, row.temperature) == (pack.voltage, pack.current, pack.temperatures[0])
+            assert (row.min_cell_voltage, row.max_cell_voltage) == (min(pack.cell_voltages), max(pack.cell_voltages))
+            assert (row.soc, row.remaining_capacity) == (round(100 * unit.soc), pack.remaining_capacity)
+        assert [row.remaining_energy for row in summary.modules] == energies
+        bat = link.query("bat")
+        assert isinstance(bat, CellTable) and not bat.unreadable
+        assert [c.cell for c in bat.cells] == list(range(len(cells)))
+        assert [c.voltage for c in bat.cells] == cells
+        assert [bool(c.balancing) for c in bat.cells] == [on for unit in units for on in balancing(unit)]
+        assert [c.remaining_capacity for c in bat.cells] == [
+            p.remaining_capacity for p in packs for _ in p.cell_voltages
+        ]
+        soh = link.query("soh")
+        assert isinstance(soh, SohTable) and [c.voltage for c in soh.cells] == cells
+        stat = link.query("stat")
+        assert isinstance(stat, Statistics) and (stat.cycles, stat.soh) == (units[0].cycles, state_of_health(units[0]))
+        info = link.query("info")
+        assert isinstance(info, DeviceInfo) and (info.model, info.cell_count) == ("Force_H2", len(cells))
+        assert link.query("time") == ClockTime("2026-01-01 00:00:00")
+        with pytest.raises(CommandFailedError):
+            link.query("bat 1")  # what a tower answers with a number is not captured: refused
+    with pytest.raises(PermissionError):
+        check_command("unit")  # not in the read-only allowlist: CONSOLE.md does not say it only reads
+
+
+def test_cli_on_a_force_h2_asks_the_tower(sim_process) -> None:
+    port = console(sim_process, ["--pty"], "forceh2")
+    done = run("--console", "-d", port, "--soh", "--stat", "--json")
+    assert done.returncode == 0, done.stderr
+    replies = json.loads(done.stdout)["replies"]
+    assert [(r["command"], r["kind"]) for r in replies] == [("soh", "SohTable"), ("stat", "Statistics")]
+    text = run("--console", "-d", port)
+    assert text.returncode == 0 and "remaining energy Wh" in text.stdout and "Traceback" not in text.stderr
+    captures = {t["command"]: t["text"] for t in json.loads(TRANSCRIPTS.read_text()) if "B52.26" in t["firmware"]}
+    decoded = run("--decode", "--console", "-", stdin=captures["pwr"] + captures["unit"])
+    assert decoded.returncode == 0, decoded.stderr
+    assert "remaining energy Wh: 11903.1" in decoded.stdout and "average temperature °C: 21.75" in decoded.stdout
 
 
 def test_help_is_read_through_its_pages(sim_process, where: list[str]) -> None:

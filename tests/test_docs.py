@@ -13,12 +13,19 @@ from pathlib import Path
 import griffe
 import pytest
 
+from pylonbus.console import results as console_results
 from pylonbus.protocol.families.pylontech import results
 from pylonbus.protocol.families.pylontech.layouts import units_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PORT = "/dev/ttyUSB0"  # what the examples read; replaced by the simulator's terminal
+
+CONSOLE_PORT = "/dev/ttyUSB1"  # what the console examples read; replaced by the simulator's console
+CONSOLE_RESULTS = (
+    *("StackSummary", "ModuleSummary", "SystemSummary", "CellTable", "Cell", "SohTable", "SohCell"),
+    *("ModuleDetail", "Statistics", "counter_name", "DeviceInfo", "ClockTime", "ConsoleText"),
+)
 
 #: The public API as the reference shows it: each object with its public members.
 DOCUMENTED = [
@@ -39,6 +46,15 @@ DOCUMENTED = [
     "readings.reading.StackReading",
     "readings.reading.ModuleReading",
     "sinks.Sink",
+    "console.commands.read_session",
+    "console.commands.decode",
+    "console.framing.split_session",
+    "console.framing.ConsoleReader",
+    "console.framing.Reply",
+    "console.framing.Page",
+    "link.console.ConsoleLink",
+    "link.console.check_command",
+    *(f"console.results.{name}" for name in CONSOLE_RESULTS),
     *(
         f"protocol.families.pylontech.results.{name}"
         for name in (
@@ -110,6 +126,18 @@ def test_every_result_field_states_its_unit() -> None:
     assert not wrong
 
 
+def test_every_console_result_field_states_its_unit() -> None:
+    package = griffe.load("pylonbus", search_paths=[str(ROOT / "src")])
+    wrong = []
+    for name in CONSOLE_RESULTS:
+        cls = getattr(console_results, name)
+        for field, unit in getattr(cls, "UNITS", {}).items():
+            member = package[f"console.results.{name}"].all_members[field]
+            if not re.search(rf"(?<!\w){re.escape(unit)}(?!\w)", member.docstring.value):
+                wrong.append(f"{name}.{field} ({unit}): {member.docstring.value}")
+    assert not wrong
+
+
 def test_the_reference_builds_without_warnings(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path)],
@@ -121,6 +149,9 @@ def test_the_reference_builds_without_warnings(tmp_path: Path) -> None:
     reference = (tmp_path / "reference" / "index.html").read_text()
     for text in ("Voltage of each cell in V", "AsyncStack", "RawReply", "Thread-safe"):
         assert text in reference
+    console = (tmp_path / "console" / "index.html").read_text()
+    for text in ("ConsoleLink", "read_session", "SystemSummary", "Remaining energy in Wh", "check_command"):
+        assert text in console
 
 
 def examples(path: Path, section: str | None = None) -> list[str]:
@@ -135,20 +166,10 @@ GUIDE = [(f"{page.name} {n}", code) for page in sorted(DOCS.glob("*.md")) for n,
 README = [(f"README {n}", code) for n, code in enumerate(examples(ROOT / "README.md", "### Library\n"), 1)]
 
 
-@pytest.fixture(scope="module")
-def battery() -> Iterator[str]:
-    """A simulator on a real pty, with full groups 0 and 1 (so a scan meets no silent address)."""
+def simulator(*args: str) -> Iterator[str]:
+    """A simulator on a real pty (frozen, unpaced), its terminal's path while it runs."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pylonbus.cli.sim",
-            "--pty",
-            "--stack",
-            "US3000C*14;US2000C*14",
-            "--frozen",
-            "--no-pace",
-        ],
+        [sys.executable, "-m", "pylonbus.cli.sim", "--pty", *args, "--frozen", "--no-pace"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -160,14 +181,29 @@ def battery() -> Iterator[str]:
     proc.stdout.close()
 
 
+@pytest.fixture(scope="module")
+def battery() -> Iterator[str]:
+    """RS485 with full groups 0 and 1 (so a scan meets no silent address)."""
+    yield from simulator("--stack", "US3000C*14;US2000C*14")
+
+
+@pytest.fixture(scope="module")
+def console() -> Iterator[str]:
+    """The console (a US2000C firmware) of a stack of two modules."""
+    yield from simulator("--console", "--stack", "US3000C*2")
+
+
 def test_the_guide_and_the_readme_have_examples() -> None:
     assert len(GUIDE) >= 9
     assert len(README) >= 3
 
 
 @pytest.mark.parametrize(("where", "code"), GUIDE + README, ids=[where for where, _ in GUIDE + README])
-def test_every_example_runs(where: str, code: str, battery: str, capsys: pytest.CaptureFixture[str]) -> None:
-    exec(compile(code.replace(PORT, battery), where, "exec"), {"__name__": "__main__"})
+def test_every_example_runs(
+    where: str, code: str, battery: str, console: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = code.replace(PORT, battery).replace(CONSOLE_PORT, console)
+    exec(compile(code, where, "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out  # each example shows what it read
 
 

@@ -380,7 +380,12 @@ def test_a_drain_defers_deleting_sent_batches_and_a_crash_sends_them_again(tmp_p
     spool.settle()
     assert Spool(tmp_path / "s.sqlite", 100).pending() == 3
     rest = spool.oldest(100)
-    spool.remove([batch_id for batch_id, _, _ in rest], defer=True)  # the backlog is empty: deleted at once
+    spool.remove([batch_id for batch_id, _, _ in rest], defer=True)  # the backlog is empty: no commit of its own
+    assert Spool(tmp_path / "s.sqlite", 100).pending() == 3
+    spool.add(b"line 5", 1)  # the next batch's commit carries the deletions
+    assert Spool(tmp_path / "s.sqlite", 100).pending() == 1
+    spool.remove([spool.oldest(1)[0][0]], defer=True)
+    spool.close()  # and a clean close
     assert Spool(tmp_path / "s.sqlite", 100).pending() == 0
 
 

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,17 +142,23 @@ def test_an_address_in_use_is_one_line(daemon, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_live_page_in_a_browser(daemon) -> None:
+def chromium(width: int, height: int) -> Any:
+    """Debian's chromium, headless, driven by its chromedriver, with a window of that size."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = need("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=420,900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
         options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=need("chromedriver")))
+    return webdriver.Chrome(options=options, service=Service(executable_path=need("chromedriver")))
+
+
+def test_live_page_in_a_browser(daemon) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium(420, 900)
     try:
         browser.get(BASE + "/")
         wait = WebDriverWait(browser, 15)
@@ -174,6 +181,59 @@ def test_live_page_in_a_browser(daemon) -> None:
         browser.quit()
 
 
+#: JavaScript: each module's bars (cell, marked, top border style, label) and the balancing lines shown.
+BALANCING = """
+const out = {};
+for (const box of document.querySelectorAll(".module")) {
+  const bars = [...box.querySelectorAll(".cell")].map(bar => ({
+    cell: Number(bar.dataset.cell), marked: bar.classList.contains("balancing"),
+    border: getComputedStyle(bar).borderTopStyle, label: bar.getAttribute("aria-label")}));
+  const listed = [...box.querySelectorAll(".balancing-cells")].filter(e => e.offsetParent).map(e => e.textContent);
+  out[box.dataset.module] = {bars, listed};
+}
+return out;
+"""
+
+
+def test_live_page_marks_the_cells_the_console_says_balance(sim_process) -> None:
+    """The daemon on RS485 and the console of one simulated stack: the page marks exactly the cells whose `bat N`
+    BAL is Y (a dashed top, the balancing named in the bar's label, and a line of text that lists them)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pylonbus.sim import Stack
+    from pylonbus.sim.console import balancing
+
+    stack, seed = "US3000C*2", "3"
+    sim = sim_process("--pty", "--stack", stack, "--seed", seed, "--frozen", "--console-on", "pty")
+    console = sim.proc.stdout.readline().strip()
+    model = Stack.parse(stack, seed=int(seed), frozen=True)
+    expected = {
+        f"0/{module.number}": [n for n, on in enumerate(balancing(module), 1) if on]
+        for module in model.modules.values()
+    }
+    assert all(0 < len(cells) < 15 for cells in expected.values())  # some cells balance, not all
+    proc = serve(sim.port, "--console-device", console, ready=b'"balancing"')
+    browser = chromium(1024, 900)
+    try:
+        browser.get(BASE + "/")
+        WebDriverWait(browser, 15).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".cell")) == 30)
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "live-page-balancing.png"))
+        shown = browser.execute_script(BALANCING)  # at one instant: the page redraws every interval
+        assert sorted(shown) == sorted(expected)
+        for module, cells in expected.items():
+            bars = shown[module]["bars"]
+            assert [bar["cell"] for bar in bars if bar["marked"]] == cells
+            assert [bar["cell"] for bar in bars if bar["border"] == "dashed"] == cells
+            assert [bar["cell"] for bar in bars if bar["label"].endswith(", balancing")] == cells
+            assert {bar["border"] for bar in bars if bar["cell"] not in cells} == {"none"}
+            assert shown[module]["listed"] == ["Balancing: cells " + ", ".join(map(str, cells))]
+    finally:
+        browser.quit()
+        stop(proc)
+
+
 #: JavaScript: the pairs of text boxes that overlap on the page (neither inside the other), and how wide the
 #: page is laid out; a label drawn over another is what a user could not read.
 OVERLAPS = """
@@ -193,17 +253,11 @@ return {overlaps: found, width: document.documentElement.scrollWidth};
 @pytest.mark.parametrize("width", [360, 768, 1280])
 def test_live_page_is_readable_on_a_phone_a_tablet_and_a_desktop(width: int) -> None:
     """16-cell and 15-cell modules with an alarm: no label drawn over another, nothing wider than the screen."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     proc = serve("sim://?stack=US5000,US3000C*2&frozen=1&alarm=2:cell_voltage_high&alarm=3:charge_over_temperature")
-    options = webdriver.ChromeOptions()
-    options.binary_location = need("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},1400"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=need("chromedriver")))
+    browser = chromium(width, 1400)
     try:
         metrics = {"width": width, "height": 1400, "deviceScaleFactor": 1, "mobile": width < 600}
         browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)

@@ -112,7 +112,8 @@ def no_port(args: argparse.Namespace) -> str:
         )
     bms = getattr(args, "bms", "pylontech")
     what = "BMS" if bms == "auto" else "Pylontech" if bms == "pylontech" else f"{bms} BMS"
+    other = "" if bms == "auto" else "; a BMS of another family: --bms auto"
     return (
         f"-d auto: no {what} stack answers on {args.auto_ports} at {args.baud} Bd "
-        "(-v 1 says why each port was skipped); check the adapter, the baud rate and the A/B wiring"
+        f"(-v 1 says why each port was skipped); check the adapter, the baud rate and the A/B wiring{other}"
     )

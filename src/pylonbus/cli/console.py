@@ -17,7 +17,7 @@ from .common import EXIT_ERROR, EXIT_NO_MODULE, EXIT_OK
 from .console_options import CONSOLE_COMMANDS
 from .render import columns_of
 
-HIDDEN = frozenset({"extra", "absent", "counters"})
+HIDDEN = frozenset({"extra", "absent", "counters", "unreadable"})
 
 
 def decode_console(files: list[str], as_json: bool) -> int:
@@ -86,7 +86,10 @@ def commands_of(args: argparse.Namespace, link: Any) -> list[str]:
     module = args.adr if isinstance(args.adr, int) else None
     if module is None and wanted == ["packdata"]:
         return ["pwr"]
-    modules = [module] if module is not None else list(link.query("pwr").present)
+    if module is None and not isinstance(summary := link.query("pwr"), StackSummary):
+        # A Force H2 tower: its `pwr` is one row, and `bat`, `soh`, `stat` alone answer for all its cells.
+        return ["pwr" if name == "packdata" else CONSOLE_COMMANDS[name] for name in wanted]
+    modules = [module] if module is not None else list(summary.present)
     out = []
     for name in wanted:
         per_module = ["pwr {}", "bat {}"] if name == "packdata" else [CONSOLE_COMMANDS[name] + " {}"]
@@ -143,9 +146,12 @@ def text_of(result: ConsoleResult | ConsoleError) -> list[str]:
         lines = table(rows)
         if isinstance(result, CellTable):
             lines.append(f"  balancing cells: {', '.join(map(str, result.balancing_cells)) or 'none'}")
+        if isinstance(result, StackSummary) and result.average_temperature is not None:
+            lines.append(f"  average temperature °C: {_shown(result.average_temperature)}")  # Force H2 `unit`
         return lines + [f"  !! unreadable: {reason}" for reason in result.unreadable]
     width = max(map(len, rows[0]), default=0)
-    return [f"  {key:>{width}}: {_shown(value)}" for key, value in rows[0].items() if value is not None]
+    lines = [f"  {key:>{width}}: {_shown(value)}" for key, value in rows[0].items() if value is not None]
+    return lines + [f"  !! unreadable: {reason}" for reason in getattr(result, "unreadable", ())]
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..link.link import Link
     from ..link.stack import Stack
     from ..service.config import Battery
+    from ..service.console import ConsoleSource
     from ..service.daemon import Daemon
 
 log = logging.getLogger("pylon2influx")
@@ -171,9 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--console-device",
         metavar="PORT",
         help="also read the master's RS232 console port (115200 Bd): SOH, balancing cells, cell temperatures, "
-        "lifetime counters",
+        "lifetime counters; without -d the console alone gives the readings (RS485 taken by the inverter)",
     )
     p.add_argument("--console-every", metavar="S", help="read bat/soh/stat of each module every S seconds (60)")
+    p.add_argument(
+        "--console-wake", action="store_true", help="send the console the 1200 Bd wake-up frame some US2000B need"
+    )
     p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with these options (see README); flags override it"
     )
@@ -315,7 +319,8 @@ def _main(argv: list[str] | None = None) -> int:
         from ..link.console import ConsoleLink
         from ..service.console import ConsoleSource
 
-        console = ConsoleSource(ConsoleLink(args.console_device), args.groups[0], args.console_every)
+        port = ConsoleLink(args.console_device, wake=args.console_wake)
+        console = ConsoleSource(port, args.groups[0], args.console_every, alone=not stacks, stop=stop)
     poller = Poller(stacks, args.rescan, fanout=args.fanout, stop=stop, console=console)
     daemon = None
     if config is not None:
@@ -337,7 +342,11 @@ def _main(argv: list[str] | None = None) -> int:
             log.info("stopped during the start-up scan")
             return EXIT_OK
         found = [named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in stacks if stack.modules]
-        if not found:
+        if console is not None and console.alone:
+            failed = scan_console(console, daemon is None or args.once)
+            if failed is not None:
+                return failed
+        elif not found:
             ends = daemon is None or args.once
             (fatal if ends else log.error)(
                 "no %s devices found on %s in group %s at %d Bd — check the group DIP switches, "
@@ -356,7 +365,13 @@ def _main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return daemon.run()
     except LinkError as error:
-        fatal("%s", error)
+        # Most likely neither port was named: the default RS485 port was tried, and the console may be what the
+        # user has.
+        alone = (
+            f"; -d is {DEFAULT_PORT} by default: name the RS485 port with -d PORT, or read the RS232 console alone "
+            "with --console-device PORT"
+        )
+        fatal("%s%s", error, alone if args.device == DEFAULT_PORT and not args.console_device else "")
         return EXIT_ERROR
     finally:
         if daemon is not None:
@@ -366,6 +381,28 @@ def _main(argv: list[str] | None = None) -> int:
             link.close()
         for lock in held:
             lock.release()
+
+
+def scan_console(console: ConsoleSource, ends: bool) -> int | None:
+    """The console read alone: the modules its `pwr` lists, said. None to go on; where it does not answer and
+    the program `ends` (--once, --try), the exit status as for RS485: 1 for a port that does not open, 2 for
+    one where nothing answers; a daemon asks it again every cycle."""
+    from ..errors import ConsoleError, PortError
+
+    try:
+        console.scan()
+    except (LinkError, ConsoleError) as error:
+        if ends:
+            fatal("%s", error)
+            return EXIT_ERROR if isinstance(error, PortError) else EXIT_NO_MODULE
+        log.error("%s; no readings are published until it answers; it is asked again every cycle", error)
+        console.silent = True  # its answer is said once, when it comes
+        return None
+    if not console.known:
+        (fatal if ends else log.error)("the console on %s lists no module in its pwr table", console.link.port)
+        return EXIT_NO_MODULE if ends else None
+    log.info("modules found: %s", console.describe())
+    return None
 
 
 def open_ports(

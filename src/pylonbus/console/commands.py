@@ -26,9 +26,11 @@ from .results import (
     SohTable,
     StackSummary,
     Statistics,
+    SystemSummary,
 )
 from .tables import (
     AMOUNT,
+    ENERGY,
     FLAG,
     INTEGER,
     MILLI,
@@ -44,28 +46,36 @@ from .tables import (
     read_table,
 )
 
+
+def field_names(cls: type[Any]) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
 UNKNOWN = "Unknown command"
 INVALID = "Invalid command or fail to excute."
 
-#: `pwr`: the stack summary, one row an address (CONSOLE.md variants A–D).
+#: `pwr`: the stack summary, one row an address (CONSOLE.md variants A–D); Force H2 `unit`, one row a unit
+#: of the tower (`Index`, `BTlow`: the lowest cell temperature, `CoulombAH`: SOC and Ah, `CoulombWH`: % and Wh).
 PWR_COLUMNS = (
-    Column(("Power",), "module", INTEGER),
+    Column(("Power", "Index"), "module", INTEGER),
     Column(("Volt",), "voltage", MILLI),
     Column(("Curr",), "current", MILLI),
     Column(("Tempr",), "temperature", MILLI),
-    Column(("Tlow",), "min_temperature", MILLI),
+    Column(("Tlow", "BTlow"), "min_temperature", MILLI),
     Column(("Tlow.Id",), "min_temperature_index", INTEGER),
-    Column(("Thigh",), "max_temperature", MILLI),
+    Column(("Thigh", "BThigh"), "max_temperature", MILLI),
     Column(("Thigh.Id",), "max_temperature_index", INTEGER),
-    Column(("Vlow",), "min_cell_voltage", MILLI),
+    Column(("Vlow", "BVlow"), "min_cell_voltage", MILLI),
     Column(("Vlow.Id",), "min_cell_voltage_index", INTEGER),
-    Column(("Vhigh",), "max_cell_voltage", MILLI),
+    Column(("Vhigh", "BVhigh"), "max_cell_voltage", MILLI),
     Column(("Vhigh.Id",), "max_cell_voltage_index", INTEGER),
     Column(("Base.St",), "base_state", STATE),
     Column(("Volt.St",), "voltage_state", STATE),
     Column(("Curr.St",), "current_state", STATE),
     Column(("Temp.St",), "temperature_state", STATE),
     Column(("Coulomb",), "soc", PERCENT),
+    Column(("CoulombAH",), "remaining_capacity", AMOUNT, percent="soc"),
+    Column(("CoulombWH",), "remaining_energy", ENERGY, percent="state_of_energy"),
     Column(("Time",), "time", TIME),
     Column(("B.V.St",), "battery_voltage_state", STATE),
     Column(("B.T.St",), "battery_temperature_state", STATE),
@@ -76,8 +86,13 @@ PWR_COLUMNS = (
     Column(("DevType",), "model", TEXT),
 )
 
-# `AH(mAH)` names its unit in the header, so its values may come without one.
-_MAH = Kind(lambda text: AMOUNT.parse(text if text.endswith("mAH") else f"{text} mAH"), AMOUNT.write)
+
+def _bare(kind: Kind, unit: str) -> Kind:
+    """A column whose header names its unit (`AH(mAH)`, `WH(mWH)`), so its values may come without one."""
+    return Kind(lambda text: kind.parse(text if text.endswith(unit) else f"{text} {unit}"), MILLI.write)
+
+
+_MAH = _bare(AMOUNT, "mAH")
 
 #: `bat N`: one row a cell (variants a–e).
 BAT_COLUMNS = (
@@ -92,8 +107,9 @@ BAT_COLUMNS = (
     Column(("CTemp. State",), "charge_temperature_state", STATE),
     Column(("DTemp. State",), "discharge_temperature_state", STATE),
     Column(("SOC",), "soc", PERCENT),
-    Column(("Coulomb",), "remaining_capacity", AMOUNT, soc_too=True),
-    Column(("AH(mAH)",), "remaining_capacity", _MAH, soc_too=True),
+    Column(("Coulomb",), "remaining_capacity", AMOUNT, percent="soc"),
+    Column(("AH(mAH)",), "remaining_capacity", _MAH, percent="soc"),
+    Column(("WH(mWH)",), "remaining_energy", _bare(ENERGY, "mWH"), percent="state_of_energy"),
     Column(("BAL", "Bal"), "balancing", FLAG),
 )
 
@@ -116,6 +132,26 @@ def _hex(text: str) -> int:
 
 HEX = Kind(_hex, lambda value: f"0x{value:X}")
 WORDS = Kind(lambda text: tuple(text.split()), " ".join)
+
+#: Force H2 `pwr`: the tower as one row (no `Power` column): the columns a module row has that the tower has
+#: too, and the extremes of its units (`UVlow`: the lowest unit voltage), their states and the error code.
+SYSTEM_COLUMNS = (
+    *(column for column in PWR_COLUMNS if column.field in field_names(SystemSummary)),
+    Column(("UTlow",), "min_unit_temperature", MILLI),
+    Column(("UThigh",), "max_unit_temperature", MILLI),
+    Column(("UVlow",), "min_unit_voltage", MILLI),
+    Column(("UVhigh",), "max_unit_voltage", MILLI),
+    Column(("U.V.St",), "unit_voltage_state", STATE),
+    Column(("U.T.St",), "unit_temperature_state", STATE),
+    Column(("Err Code",), "error_code", HEX),
+)
+
+#: The `Key : value` lines Force H2 prints before the tables of `pwr` and `unit` (mV, m°C, no unit printed).
+HEAD_KEYS = (
+    Column(("AverageTempr",), "average_temperature", MILLI),
+    Column(("DC Volt",), "dc_voltage", MILLI),
+    Column(("Bat Volt",), "battery_voltage", MILLI),
+)
 
 #: `pwr N`: ` Key : value unit` lines; the unit printed after the value is the column's `unit`.
 PWR_N_KEYS = (
@@ -167,7 +203,7 @@ UNIT_SUFFIX = re.compile(r"\s*(?:mV|mA|mC|%|s)$")
 KEY_VALUE = re.compile(r"^\s*(?P<key>[^:]*?)\s*:\s*(?P<value>.*?)\s*$")
 ADDRESS = re.compile(r"^\s*(?:Power|Device address)\s+(\d+)\s*$")
 CLOCK = re.compile(r"(?:(\S+)\s+)?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$")
-STAT_NAMES = {"CYCLE Times": "cycles", "SOH": "soh"}
+STAT_NAMES = {"CYCLE Times": "cycles", "SOH": "soh", "SOH Percent": "soh"}  # `SOH Percent`: Force H2
 
 
 def key_values(lines: Iterable[str]) -> dict[str, str]:
@@ -208,18 +244,34 @@ def _table(lines: Sequence[str], start: int, columns: Sequence[Column]) -> Table
 
 
 def _rows(table: Table, cls: type[Any]) -> list[Any]:
-    names = {f.name for f in fields(cls)}
+    names = field_names(cls)
     return [cls(**{k: v for k, v in row.fields.items() if k in names}, extra=row.extra) for row in table.rows]
 
 
-def _summary(table: Table) -> StackSummary:
+def _summary(table: Table, head: dict[str, Any], head_extra: dict[str, str]) -> StackSummary:
     modules = []
     for row in table.rows:
         if row.absent:
             modules.append(ModuleSummary(row.fields["module"], absent=True))
         else:
             modules.append(ModuleSummary(**row.fields, extra=row.extra))
-    return StackSummary(tuple(modules), table.unreadable)
+    return StackSummary(tuple(modules), table.unreadable, **head, extra=head_extra)
+
+
+def _system(table: Table, head: dict[str, Any], head_extra: dict[str, str]) -> SystemSummary:
+    """The tower's row; a table of more than one row is not the tower's."""
+    if len(table.rows) > 1:
+        raise ConsoleFormatError(f"the tower's table has {len(table.rows)} rows, not one")
+    if not table.rows:
+        return SystemSummary(**head, extra=head_extra, unreadable=table.unreadable or ("the table has no row",))
+    (row,) = table.rows
+    return SystemSummary(**head, **row.fields, extra=head_extra | row.extra, unreadable=table.unreadable)
+
+
+def _head(lines: Sequence[str], result: type[Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The `Key : value` lines before a table (Force H2): typed where HEAD_KEYS names a field of the `result`,
+    the others by their label."""
+    return read_keys(key_values(lines), [key for key in HEAD_KEYS if key.field in field_names(result)])
 
 
 def decode(reply: Reply) -> ConsoleResult:
@@ -238,14 +290,18 @@ def decode(reply: Reply) -> ConsoleResult:
             continue  # a header has no colon; `Bat Volt  : 400916` (Force H2) is a key
         if len(words) < 2 or words[1].isdigit():
             continue  # `Power  1`: the heading of a `pwr N` or `soh N`
-        if words[0] == "Power":
-            return _summary(_table(lines, index, PWR_COLUMNS))
+        if words[0] in ("Power", "Index"):
+            return _summary(_table(lines, index, PWR_COLUMNS), *_head(lines[:index], StackSummary))
         if words[0] == "Battery" and words[1] == "Voltage":
             table = _table(lines, index, SOH_COLUMNS)
             return SohTable(module_of(lines, reply.command), tuple(_rows(table, SohCell)), table.unreadable)
         if words[0] in ("Battery", "Bat"):
             table = _table(lines, index, BAT_COLUMNS)
-            return CellTable(module_of(lines, reply.command), tuple(_rows(table, Cell)), table.unreadable)
+            _, head = _head(lines[:index], CellTable)
+            return CellTable(module_of(lines, reply.command), tuple(_rows(table, Cell)), table.unreadable, head)
+        if "Volt" in words:  # no index column: the tower's one row (Force H2 `pwr`)
+            table = read_table(lines[index:], SYSTEM_COLUMNS, numbered=False)
+            return _system(table, *_head(lines[:index], SystemSummary))
     return _key_value_reply(reply)
 
 

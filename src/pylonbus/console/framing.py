@@ -22,14 +22,18 @@ BYTES_ENCODING = "latin-1"  # a byte is a character: a cut or foreign byte never
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One exchange: the command echoed ("" when the capture has none), the lines of its answer (no echo,
-    completion, `$$`, prompt or page prompt), the prompt that ended it and whether it said it completed."""
+    """One exchange of a console session, framing taken off."""
 
     command: str
+    """The command echoed ("" when the capture has none)."""
     lines: tuple[str, ...]
+    """The lines of the answer, right-stripped: no echo, completion line, `$$`, prompt or page prompt."""
     prompt: str = ""
+    """The prompt that ended it, without its `>` (`pylon`, `pylon_debug`, `PYTES`)."""
     completed: bool = False
+    """Whether it ended with `Command completed successfully`."""
     pages: int = 0
+    """How many `Press [Enter]` pages it stopped at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,10 @@ def _line_before(text: str, end: int) -> int:
 
 class ConsoleReader:
     """Bytes of a live console in, events out: a `Page` when the console waits for Enter, a `Reply` once its
-    `$$` and prompt have arrived. Chunks may split anywhere (a token, a line ending, the prompt)."""
+    `$$` and prompt have arrived. Chunks may split anywhere (a token, a line ending, the prompt).
+
+    Attributes:
+        command: The command sent, whose echo the reply starts with (None: read it from the reply)."""
 
     def __init__(self, command: str | None = None) -> None:
         self.command = command
@@ -115,6 +122,7 @@ class ConsoleReader:
         self._seen = 0  # where the search for the next page prompt starts
 
     def feed(self, data: bytes) -> None:
+        """Take the bytes the port gave (any chunk: a token, a line ending or the prompt may be split)."""
         self._text += data.decode(BYTES_ENCODING)
 
     def clear(self, command: str | None = None) -> None:
@@ -129,6 +137,8 @@ class ConsoleReader:
         return self._text
 
     def next_event(self) -> Reply | Page | None:
+        """The next event of what was fed: a `Page` (answer it with a CR), a complete `Reply`, or None while
+        more is to come."""
         end = LIVE_END.search(self._text)
         page = PAGE.search(self._text, self._seen)
         if page is not None and (end is None or page.start() < end.start()):

@@ -87,13 +87,17 @@ def _percent(text: str) -> float:
     return float(_integer(text.removesuffix("%"))) if text.endswith("%") else _fail("not a percentage")
 
 
-def _amount(text: str) -> float:
-    """Ah of `N mAH` (the console's unit; `mAS` on Pytes V5)."""
-    number, _, unit = text.partition(" ")
-    scale = {"mAH": 1000, "mAS": 3_600_000}.get(unit)
-    if scale is None:
-        raise ValueError(f"unit {unit or 'missing'!r} is not mAH or mAS")
-    return round(_integer(number) / scale, 6)
+def _scaled(scales: Mapping[str, int]) -> Callable[[str], float]:
+    """The reading of `N unit` in the base unit, for the units in `scales` (how many make one)."""
+
+    def parse(text: str) -> float:
+        number, _, unit = text.partition(" ")
+        scale = scales.get(unit)
+        if scale is None:
+            raise ValueError(f"unit {unit or 'missing'!r} is not {' or '.join(scales)}")
+        return round(_integer(number) / scale, 6)
+
+    return parse
 
 
 def _state(text: str) -> str:
@@ -125,7 +129,10 @@ class Kind:
 INTEGER = Kind(_integer, str)
 MILLI = Kind(_milli, lambda value: str(round(value * 1000)))
 PERCENT = Kind(_percent, lambda value: f"{value:.0f}%")
-AMOUNT = Kind(_amount, lambda value: f"{round(value * 1000)} mAH")
+#: Ah of `N mAH` (the console's unit; `mAS` on Pytes V5).
+AMOUNT = Kind(_scaled({"mAH": 1000, "mAS": 3_600_000}), lambda value: f"{round(value * 1000)} mAH")
+#: Wh of `N mWH` (Force H2 `CoulombWH`).
+ENERGY = Kind(_scaled({"mWH": 1000}), lambda value: f"{round(value * 1000)} mWH")
 STATE = Kind(_state, str)
 FLAG = Kind(_flag, lambda value: "Y" if value else "N")
 TIME = Kind(_time, str)
@@ -135,12 +142,13 @@ TEXT = Kind(str, str)
 @dataclass(frozen=True, slots=True)
 class Column:
     """A column a table may have: the header texts firmware prints for it, and the field it fills.
-    `soc_too` marks the `Coulomb` of old `bat` tables, which holds `89%  42586 mAH`: SOC and Ah at once."""
+    `percent` names the field of a percentage printed before the value: the `Coulomb` of old `bat` tables
+    holds `89%  42586 mAH` (SOC and Ah at once), Force H2's `CoulombWH` `84%  11903117 mWH`."""
 
     headers: tuple[str, ...]
     field: str
     kind: Kind
-    soc_too: bool = False
+    percent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +206,13 @@ def read_fields(values: Mapping[str, str], known: Mapping[str, Column]) -> tuple
 
 
 def _parse(column: Column, text: str) -> dict[str, Any]:
-    if not column.soc_too:
+    if not column.percent:
         return {column.field: column.kind.parse(text)}
-    soc, _, amount = text.partition("% ") if "% " in text else ("", "", text)
-    if not soc and text.endswith("%"):
-        return {"soc": _percent(text)}
+    share, _, amount = text.partition("% ") if "% " in text else ("", "", text)
+    if not share and text.endswith("%"):
+        return {column.percent: _percent(text)}
     fields = {column.field: column.kind.parse(amount)}
-    return {"soc": _percent(soc + "%")} | fields if soc else fields
+    return {column.percent: _percent(share + "%")} | fields if share else fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +224,15 @@ class Table:
     unreadable: tuple[str, ...]
 
 
-def read_table(lines: Sequence[str], columns: Iterable[Column]) -> Table:
-    """The first line is the header; every following line that starts with a number is a row."""
+def read_table(lines: Sequence[str], columns: Iterable[Column], numbered: bool = True) -> Table:
+    """The first line is the header; every following line that starts with a number is a row (`numbered`: the
+    rows of a table with an index column), every following line is one otherwise (the tower of Force H2)."""
     header = read_header(lines[0])
     known = columns_by_header(columns)
     rows: list[Row] = []
     unreadable: list[str] = []
     for line in lines[1:]:
-        if not NUMBER.fullmatch(line.split(maxsplit=1)[0]):
+        if numbered and not NUMBER.fullmatch(line.split(maxsplit=1)[0]):
             continue
         try:
             rows.append(read_row(header, line, known))
@@ -237,22 +246,22 @@ def write_row(header_line: str, fields: Mapping[str, Any], columns: Iterable[Col
     after the previous value when that is wider), `-` where a field is None or no column names it."""
     header = read_header(header_line)
     known = columns_by_header(columns)
-    # The SOC goes with the amount under an old `Coulomb` only when no column of its own shows it.
-    soc_alone = any(known[n].field == "soc" and not known[n].soc_too for n in header.names if n in known)
+    # A percentage goes with the amount (an old `Coulomb`'s SOC) only when no column of its own shows it.
+    alone = {known[n].field for n in header.names if n in known}
     line = ""
     for name, start in zip(header.names, header.starts, strict=True):
         column = known.get(name)
-        text = PLACEHOLDER if column is None else _write(column, fields, with_soc=column.soc_too and not soc_alone)
+        text = PLACEHOLDER if column is None else _write(column, fields, with_percent=column.percent not in alone)
         line = line.ljust(start) if len(line) < start else line + " " if line else line
         line += text
     return line
 
 
-def _write(column: Column, fields: Mapping[str, Any], with_soc: bool) -> str:
+def _write(column: Column, fields: Mapping[str, Any], with_percent: bool) -> str:
     value = fields.get(column.field)
     if value is None:
         return PLACEHOLDER
     text = column.kind.write(value)
-    if with_soc and fields.get("soc") is not None:
-        text = f"{PERCENT.write(fields['soc'])}      {text}"
+    if column.percent and with_percent and fields.get(column.percent) is not None:
+        text = f"{PERCENT.write(fields[column.percent])}      {text}"
     return text

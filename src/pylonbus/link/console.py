@@ -12,13 +12,14 @@ from serial import Serial
 
 from ..console import ConsoleReader, Page, Reply, decode
 from ..console.framing import CONSOLE_BAUD
-from ..console.results import CellTable, ConsoleResult, SohTable, StackSummary
+from ..console.results import CellTable, ConsoleResult, SohTable, StackSummary, SystemSummary
 from ..errors import CommandFailedError, ConsoleFormatError, LinkError, NoReplyError, PortError, UnknownCommandError
 from ..logs import FRAME
 from .link import TRIES
 from .urls import open_settings, port_error, register_url_handler
 
 log = logging.getLogger(__name__)
+TABLES = (StackSummary, SystemSummary, CellTable, SohTable)  # results whose unreadable rows are asked again
 
 WAKE_BAUD = 1200
 # The frame some US2000B need at 1200 Bd before their console answers at 115200 (CONSOLE.md: harmless where
@@ -66,7 +67,16 @@ def check_command(command: str, allow: frozenset[str] = frozenset()) -> str:
 
 class ConsoleLink:
     """The console of the module a cable is plugged into (device path, `socket://`, `rfc2217://`); it answers
-    for the whole stack (`pwr`, `bat N` of any module)."""
+    for the whole stack (`pwr`, `bat N` of any module).
+
+    Attributes:
+        port: The port: a device path, `socket://HOST:PORT` or `rfc2217://HOST:PORT`.
+        baud: Line speed in Bd (115200, the console's rate).
+        timeout: Seconds without a byte before a reply is given up (the console pauses between rows).
+        tries: Attempts of each command before it fails (default 3, as the RS485 link).
+        wake: Whether opening sends the 1200 Bd wake-up frame some US2000B need first.
+        allow: Command names sent although they are not read-only (see `check_command`).
+        errors: Failed attempts since the link was made."""
 
     def __init__(
         self,
@@ -90,6 +100,7 @@ class ConsoleLink:
         self._reader = ConsoleReader()
 
     def open(self) -> Serial:
+        """Open the port (and send the wake-up frame first when `wake`); PortError when it cannot be."""
         if self._serial is not None and self._serial.is_open:
             return self._serial
         try:
@@ -115,6 +126,7 @@ class ConsoleLink:
         port.reset_input_buffer()
 
     def close(self) -> None:
+        """Close the port; the next command opens it again."""
         if self._serial is not None:
             with suppress(OSError, serial.SerialException):
                 self._serial.close()
@@ -176,7 +188,7 @@ class ConsoleLink:
                 if attempt == 2:
                     self.close()
                 continue
-            if isinstance(result, StackSummary | CellTable | SohTable) and result.unreadable and attempt < self.tries:
+            if isinstance(result, TABLES) and result.unreadable and attempt < self.tries:
                 log.debug("%s: %r had unreadable rows, asking again: %s", where, command, result.unreadable[0])
                 continue
             return result

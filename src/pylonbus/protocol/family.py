@@ -131,9 +131,12 @@ class Family(Generic[C, R]):
     max_group: int = 0  # groups 0..max_group share the bus; 0 where the family has no groups
     locate: Callable[[int], tuple[int, int]] = split_address  # (group, module) of an ADR: `address` reversed
     longest_reply: int = field(init=False)
+    #: `info_addresses` of every ADR, so that a decode looks them up rather than calls for them.
+    echoes: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "longest_reply", max(self.reply_bytes.values()))
+        object.__setattr__(self, "echoes", tuple(self.info_addresses(adr) for adr in range(256)))
 
     def rtn_meaning(self, rtn: int) -> str:
         return self.rtn_texts.get(rtn, UNKNOWN_RTN)
@@ -169,15 +172,18 @@ class Family(Generic[C, R]):
         if layout is None:
             raise DecodeError(f"no {'fan-out ' if fanout else ''}reply layout for CID2 0x{command:02X}")
         try:
-            result: R = layout.decode(frame.info)
+            result: R
+            result, end = layout.read(frame.info, 0)
+            if end != len(frame.info):
+                layout.decode(frame.info)  # raises the error of the bytes left over
         except ImplausibleValue as error:
             error.locate(f"the master {self._where(frame)}" if fanout else self._where(frame))
             raise
         if not fanout and command in self.addressed:
             # A module echoes the address it was asked for; anything else is another module's reply or a
             # misread frame.
-            echo = getattr(result, "command_value", None)
-            if echo is not None and echo not in self.info_addresses(frame.adr):
+            echo, adr = getattr(result, "command_value", None), frame.adr
+            if echo is not None and echo not in (self.echoes[adr] if 0 <= adr <= 0xFF else self.info_addresses(adr)):
                 raise DecodeError(
                     f"{self.commands(command).name} reply from ADR 0x{frame.adr:02X} names address 0x{echo:02X} "
                     "in its INFO: it answers another request"
@@ -192,8 +198,8 @@ class Family(Generic[C, R]):
         `ImplausibleValue` for values no battery has and `DecodeError` for everything else that does not fit."""
         if frame.cid1 != self.cid1:
             raise DecodeError(f"CID1 is 0x{frame.cid1:02X}: not a reply of a {self.title} battery (0x{self.cid1:02X})")
-        if frame.rtn:
-            raise ResponseError(frame.rtn, frame.adr, self.rtn_meaning(frame.rtn))
+        if frame.cid2:  # the RTN of a reply
+            raise ResponseError(frame.cid2, frame.adr, self.rtn_meaning(frame.cid2))
         if command == GET_VERSION and command not in self.replies:
             if frame.info:
                 raise DecodeError(f"a PROTOCOL_VERSION reply carries no INFO, this one has {len(frame.info)} byte(s)")

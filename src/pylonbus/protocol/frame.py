@@ -5,8 +5,10 @@ and the header codes they share (CID1 0x46, the return codes) live here; what di
 
 from __future__ import annotations
 
+from binascii import a2b_hex
 from dataclasses import dataclass
 from enum import IntEnum
+from zlib import adler32
 
 from ..errors import ChecksumError, FrameError, LengthChecksumError
 
@@ -17,6 +19,9 @@ MIN_FRAME = 1 + HEADER_CHARS + 4 + 1
 MAX_LENID = 0xFFF
 MAX_FRAME = MIN_FRAME + MAX_LENID
 _HEX_DIGITS = b"0123456789ABCDEFabcdef"
+# Adler-32's low half is 1 + the bytes' sum mod 65521: exact while hex digits (at most 'f', 0x66) add up to
+# less than that, so a frame's checksum is one C call where `sum` iterates in Python (0.9 of 5 µs a frame).
+_ADLER_SPAN = (65521 - 2) // ord("f")
 CID1_BATTERY = 0x46  # the battery device type; a family may use another (EG4 and Daren: 0x4A)
 
 
@@ -104,6 +109,15 @@ def encode_frame(ver: int, adr: int, cid2: int, info: bytes = b"", cid1: int = C
     return b"~%s%04X\r" % (body, checksum(body))
 
 
+def _digit_sum(body: bytes) -> int:
+    """The sum of bytes that are all hex digits (`checksum` before its inversion)."""
+    if len(body) <= _ADLER_SPAN:
+        return (adler32(body) & 0xFFFF) - 1
+    view = memoryview(body)
+    spans = range(0, len(body), _ADLER_SPAN)
+    return sum([adler32(view[start : start + _ADLER_SPAN]) & 0xFFFF for start in spans]) - len(spans)
+
+
 def _bad_hex_offset(data: bytes, start: int, end: int) -> int:
     for pos in range(start, end):
         if data[pos] not in _HEX_DIGITS:
@@ -128,11 +142,11 @@ def parse_frame(data: bytes) -> Frame:
         raise FrameError(f"non-hex character {bytes(data[pos : pos + 1])!r} at offset {pos}")
     # Header, INFO and CHKSUM in one conversion; an odd digit count is not whole bytes, so only the header
     # is converted and the LENGTH checks below are bound to reject the frame.
-    raw = bytes.fromhex((data[1:13] if size & 1 else data[1:-1]).decode("ascii"))
-    ver, adr, cid1, cid2 = raw[0], raw[1], raw[2], raw[3]
+    raw = a2b_hex(data[1:13] if size & 1 else data[1:-1])
     length = raw[4] << 8 | raw[5]
     lenid = length & MAX_LENID
-    if length >> 12 != length_checksum(lenid):
+    # LCHKSUM makes the four nibbles of LENGTH add up to 0 mod 16: one test, no call, on the usual path.
+    if (length + (length >> 4) + (length >> 8) + (length >> 12)) & 0xF:
         raise LengthChecksumError(
             f"LENGTH 0x{length:04X}: LCHKSUM nibble is 0x{length >> 12:X}, "
             f"LENID 0x{lenid:03X} needs 0x{length_checksum(lenid):X}"
@@ -145,10 +159,10 @@ def parse_frame(data: bytes) -> Frame:
             f"but the frame has {size} bytes: truncated or run together with another frame"
         )
     given = raw[-2] << 8 | raw[-1]
-    expected = checksum(data[1:-5])
+    expected = -_digit_sum(data[1:-5]) & 0xFFFF
     if given != expected:
         raise ChecksumError(f"CHKSUM is {given:04X} at offset {size - 5}, contents need {expected:04X}")
-    return Frame(ver, adr, cid1, cid2, raw[6:-2])
+    return Frame(raw[0], raw[1], raw[2], raw[3], raw[6:-2])
 
 
 class FrameReader:

@@ -8,7 +8,7 @@ import linecache
 import math
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -116,6 +116,7 @@ class Capacities:
 
 Element = Int | Array | Text | Repeat | Rest | Tail | Capacities
 _CAPACITY_HEAD = struct.Struct(">HBHH")
+_SHAPES = 16  # shaped readers kept a layout; a frame of a shape beyond them is read by the generic reader
 #: The bytes a Text may hold, to delete: what is left are control characters (C0, DEL and C1 in latin-1).
 _PRINTABLE = bytes([*range(0x20, 0x7F), *range(0xA0, 0x100)])
 
@@ -147,6 +148,38 @@ def _short(name: str, pos: int, need: int, have: int) -> DecodeError:
     )
 
 
+def arguments(cls: Any, values: list[tuple[str, str]]) -> str:
+    """The source of a result's constructor arguments, from (field name, expression): positional in the order
+    of a dataclass's fields as far as the values give them (keywords cost a 0x42 frame 0.4 µs), by keyword
+    after that."""
+    given = dict(values)
+    positional = []
+    for f in fields(cls) if is_dataclass(cls) else ():
+        if not f.init or f.kw_only or f.name not in given:
+            break
+        positional.append(given.pop(f.name))
+    return ", ".join([*positional, *(f"{name}={value}" for name, value in given.items())])
+
+
+def scaled(item: Int, raw: str, const: Callable[[Any], str]) -> str:
+    """The source of an item's value from the name of its raw integer; `const` names a constant it needs."""
+    if item.convert is not None:
+        return f"{const(item.convert)}({raw})"
+    if item.offset:
+        raw = f"({raw} - {item.offset})"
+    return f"{raw} / {item.div}" if item.div != 1 else raw
+
+
+def code_file(lines: list[str], label: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Runs generated source in `namespace` (returned), under a file name of its own."""
+    source = "\n".join(lines) + "\n"
+    filename = f"<layout {label}>"
+    # Registered so that a traceback through the generated reader shows its lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
 class _Reader:
     """Writes the source of one function that reads a layout: every element becomes straight-line code
     with its sizes, scales and checks as constants, so a frame costs a few C calls and no dispatch.
@@ -172,7 +205,7 @@ class _Reader:
             run = []
             self.element(element)
         self.int_run(run)
-        self.emit("return cls(" + ", ".join(f"{name}={value}" for name, value in self.values) + "), pos")
+        self.emit(f"return cls({arguments(layout.cls, self.values)}), pos")
 
     def emit(self, *lines: str) -> None:
         self.lines += ["    " + line for line in lines]
@@ -194,11 +227,7 @@ class _Reader:
             self.emit(f"if not {bounds[0]} <= {raw} <= {bounds[1]}: raise _implausible({self.const(item)}, {raw})")
 
     def scaled(self, item: Int, raw: str) -> str:
-        if item.convert is not None:
-            return f"{self.const(item.convert)}({raw})"
-        if item.offset:
-            raw = f"({raw} - {item.offset})"
-        return f"{raw} / {item.div}" if item.div != 1 else raw
+        return scaled(item, raw, self.const)
 
     def int_run(self, fields: list[Int]) -> None:
         if not fields:
@@ -272,7 +301,7 @@ class _Reader:
                 self.values.append((name, var))
             case Repeat(name=name, layout=layout):
                 self.check("1", repr(name + " count"))
-                block = self.const(layout.read)
+                block = f"{self.const(layout)}.read"  # looked up each time: it changes with the shape read
                 self.emit(f"if not buf[pos]: raise ImplausibleValue({name + ' count'!r}, 0, (1, 255))")
                 self.emit("blocks = []", "pos += 1", "for index in range(buf[pos - 1]):")
                 self.emit("    try:", f"        block, pos = {block}(buf, pos)")
@@ -310,12 +339,7 @@ class _Reader:
                 raise TypeError(f"not a layout element: {element!r}")
 
     def function(self, label: str) -> Callable[[bytes, int], tuple[Any, int]]:
-        source = "\n".join(self.lines) + "\n"
-        filename = f"<layout {label}>"
-        # Registered so that a traceback through the generated reader shows its lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec"), self.namespace)
-        read: Callable[[bytes, int], tuple[Any, int]] = self.namespace["read"]
+        read: Callable[[bytes, int], tuple[Any, int]] = code_file(self.lines, label, self.namespace)["read"]
         return read
 
 
@@ -370,8 +394,29 @@ class Layout(Generic[T]):
     def __init__(self, cls: Callable[..., T], *elements: Element) -> None:
         self.cls = cls
         self.elements = elements
-        self.read: Callable[[bytes, int], tuple[T, int]] = _Reader(self).function(getattr(cls, "__name__", "?"))
-        """Decode starting at an offset; returns the result and the offset after it."""
+        self.generic: Callable[[bytes, int], tuple[T, int]] = _Reader(self).function(getattr(cls, "__name__", "?"))
+        """Reads any frame of the layout (and raises every error); `read` is the one to call."""
+        self.read: Callable[[bytes, int], tuple[T, int]] = self._switch
+        """Decode starting at an offset; returns the result and the offset after it. The reader of the shape
+        last read (`shaped.py`), or the generic one where no shaped reader reads the layout."""
+        self._shapes: dict[tuple[int, ...], Callable[[bytes, int], tuple[T, int]]] = {}
+
+    def _switch(self, buf: bytes, pos: int = 0) -> tuple[T, int]:
+        """Reads a frame the current reader does not fit (the first, or one of another shape) with the generic
+        reader, then makes the reader of its shape the current one."""
+        result, end = self.generic(buf, pos)
+        from .shaped import shape_of, shaped_reader  # here, not above: it reads this module's elements
+
+        shape = shape_of(self, result)
+        if shape is None:
+            self.read = self.generic
+            return result, end
+        reader = self._shapes.get(shape)
+        if reader is None and len(self._shapes) < _SHAPES:
+            reader = self._shapes[shape] = shaped_reader(self, shape, self._switch)
+        if reader is not None:
+            self.read = reader
+        return result, end
 
     @property
     def raw(self) -> bool:

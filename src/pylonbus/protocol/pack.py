@@ -154,6 +154,9 @@ class PackAlarm:
     #: Flags of those words that say how the pack is rather than that something is wrong (PACE's "fully
     #: charged" protection): not named as alarms.
     QUIET_FLAGS: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the result has a state a cell and a sensor (every 0x44 has; the console's `pwr` row has none):
+    #: where it has none, no cell or sensor alarm is named, rather than named and never raised.
+    SENSOR_STATES: ClassVar[bool] = True
 
     cell_states: tuple[AlarmState, ...]
     temperature_states: tuple[AlarmState, ...]

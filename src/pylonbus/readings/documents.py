@@ -8,6 +8,7 @@ import time
 from enum import IntFlag
 from typing import Any
 
+from ..console.results import ModuleSummary
 from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, Status1
@@ -15,7 +16,7 @@ from ..protocol.families.pylontech.results import PackAlarm as PylontechAlarm
 from ..protocol.fields import AlarmState
 from ..protocol.pack import PackAlarm, PackAnalog, Quantity, extras
 from .energy import FIELDS as ENERGY_FIELDS
-from .reading import ModuleReading, Reading, StackReading, family_labels, group_path
+from .reading import ModuleReading, Reading, StackReading, family_labels, group_path, row_quantities
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').
@@ -71,6 +72,8 @@ _EXTRA_UNITS: dict[type, dict[str, dict[str, str]]] = {}
 def module_extras(module: ModuleReading) -> dict[str, dict[str, str]]:
     """The extra quantities of a module: its family's, and what its console adds (`--console-device`)."""
     found = extra_units(module.analog) if module.analog is not None else {}
+    if module.summary is not None:
+        found = found | _units(row_quantities(module.summary))  # a new dict: extra_units' is its class's
     return found | _units(module.console.quantities()) if module.console is not None else found
 
 
@@ -115,14 +118,19 @@ def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
     return found
 
 
+def alarm_names(alarm: PackAlarm | None) -> tuple[str, ...]:
+    """The names of a module document's `alarms`: ALARMS for Pylontech's 0x44 (and where none was read),
+    else those of its family's result (or of the console's states)."""
+    return ALARMS if alarm is None or isinstance(alarm, PylontechAlarm) else tuple(family_alarms(alarm))
+
+
 def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
     """Another family's alarms, each true or false, named from its result: the cell and sensor states and
     each state its `ALARM_FIELDS` names (`<part>_low`, `<part>_high`, `other_error`), and each flag of its
     alarm words (a flag two words have, such as a warning and a protection, named with its word's field)."""
-    groups: dict[str, tuple[AlarmState, ...]] = {
-        "cell_voltage": alarm.cell_states,
-        "temperature": alarm.temperature_states,
-    }
+    groups: dict[str, tuple[AlarmState, ...]] = (
+        {"cell_voltage": alarm.cell_states, "temperature": alarm.temperature_states} if alarm.SENSOR_STATES else {}
+    )
     words: dict[str, IntFlag] = {}
     for name in alarm.ALARM_FIELDS:
         value = getattr(alarm, name)
@@ -175,28 +183,12 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         "online": module.online,
     }
     analog = module.analog
-    if analog is None:
+    if analog is None and module.summary is not None:
+        doc |= console_values(module, module.summary)
+    elif analog is None:
         return doc | {"error": module.error}
-    doc |= {
-        "voltage": analog.voltage,
-        "current": analog.current,
-        "power": analog.power,
-        "soc": _real(analog.soc),
-        "remaining_capacity": analog.remaining_capacity,
-        "full_capacity": analog.total_capacity,
-        "cycles": analog.cycles,
-        "cells": list(analog.cell_voltages),
-        "cell_min": module.cell_min,
-        "cell_max": module.cell_max,
-        "cell_mean": module.cell_mean,
-        "cell_delta": module.cell_delta,
-        "cell_min_index": module.cell_min_index,
-        "cell_max_index": module.cell_max_index,
-        "temperature_bms": analog.bms_temperature,
-        "temperatures": list(analog.cell_temperatures),
-    }
-    if extra_units(analog):  # (Pylontech's result has none: no need to look for them)
-        doc |= {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
+    else:
+        doc |= rs485_values(module, analog)
     if module.console is not None:  # a flag a cell (its list for the page and the state), each value an extra
         doc["balancing"] = list(module.console.balancing)
         doc |= {q.name: q.value for q in module.console.quantities()}
@@ -207,6 +199,64 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
     elif alarm is not None:
         doc["alarms"] = family_alarms(alarm)
     return doc | _energy(module.energy)
+
+
+def _cells(module: ModuleReading) -> dict[str, Any]:
+    low, low_index, high, high_index, delta = module.extremes()
+    return {
+        "cell_min": low,
+        "cell_max": high,
+        "cell_mean": module.cell_mean,
+        "cell_delta": delta,
+        "cell_min_index": low_index,
+        "cell_max_index": high_index,
+    }
+
+
+def rs485_values(module: ModuleReading, analog: PackAnalog) -> dict[str, Any]:
+    doc = {
+        "voltage": analog.voltage,
+        "current": analog.current,
+        "power": analog.power,
+        "soc": _real(analog.soc),
+        "remaining_capacity": analog.remaining_capacity,
+        "full_capacity": analog.total_capacity,
+        "cycles": analog.cycles,
+        "cells": list(analog.cell_voltages),
+        **_cells(module),
+        "temperature_bms": analog.bms_temperature,
+        "temperatures": list(analog.cell_temperatures),
+    }
+    if not extra_units(analog):  # (Pylontech's result has none: no need to look for them)
+        return doc
+    return doc | {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
+
+
+#: What a module read from the console alone never carries: `pwr` prints no capacities.
+CONSOLE_ALONE_LACKS = ("remaining_capacity", "full_capacity")
+
+
+def lacks(module: ModuleReading) -> tuple[str, ...]:
+    """The module document's keys its source cannot give at all (not: not this cycle)."""
+    return CONSOLE_ALONE_LACKS if module.analog is None and module.summary is not None else ()
+
+
+def console_values(module: ModuleReading, row: ModuleSummary) -> dict[str, Any]:
+    """A module read from the console alone: what its `pwr` row proves this cycle (what the firmware's table
+    lacks is None, never 0), and the cells and their sensors as `bat N` gave them last. No capacities: `pwr`
+    prints none; `cycles` is `stat N`'s."""
+    cycles = None if module.console is None else module.console.lifetime.get("cycles")
+    return {
+        "voltage": row.voltage,
+        "current": row.current,
+        "power": module.power,
+        "soc": row.soc,
+        "cycles": cycles,
+        "cells": list(module.cell_voltages),
+        **_cells(module),
+        "temperature_bms": row.mosfet_temperature,
+        "temperatures": list(module.cell_temperatures),
+    } | {q.name: q.value for q in row_quantities(row)}
 
 
 def stack_state(stack: StackReading, time_ns: int) -> dict[str, Any]:

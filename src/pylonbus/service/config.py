@@ -38,7 +38,7 @@ class Battery:
 
 @dataclass(slots=True)
 class Config:
-    device: str = DEFAULT_PORT
+    device: str | None = DEFAULT_PORT  # None: the console alone (`console_device`)
     baud: int = DEFAULT_BAUD
     groups: list[int] = field(default_factory=lambda: [0])
     bms: str = DEFAULT
@@ -134,8 +134,8 @@ def _secret(settings: Mapping[str, Any], name: str, environ: Mapping[str, str]) 
 
 
 def batteries(settings: Mapping[str, Any]) -> list[Battery]:
-    """Every port of the settings, each with its family."""
-    ports = settings.get("batteries") or [settings]
+    """Every port of the settings, each with its family; none when the console is read alone."""
+    ports = settings.get("batteries") or ([] if settings["device"] is None else [settings])
     return [Battery(port["device"], port["baud"], list(port["groups"]), port["bms"]) for port in ports]
 
 
@@ -208,6 +208,12 @@ def configure(settings: Mapping[str, Any], environ: Mapping[str, str] | None = N
             None if ca_file is None else str(ca_file),
         )
     check_stacks(config.batteries, config.schema)
+    if not config.batteries and config.schema == "c" and (server or settings["stdout"] or not (broker or config.http)):
+        raise ConfigError(
+            f"--console-device {settings['console_device']} without -d: --schema c writes the C program's Battery "
+            "lines, which need every cell voltage, both capacities and the cycles each cycle, and the console's "
+            "pwr gives none of them; give --schema full (or both: its Battery lines are left out), or add -d PORT"
+        )
     if broker:
         config.mqtt = MqttConfig(
             broker,

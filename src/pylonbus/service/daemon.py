@@ -3,6 +3,7 @@ signal stops it. Signal handlers only set flags (`stop`, `report`); the loop act
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ def open_spool(config: Config) -> Spool:
     from ..store.spool import Spool
 
     path = config.spool or default_path()
-    return Spool(path, config.queue_limit, ours=hold(path, "--spool"))
+    return Spool(path, config.queue_limit, ours=hold(path, "--spool"), check_later=not config.once)
 
 
 def open_energy_state(config: Config) -> Store | None:
@@ -106,15 +107,27 @@ class Daemon:
         return all(module.online for module in reading.modules)
 
     def _publish(self, reading: Reading) -> None:
+        # The spooling sinks' batches (and the energy counters they carry) in one commit: one fsync'd
+        # transaction a cycle, not one a sink.
+        try:
+            with self.spool.transaction() if self.spool is not None else contextlib.nullcontext():
+                for sink in self.sinks:
+                    if sink.spooling:
+                        self._hand(sink, reading)
+        except PylonbusError as error:
+            log.error("%s", error)
         for sink in self.sinks:
             if not sink.spooling:
                 self._commit_energy()
-            try:
-                sink.publish(reading)
-            except BrokenPipeError:
-                self.stop.set()  # the reader of our output is gone
-            except PylonbusError as error:  # one sink's fault never stops the others, nor polling
-                log.error("%s", error)
+                self._hand(sink, reading)
+
+    def _hand(self, sink: Sink, reading: Reading) -> None:
+        try:
+            sink.publish(reading)
+        except BrokenPipeError:
+            self.stop.set()  # the reader of our output is gone
+        except PylonbusError as error:  # one sink's fault never stops the others, nor polling
+            log.error("%s", error)
 
     def _commit_energy(self) -> None:
         if self.poller.energy is not None:

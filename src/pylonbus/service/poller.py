@@ -95,7 +95,7 @@ class Poller:
         self.failures = {reason: 0 for _, reason in REASONS}  # failed module reads since start, by reason
         self.silent: set[tuple[str, int, int]] = set()  # known (family, group, module) whose last read failed
         self.identities: dict[tuple[str, int, int], Identity] = {}
-        self.console = console  # the console port beside RS485, merged into each cycle's readings
+        self.console = console  # the console port: merged into each cycle's RS485 readings, or read alone
 
     def scan(self) -> None:
         """The start-up scan of every group (ends early when `stop` is set). A stack numbers its modules from 1,
@@ -112,7 +112,10 @@ class Poller:
         return sum(self.failures.values())
 
     def describe(self) -> str:
-        return "; ".join(named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in self.stacks)
+        groups = [named(stack.family.name, f"group {stack.group}: {stack.modules}") for stack in self.stacks]
+        if self.console is not None and self.console.alone:
+            groups.append(self.console.describe())
+        return "; ".join(groups)
 
     def cycle(self) -> Reading:
         """Every known module once; a re-scan first when one is due."""
@@ -121,7 +124,11 @@ class Poller:
         started = time.time_ns()
         clock = time.monotonic()
         stacks = [StackReading(stack.group, self.read_group(stack), bms=stack.family.name) for stack in self.stacks]
-        if self.console is not None:
+        if self.console is not None and self.console.alone:
+            stacks.append(self.console.read())
+            if self.console.error is not None:  # the only port: its failure is the cycle's poll error
+                self.failures[reason_of(self.console.error)] += 1
+        elif self.console is not None:
             self.console.merge(stacks)
         reading = Reading(started, stacks, time.monotonic() - clock, dict(self.failures), monotonic=clock)
         self.watch_links()
@@ -152,9 +159,7 @@ class Poller:
         now = reading.monotonic  # a step of the wall clock neither stops nor inflates the integration
         for stack in reading.stacks:
             for module in stack.modules:
-                module.energy = meter.add(
-                    module.name, now, None if module.analog is None else module.analog.current, module.power
-                )
+                module.energy = meter.add(module.name, now, module.current, module.power)
             stack.energy = meter.add(named(stack.bms, f"stack {stack.group}"), now, stack.current, stack.power)
         meter.stage()
 

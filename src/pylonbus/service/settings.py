@@ -38,6 +38,7 @@ BATTERY = (
     Setting("site", parse=site_name),  # a `site` tag on every line-protocol line (many sites, one database)
     Setting("console_device"),  # the RS232 console port beside RS485 (SOH, balancing, lifetime counters)
     Setting("console_every", default=60.0, parse=ranged(float, 1, None)),
+    Setting("console_wake", default=False, flag=True),  # the 1200 Bd frame some US2000B need first
 )
 #: What each battery of several (a `[[battery]]` table, a `-d` of several) gives for itself; the other keys of
 #: [battery] are the daemon's, for every port alike.
@@ -145,9 +146,12 @@ def merge(file: Path | None = None, flags: Mapping[str, Any] | None = None) -> d
     """Every setting: the defaults, then `file`, then `flags`. Secrets come later, when the service is configured:
     from their own file (password_file …), else a flag, else the environment (`ENVIRONMENT`)."""
     merged = defaults()
-    if file is not None:
-        merged |= read_file(file)
+    from_file = read_file(file) if file is not None else {}
+    merged |= from_file
     given = dict(flags or {})
+    ports_named = {"batteries", "device"} & {*from_file, *given}
+    if (merged.get("console_device") or given.get("console_device")) and not ports_named:
+        merged["device"] = None  # the console alone: no RS485 port is read (the inverter has it)
     if "batteries" in given or "device" in given:  # the ports of the command line replace the file's
         merged.pop("batteries", None)
     batteries = given.get("batteries") or [

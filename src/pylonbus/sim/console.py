@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..console.commands import BAT_COLUMNS, PWR_COLUMNS, SOH_COLUMNS
+from ..console.commands import BAT_COLUMNS, PWR_COLUMNS, SOH_COLUMNS, SYSTEM_COLUMNS
 from ..console.framing import CONSOLE_BAUD
 from ..console.tables import write_row
 from .bus import BITS_PER_BYTE
@@ -39,9 +39,10 @@ class Firmware:
     pwr_header: str
     bat_header: str
     soh_header: str
-    clock: str  # the word before the date in `time`
-    stat_soh: bool  # prints `SOH : NN` (B67.5.0, B69.16)
+    clock: str  # the word before the date in `time` ("": the bare date, Force H2)
+    soh_label: str  # the `stat` line of the SOH: `SOH` (B67.5.0, B69.16), `SOH Percent` (Force H2), "" none
     stat_of_module: bool = True  # Pytes V5 refuses `stat N`
+    unit_header: str = ""  # a Force H2 tower: `pwr` is the tower in one row, `unit` a row a unit
 
 
 _CLASSIC = (
@@ -54,13 +55,24 @@ _BAT_SOC = (
     "Coulomb      BAL         "
 )
 _SOH = "Battery    Voltage    SOHCount   SOHStatus "
+# Force H2 B52.26 (ioBroker captures): the tower's `pwr`, its `unit` and `bat` (every cell of the tower).
+_TOWER = (
+    "Volt   Curr   Tempr  BTlow  BThigh BVlow  BVhigh UTlow  UThigh UVlow  UVhigh Base.St  Volt.St  Curr.St  "
+    "Temp.St  CoulombAH                CoulombWH              Time                 B.V.St   B.T.St   U.V.St   "
+    "U.T.St   Err Code"
+)
+_UNIT = (
+    "Index  Volt   Curr   Tempr  BTlow  BThigh BVlow  BVhigh Base.St  Volt.St  Temp.St  CoulombAH                "
+    "CoulombWH               Time               "
+)
+_BAT_TOWER = "Bat  Volt Curr    Tempr   V.State T.State AH(mAH)       WH(mWH)            Bal"
 
 FIRMWARES = {
     f.name: f
     for f in (
-        Firmware("us2000b", "pylon", "Pylon", "B66.6", 8, _CLASSIC, _BAT_OLD, _SOH, "Ds3231", stat_soh=False),
+        Firmware("us2000b", "pylon", "Pylon", "B66.6", 8, _CLASSIC, _BAT_OLD, _SOH, "Ds3231", soh_label=""),
         Firmware(
-            "us2000c", "pylon", "Pylon", "B67.5.0", 16, _CLASSIC + " MosTempr M.T.St", _BAT_SOC, _SOH, "RTC", True
+            "us2000c", "pylon", "Pylon", "B67.5.0", 16, _CLASSIC + " MosTempr M.T.St", _BAT_SOC, _SOH, "RTC", "SOH"
         ),
         Firmware(
             "us5000",
@@ -73,7 +85,7 @@ FIRMWARES = {
             _BAT_SOC,
             _SOH,
             "Ds3231",
-            True,
+            "SOH",
         ),
         Firmware(
             "pytes",
@@ -85,9 +97,10 @@ FIRMWARES = {
             "Battery  Volt     Tempr    Base State   Volt. State  Curr. State  Temp. State  Coulomb     ",
             "Battery    Voltage    SOHStatus  ",
             "DS3231M",
-            stat_soh=False,
+            soh_label="",
             stat_of_module=False,
         ),
+        Firmware("forceh2", "pylon", "Pylon", "B52.26.0", 0, _TOWER, _BAT_TOWER, _SOH, "", "SOH Percent", False, _UNIT),
     )
 }
 HELP = (
@@ -192,9 +205,10 @@ def counters(module: Module, firmware: Firmware) -> dict[str, int]:
     """`stat`: the cycle count and SOH of the model; the other counters fixed per module (seeded by serial)."""
     rng = random.Random(module.serial)
     values = {label: rng.randrange(0, 5000) for label in STAT_LABELS}
-    values |= {"CYCLE Times": module.cycles, "SOH": state_of_health(module), "Pwr Percent": round(module.soc * 100)}
-    if not firmware.stat_soh:
-        del values["SOH"]
+    del values["SOH"]
+    values |= {"CYCLE Times": module.cycles, "Pwr Percent": round(module.soc * 100)}
+    if firmware.soh_label:
+        values[firmware.soh_label] = state_of_health(module)
     return values
 
 
@@ -284,8 +298,12 @@ class ConsoleBus:
         modules = self.modules
         number = int(arguments[0]) if arguments and arguments[0].isdigit() else None
         invalid = "Invalid command or fail to excute.\r\n\rUsage:\r\n\r" + name
-        if name not in ("pwr", "bat", "soh", "stat", "info", "time", "help"):
+        known = ("pwr", "bat", "soh", "stat", "info", "time", "help") + (("unit",) if self.firmware.unit_header else ())
+        if name not in known:
             return f"Unknown command '{name}' - try 'help'", ""
+        if self.firmware.unit_header and name != "help":
+            # What a tower's console answers with a number is not captured: only the bare commands are served.
+            return (invalid, "") if arguments else (self.tower(name), TABLE_END)
         if arguments and (number not in modules or name in ("time", "help")) and name != "help":
             return invalid, ""
         if name == "stat" and number is not None and not self.firmware.stat_of_module:
@@ -311,6 +329,40 @@ class ConsoleBus:
             return info_lines(module, firmware), KEY_END
         return [f"{firmware.clock} {self.clock():%Y-%m-%d %H:%M:%S}"], KEY_END
 
+    def tower(self, name: str) -> list[str]:
+        """A Force H2's answer: the group's modules are the units of one tower, in series."""
+        units = list(self.modules.values())
+        clock = self.clock()
+        firmware = self.firmware
+        if name == "pwr":
+            fields = tower_fields(units, clock)
+            voltage = round(fields["voltage"] * 1000)
+            head = [f"AverageTempr   : {round(fields['average_temperature'] * 1000)}"]
+            head += [f"DC Volt        : {voltage}", f"Bat Volt       : {voltage}"]
+            return [*head, firmware.pwr_header, write_row(firmware.pwr_header, fields, SYSTEM_COLUMNS)]
+        if name == "unit":
+            rows = [write_row(firmware.unit_header, unit_fields(unit, clock), PWR_COLUMNS) for unit in units]
+            return [f"AverageTempr: {round(average_temperature(units) * 1000)}", firmware.unit_header, *rows]
+        if name == "bat":
+            cells = [cell for unit in units for cell in unit_cells(unit)]
+            rows = [write_row(firmware.bat_header, {**cell, "cell": n}, BAT_COLUMNS) for n, cell in enumerate(cells)]
+            return [f"Time: {clock:%Y-%m-%d %H:%M:%S}", firmware.bat_header, *rows]
+        if name == "soh":
+            volts = [v for unit in units for v in unit.pack().cell_voltages]
+            rows = [
+                write_row(
+                    firmware.soh_header, {"cell": n, "voltage": v, "soh_count": 0, "soh_status": "Normal"}, SOH_COLUMNS
+                )
+                for n, v in enumerate(volts)
+            ]
+            return [firmware.soh_header, *rows]
+        if name == "stat":
+            values = counters(units[0], firmware)
+            return [f"Device address {0:>11}", *(f"{label:<16}: {value:>8}" for label, value in values.items())]
+        if name == "info":
+            return tower_info(units, firmware)
+        return [f"{clock:%Y-%m-%d %H:%M:%S}"]
+
     def clock(self) -> datetime:
         return CLOCK_START + timedelta(seconds=int(self.stack.elapsed))
 
@@ -324,6 +376,90 @@ class ConsoleBus:
             for n in range(1, self.firmware.slots + 1)
         ]
         return [header, *rows]
+
+
+def average_temperature(units: list[Module]) -> float:
+    return round(sum(unit.pack().temperatures[0] for unit in units) / len(units), 3)
+
+
+def unit_fields(unit: Module, clock: datetime) -> dict[str, Any]:
+    """A unit's row of Force H2 `unit`: its `pwr` row, with the Ah and Wh left (the share of energy: its SOC)."""
+    pack = unit.pack()
+    fields = module_fields(unit, clock)
+    energy = round(pack.remaining_capacity * pack.voltage, 3)
+    return fields | {
+        "remaining_capacity": pack.remaining_capacity,
+        "state_of_energy": fields["soc"],
+        "remaining_energy": energy,
+    }
+
+
+def unit_cells(unit: Module) -> list[dict[str, Any]]:
+    """A unit's cells in Force H2 `bat`: each with the unit's Ah and SOC, and the Wh of its own voltage."""
+    cells = cell_fields(unit)
+    for cell in cells:
+        cell |= {
+            "state_of_energy": cell["soc"],
+            "remaining_energy": round(cell["remaining_capacity"] * cell["voltage"], 3),
+        }
+    return cells
+
+
+def tower_fields(units: list[Module], clock: datetime) -> dict[str, Any]:
+    """Force H2 `pwr`: the units in series. Their voltages add up; the current, SOC and Ah left are the units'
+    means (the simulated units share the load unevenly, as parallel modules do), the energy their sum."""
+    rows = [unit_fields(unit, clock) for unit in units]
+
+    def mean(key: str) -> float:
+        return round(float(sum(row[key] for row in rows)) / len(rows), 3)
+
+    current = mean("current")
+    return {
+        "voltage": round(sum(row["voltage"] for row in rows), 3),
+        "current": current,
+        "temperature": max(row["temperature"] for row in rows),
+        "average_temperature": average_temperature(units),
+        "min_temperature": min(row["min_temperature"] for row in rows),
+        "max_temperature": max(row["max_temperature"] for row in rows),
+        "min_cell_voltage": min(row["min_cell_voltage"] for row in rows),
+        "max_cell_voltage": max(row["max_cell_voltage"] for row in rows),
+        "min_unit_temperature": min(row["temperature"] for row in rows),
+        "max_unit_temperature": max(row["temperature"] for row in rows),
+        "min_unit_voltage": min(row["voltage"] for row in rows),
+        "max_unit_voltage": max(row["voltage"] for row in rows),
+        "base_state": "Charge" if current > 0 else "Dischg" if current < 0 else "Idle",
+        **dict.fromkeys(("voltage_state", "current_state", "temperature_state"), "Normal"),
+        **dict.fromkeys(("battery_voltage_state", "battery_temperature_state"), "Normal"),
+        **dict.fromkeys(("unit_voltage_state", "unit_temperature_state"), "Normal"),
+        "soc": float(round(mean("soc"))),
+        "remaining_capacity": mean("remaining_capacity"),
+        "state_of_energy": float(round(mean("soc"))),
+        "remaining_energy": round(sum(row["remaining_energy"] for row in rows), 3),
+        "time": clock.strftime("%Y-%m-%d %H:%M:%S"),
+        "error_code": 0,
+    }
+
+
+def tower_info(units: list[Module], firmware: Firmware) -> list[str]:
+    """Force H2 `info`: the tower's keys as B52.26 prints them (its barcode: the first unit's serial)."""
+    preset, cells = units[0].preset, sum(unit.preset.cells for unit in units)
+    limit = round(preset.current_limit * 1000)
+    values = (
+        ("Device address", 1),
+        ("Manufacturer", firmware.manufacturer),
+        ("Device name", "Force_H2"),
+        ("Main Soft version", firmware.main_version),
+        ("Soft  version", "V1.5"),
+        ("Boot  version", "V1.1"),
+        ("Comm version", "V2.0"),
+        ("Release Date", "21-06-18"),
+        ("Module Barcode", units[0].serial),
+        ("Specification", f"{3.2 * cells:g}V/{preset.capacity:g}AH"),
+        ("Cell Number", cells),
+        ("Max Dischg Curr", f"-{limit}mA"),
+        ("Max Charge Curr", f"{limit}mA"),
+    )
+    return [f"{key:<20}: {value}" for key, value in values]
 
 
 def soh_lines(module: Module, firmware: Firmware) -> list[str]:

@@ -13,11 +13,12 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import PylonbusError
+from . import unchecked
 
 log = logging.getLogger(__name__)
 
@@ -126,22 +127,33 @@ class _Database:
     """The SQLite file every queue of a spool shares: one connection, one lock, and its replacement when
     it turns out corrupt (`generation` counts the replacements, so that each queue counts its rows again)."""
 
-    def __init__(self, path: Path, ours: bool) -> None:
+    def __init__(self, path: Path, ours: bool, later: bool = True) -> None:
         self.path = path
-        self.lock = threading.Lock()  # the poller adds while the shippers send, on one connection
+        # The poller adds while the shippers send, on one connection; re-entrant, as a transaction holds it
+        # around the calls it gathers (`transaction`).
+        self.lock = threading.RLock()
+        self.depth = 0  # of the transactions open (the outermost BEGINs and COMMITs, the others are savepoints)
+        self.queues: list[Spool] = []  # whose deletions of sent batches any commit carries
         self.generation = 0
         self.staged: dict[str, str] = {}  # state values to write with the next commit
         self.saved: dict[str, str] = {}  # state values as last committed (an unchanged value is not staged)
         if problem := file_problem(self.path):
             raise SpoolError(problem)
+        self.aside = unchecked.aside_of(path)
+        self.check: unchecked.Check | None = None  # of the spool set aside after a crash, while it runs
+        self.checked = threading.Event()  # set while no check runs
+        self.checked.set()
         try:
             clean = self._closed_cleanly()  # read before our open touches the file
+            if later and not clean and not self.aside.exists() and self._large():
+                # After a crash, a large spool is read through while polling goes on (`unchecked`).
+                unchecked.rename(self.path, self.aside)
+                clean = True
             self.open()
             if not clean:
-                # After a crash or power cut, every page is read once at start (a two-day spool of 170 MB: 0.04 s
-                # with the cache warm; a million batches: a minute from an SD card): damage found now is moved
-                # aside before it fails a write. After a clean close, when nothing has written the file since,
-                # the check is left out; damage found later is moved aside all the same (`_locked`).
+                # After a crash or power cut, every page of a small spool is read at start: damage found now is
+                # moved aside before it fails a write. After a clean close, when nothing has written the file
+                # since, the check is left out; damage found later is moved aside all the same (`_locked`).
                 problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
                 if problem != "ok":
                     self.quarantine(problem)
@@ -153,6 +165,73 @@ class _Database:
             if not ours and foreign(self.path):
                 raise SpoolError(NOT_A_SPOOL) from None
             self.quarantine(error)
+        if self.aside.exists():
+            self._check_aside(later)
+
+    def _large(self) -> bool:
+        """A spool whose check would hold up the first poll: a database of ours (never someone's file) that big."""
+        try:
+            return self.path.stat().st_size > unchecked.CHECK_AT_ONCE and not foreign(self.path)
+        except OSError:
+            return False
+
+    def _check_aside(self, later: bool) -> None:
+        """Carry the state of the spool set aside over, and read it through: in a thread, or now."""
+        try:
+            unchecked.adopt_state(self.db, self.aside)
+        except sqlite3.DatabaseError as error:
+            if not _corrupt(error):
+                raise
+            self._checked(str(error))
+            return
+        if not later:
+            self._checked(unchecked.verdict(self.aside))
+            return
+        log.warning(
+            "%s was not closed cleanly and is large: set aside as %s and checked while polling goes on; its "
+            "batches are sent once it proves sound",
+            self.path,
+            self.aside,
+        )
+        with self.lock:  # before the verdict, however soon it comes
+            self.checked.clear()
+            self.check = unchecked.Check(self.aside, self._checked)
+
+    def _checked(self, verdict: str | None) -> None:
+        """The verdict on the spool set aside: sound, it takes the new spool's batches and its place; damaged, it
+        is moved aside as `.corrupt-<UTC>`; unreadable for another reason, it waits for the next start."""
+        with self.lock:
+            self.check = None
+            self.checked.set()
+            if verdict is None:
+                log.error("%s could not be read through; it is checked again at the next start", self.aside)
+                return
+            if verdict != "ok":
+                self._move_aside(self.aside, verdict)
+                return
+            for queue in self.queues:
+                queue.fold_sent()  # sent while it was checked: not to be moved into the old file
+            tables = [
+                str(row[0])
+                for row in self.db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND (name = ? OR name LIKE 'queue_%')",
+                    (DEFAULT_QUEUE,),
+                )
+            ]
+            try:
+                unchecked.merge(self.db, self.aside, tables, QUEUE_SCHEMA)
+                self.db.close()
+                unchecked.rename(self.aside, self.path)
+            except (OSError, sqlite3.Error) as error:
+                log.error(
+                    "%s cannot take the batches taken meanwhile (%s): both files wait for the next start",
+                    self.aside,
+                    error,
+                )
+                return
+            finally:
+                self.open()
+            log.warning("%s proved sound and is the spool again, with the batches taken meanwhile", self.path)
 
     def _closed_cleanly(self) -> bool:
         """Whether the last close was clean and nothing wrote the file since: its size, time and inode as the
@@ -173,7 +252,13 @@ class _Database:
     def close(self) -> None:
         """Close the connection and leave the note that spares the next start its integrity check: written
         in a later clock tick than the file's last write (file times advance by ticks of a few ms)."""
+        if self.check is not None:
+            self.check.stop()  # the file set aside stays, for the next start to check
+            self.checked.set()  # no shipper waits for it any more
         with self.lock:
+            # The deferred deletions; if they fail, those batches are sent again next time.
+            with contextlib.suppress(sqlite3.Error), self.transaction():
+                pass
             self.db.close()
             note = Path(f"{self.path}{CLEAN_NOTE}")
             with contextlib.suppress(OSError):
@@ -206,13 +291,7 @@ class _Database:
             kept = self.db.execute("SELECT name, value FROM state").fetchall()
         with contextlib.suppress(sqlite3.Error, AttributeError):
             self.db.close()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            source = Path(f"{self.path}{suffix}")
-            if source.exists():
-                source.rename(f"{aside}{suffix}")
-        log.error("%s is damaged (%s): moved aside to %s, continuing with a new one", self.path, error, aside)
+        self._move_aside(self.path, error)
         self.open()
         self.saved = {}
         if kept:
@@ -220,6 +299,51 @@ class _Database:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", kept)
             self.saved = dict(kept)
+
+    @contextlib.contextmanager
+    def transaction(self, tolerant: bool = False) -> Iterator[None]:
+        """One commit for all that runs inside, however nested: every sink's batch of a cycle, the energy
+        counters and the deletions of the batches sent since the last commit (a commit costs five fdatasyncs
+        with the rollback journal). The lock is held throughout, so that no other thread's statement falls
+        into it; a nested one is a savepoint, undone alone when it fails. `tolerant`: when the transaction
+        cannot begin, what runs inside commits on its own (and meets the fault itself)."""
+        with self.lock:
+            db = self.db
+            savepoint = f"nested{self.depth + 1}"
+            try:
+                db.execute("BEGIN IMMEDIATE" if not self.depth else f"SAVEPOINT {savepoint}")
+            except sqlite3.Error:
+                if not tolerant:
+                    raise
+                yield
+                return
+            self.depth += 1
+            try:
+                yield
+                if db is not self.db:
+                    pass  # moved aside meanwhile: what ran inside committed on the new database (`quarantine`)
+                elif self.depth > 1:
+                    db.execute(f"RELEASE {savepoint}")
+                else:
+                    for queue in self.queues:
+                        queue.fold_sent()
+                    db.execute("COMMIT")
+            except BaseException:
+                if db is self.db and db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute(f"ROLLBACK TO {savepoint}" if self.depth > 1 else "ROLLBACK")
+                        if self.depth > 1:
+                            db.execute(f"RELEASE {savepoint}")
+                raise
+            finally:
+                self.depth -= 1
+
+    def _move_aside(self, source: Path, error: object) -> None:
+        """Rename a damaged database (and its journal) to `<spool>.corrupt-<UTC>`, with its bytes."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        unchecked.rename(source, aside)
+        log.error("%s is damaged (%s): moved aside to %s, continuing with a new one", self.path, error, aside)
 
     def write_staged(self) -> None:
         """Inside a transaction: the staged state values, which commit with it (`committed` after)."""
@@ -233,14 +357,22 @@ class _Database:
 class Store:
     """A database of `state` values only: the energy counters' file where no sink spools (`option` is the flag
     that names the file, for messages). A Spool is a Store with queues. `ours`: the path was used by a
-    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database."""
+    pylon2influx before (`lock.hold`), so whatever is there now is ours to move aside if it is no database.
+    `check_later`: a large file left by a crash is checked in a thread while polling goes on (`unchecked`); else
+    (--once, which ends before a long check would) at once, as a small one is."""
 
     def __init__(
-        self, path: Path | str, *, option: str = "--spool", ours: bool = False, database: _Database | None = None
+        self,
+        path: Path | str,
+        *,
+        option: str = "--spool",
+        ours: bool = False,
+        database: _Database | None = None,
+        check_later: bool = True,
     ) -> None:
         self.path = Path(path)
         try:
-            self._database = database or _Database(self.path, ours)
+            self._database = database or _Database(self.path, ours, check_later)
             with self._database.lock:
                 self._follow()
         except (OSError, sqlite3.Error, SpoolError) as error:
@@ -256,6 +388,16 @@ class Store:
 
     def close(self) -> None:
         self._database.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Gather what runs inside into one commit (`_Database.transaction`); a spool that cannot begin one
+        leaves each call to commit, or fail, on its own."""
+        try:
+            with self._database.transaction(tolerant=True):
+                yield
+        except sqlite3.Error as error:
+            raise SpoolError(f"spool {self.path}: {error}") from None
 
     @_locked
     def load_state(self, name: str) -> str | None:
@@ -275,8 +417,7 @@ class Store:
     def commit_state(self) -> None:
         """Commit the staged values, unless a batch has carried them already."""
         if self._database.staged:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._database.transaction():
                 self._database.write_staged()
             self._database.committed()
 
@@ -293,6 +434,7 @@ class Spool(Store):
         name: str = DEFAULT_QUEUE,
         ours: bool = False,
         database: _Database | None = None,
+        check_later: bool = True,
     ):
         self.limit = limit
         self.name = name
@@ -304,7 +446,8 @@ class Spool(Store):
         self._dropping = 0  # batches dropped for lack of disk space in the current episode
         self.rejected_bounds = (REJECTED_ROWS, REJECTED_BYTES, REJECTED_AGE)  # rows, bytes of bodies, seconds
         self._rejected_full = False  # said once
-        super().__init__(path, ours=ours, database=database)
+        super().__init__(path, ours=ours, database=database, check_later=check_later)
+        self._database.queues.append(self)
 
     def queue(self, name: str, limit: int) -> Spool:
         """Another queue in the same database (its own batches, limit and counters)."""
@@ -332,8 +475,7 @@ class Spool(Store):
             if not self._dropping and not dropped:
                 log.warning("spool %s: disk nearly full; dropping the oldest batches to keep the newest", self.path)
             count = max(1, self._count // 10)
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._database.transaction():
                 self._delete_oldest(count)
             self._count -= count
             dropped += count
@@ -363,8 +505,7 @@ class Spool(Store):
         return int(free_pages * self._database.page_size + disk.f_bavail * disk.f_frsize)
 
     def _insert(self, body: bytes, lines: int) -> int:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._database.transaction():
             created = NEXT_IN_ORDER.format(table=self._table)
             cursor = self._db.execute(
                 f"INSERT INTO {self._table} (created, lines, body) VALUES ({created}, ?, ?)", (time.time(), lines, body)
@@ -396,9 +537,17 @@ class Spool(Store):
             (name, amount),
         )
 
-    @_locked
     def oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
-        """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch)."""
+        """The oldest batches, (id, lines, body), up to about `max_lines` lines (at least one batch); none while
+        an older spool set aside after a crash is checked (its batches leave first), after waiting up to a
+        second for the check to end, so that a shipper with batches pending does not spin meanwhile."""
+        self._database.checked.wait(1.0)
+        return self._oldest(max_lines)
+
+    @_locked
+    def _oldest(self, max_lines: int) -> list[tuple[int, int, bytes]]:
+        if self._database.check is not None:
+            return []
         rows = self._db.execute(f"SELECT id, lines, body FROM {self._table} {self._unsent()} {IN_ORDER} LIMIT 10000")
         out: list[tuple[int, int, bytes]] = []
         total = 0
@@ -412,13 +561,14 @@ class Spool(Store):
     @_locked
     def remove(self, ids: list[int], defer: bool = False) -> None:
         """Delete sent batches in one transaction, a statement per 500 (one per row cost a quarter of a drain).
-        With `defer`, while a backlog drains, the deletion waits until DEFERRED_REMOVALS batches were sent, the
-        backlog is empty or `settle()` is called: one fsync'd transaction for many requests. A crash before
-        then sends those batches again, which a line-protocol database takes as the same points."""
+        With `defer` the deletion rides on the next commit of the spool (the next cycle's batches), or waits
+        until DEFERRED_REMOVALS batches were sent or `settle()` is called: no fsync'd transaction of its own
+        for each request. A crash before then sends those batches again, which a line-protocol database takes
+        as the same points and an MQTT subscriber as a QoS 1 duplicate."""
         rows = self._rows(ids)
         self._sent += rows
         self._count -= len(rows)
-        if not defer or self._count <= 0 or len(self._sent) >= DEFERRED_REMOVALS:
+        if not defer or len(self._sent) >= DEFERRED_REMOVALS:
             self._delete_sent()
 
     @_locked
@@ -428,13 +578,19 @@ class Spool(Store):
             self._delete_sent()
 
     def _delete_sent(self) -> None:
+        with self._database.transaction():
+            pass  # the commit carries the deletions (`fold_sent`)
+
+    def fold_sent(self) -> None:
+        """Inside the commit of a transaction: delete the batches sent since the last one (none of a database
+        since moved aside: `_follow` forgets them)."""
+        if not self._sent or self._generation != self._database.generation:
+            return
         ids, removed = self._sent, 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                removed += self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({marks})", chunk).rowcount
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            removed += self._db.execute(f"DELETE FROM {self._table} WHERE id IN ({marks})", chunk).rowcount
         self._count += len(ids) - removed  # rows that were gone already had been counted out
         self._sent = []
 
@@ -444,7 +600,7 @@ class Spool(Store):
         rows = self._rows([batch_id])
         if not rows:
             return  # in a database since moved aside
-        with self._db:
+        with self._database.transaction():
             self._db.execute(
                 "INSERT INTO rejected (id, created, rejected, status, message, body) "
                 f"SELECT id, created, ?, ?, ?, body FROM {self._table} WHERE id = ?",
@@ -486,8 +642,7 @@ class Spool(Store):
         if not rows:
             return False
         (batch_id,) = rows
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._database.transaction():
             row = self._db.execute(f"SELECT created, body FROM {self._table} WHERE id = ?", (batch_id,)).fetchone()
             lines = bytes(row[1]).split(b"\n") if row else []
             if len(lines) < 2:
@@ -504,6 +659,7 @@ class Spool(Store):
         self._count += 1
         return True
 
+    @_locked
     def pending(self) -> int:
         return self._count
 

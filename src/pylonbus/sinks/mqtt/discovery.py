@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...protocol.families import DEFAULT, family
 from ...protocol.pack import TOTAL_INCREASING
-from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, family_alarms, module_extras
+from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, alarm_names, lacks, module_extras
 from ...readings.reading import group_path, named
 from .settings import DEFAULT_PREFIX
 
@@ -102,8 +102,14 @@ Extra = tuple[str, str, str, bool]
 
 
 def module_entities(
-    cells: int, temperatures: int, extras: tuple[Extra, ...] = (), alarms: tuple[str, ...] = ALARMS
+    cells: int,
+    temperatures: int,
+    extras: tuple[Extra, ...] = (),
+    alarms: tuple[str, ...] = ALARMS,
+    lacking: tuple[str, ...] = (),
 ) -> list[Entity]:
+    """A module device's entities; none for the keys in `lacking`, which its source never gives (no entity
+    that would only ever show "unknown")."""
     u = MODULE_UNITS
     entities = [
         Entity("voltage", "Voltage", u["voltage"]),
@@ -154,7 +160,7 @@ def module_entities(
         Entity("online", "Online", component="binary_sensor", device_class="connectivity", diagnostic=True),
         *(Entity(f"alarms.{name}", "Alarm " + name.replace("_", " "), component="binary_sensor") for name in alarms),
     ]
-    return entities
+    return [entity for entity in entities if entity.key not in lacking]
 
 
 def stack_entities() -> list[Entity]:
@@ -185,6 +191,7 @@ class Module(NamedTuple):
     temperatures: int
     extras: tuple[Extra, ...]
     alarms: tuple[str, ...]
+    lacking: tuple[str, ...]  # keys its source never gives (`lacks`)
 
 
 class Discovery:
@@ -208,7 +215,7 @@ class Discovery:
     def add_module(self, module: ModuleReading) -> bool:
         """Note a module; True when its configs are new or changed (and must be published)."""
         key = self._key(module)
-        if not key or module.analog is None:
+        if not key or not module.online:
             return False  # without a serial there is nothing stable to identify the device by
         identity, path, title = module.identity, group_path(module.bms, module.group), family(module.bms).title
         called = identity.serial or named(module.bms, f"{module.group}/{module.module}")
@@ -226,15 +233,16 @@ class Discovery:
             (name, q["description"], q["unit"], q["state_class"] == TOTAL_INCREASING)
             for name, q in module_extras(module).items()
         )
-        alarms = ALARMS if module.bms == DEFAULT or module.alarm is None else tuple(family_alarms(module.alarm))
+        alarms = alarm_names(module.alarm)
         entry = Module(
             path,
             module.module,
             device,
-            len(module.analog.cell_voltages),
-            len(module.analog.cell_temperatures),
+            len(module.cell_voltages),
+            len(module.cell_temperatures),
             extras,
             alarms,
+            lacks(module),
         )
         if self.modules.get(key) == entry:
             return False
@@ -279,7 +287,7 @@ class Discovery:
         for key, entry in self.modules.items():
             state = self._state_topic(entry.path, entry.module)
             online = {"topic": state, "value_template": ONLINE}
-            entities = module_entities(entry.cells, entry.temperatures, entry.extras, entry.alarms)
+            entities = module_entities(entry.cells, entry.temperatures, entry.extras, entry.alarms, entry.lacking)
             out += self._configs(self._module_node(key), state, entry.device, entities, [online])
         return out
 
