@@ -6,7 +6,8 @@ kernel's tick-sampled utime + stime is printed beside it. With `--base DIR` (a s
 archive REV | tar -x -C DIR`) the same case runs on that code at the same time, so both meet the same load.
 
 The C anchors are the issue's, measured on the same simulator: 1.46-1.63 ms a cycle for 14 modules, about 1.3 ms
-for 8, 1.1-1.2 ms at 8 modules every 5 s. Targets: InfluxDB only <= 1.5x the C, every sink <= 3 ms (2x).
+for 8, 1.1-1.2 ms at 8 modules every 5 s. Targets: InfluxDB only <= 1.5x the C, every sink <= 3 ms (2x); peak
+RSS <= 25 MB with every sink on (the C daemon: 10 MB).
 
 With `--syncs` each daemon runs under `strace -f -c` for the watched period instead (no CPU figures then): the
 fsync and fdatasync calls a cycle, those of the spool's commits (five a transaction with its rollback journal).
@@ -32,6 +33,7 @@ from processes import proc_cpu, proc_rss_mb
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, free_port, influx_query, start_influxd
 
 ROOT = Path(__file__).resolve().parent.parent
+RSS_TARGET = 25.0  # MB, every sink on
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,12 @@ CASES = {
         Case(8, 1.0, ("influx",), (1.3, 1.3), 2.0),
         Case(8, 5.0, ("influx",), (1.1, 1.2), 2.4),
         Case(14, 1.0, ("influx", "mqtt", "http"), (1.46, 1.63), 3.0),
+        # Each output alone beside InfluxDB: what each costs in CPU and memory (run when named: --case).
+        Case(14, 1.0, ("influx", "mqtt"), (1.46, 1.63), 3.0),
+        Case(14, 1.0, ("influx", "http"), (1.46, 1.63), 3.0),
     )
 }
+DEFAULT_CASES = ("14x1s-influx", "8x1s-influx", "8x5s-influx", "14x1s-influx+mqtt+http")
 
 
 def run_time(pid: int) -> tuple[float, float]:
@@ -176,7 +182,7 @@ def measure(case: Case, trees: dict[str, Path], tmp: Path, broker: Broker | None
         print(
             f"  {run.label:<28}{per_cycle:6.2f} ms a cycle ({per_cycle / high:.2f}-{per_cycle / low:.2f}x the C; "
             f"main thread {main:.2f} ms, ticks: {ticks:.2f} ms)  {100 * (cpu1 - cpu0) / (t1 - t0):.3f} % of a core, "
-            f"peak RSS {run.peak:.1f} MB"
+            f"peak RSS {run.peak:.1f} MB (target <= {RSS_TARGET:g})"
         )
 
 
@@ -198,7 +204,7 @@ def main() -> int:
         influxd = start_influxd(tmp / "influxd")
         broker = Broker(tmp)
         try:
-            for case_name in args.case or list(CASES):
+            for case_name in args.case or DEFAULT_CASES:
                 measure(CASES[case_name], trees, tmp, broker, args)
         finally:
             broker.stop()

@@ -3,7 +3,7 @@
 1. A spool holding 24 h of cycles at 5 s from 16 modules in two groups (17,280 batches, 276,480 lines, the
    values of the simulator's model) is shipped by the daemon's own Shipper and InfluxWriter into influxd (Debian
    package `influxdb`): the time until the spool is empty, then a count query that every point arrived.
-2. The same request bodies posted straight to influxd with urllib3, the floor a drain is compared with.
+2. The same request bodies posted straight to influxd with http.client, the floor a drain is compared with.
 3. `pylon2influx --all` polls 8 modules of `pylontech-sim --pty` every 5 s, then 14 modules every second,
    into the same influxd: its peak resident memory and its CPU time per second of wall time, read from
    /proc, over a minute after start-up.
@@ -90,15 +90,17 @@ def request_bodies(path: Path) -> list[bytes]:
 
 def raw_upload(requests: list[bytes], db: str) -> float:
     """The same bodies posted straight to influxd: the floor for a drain."""
-    import urllib3
+    import http.client
 
     influx_query(f"CREATE DATABASE {db}")
     target = InfluxTarget("127.0.0.1", INFLUX_PORT, db=db, user=INFLUX_USER, password=INFLUX_PASSWORD)
-    pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
-    url, headers = target.url(), target.headers()
+    connection = http.client.HTTPConnection("127.0.0.1", INFLUX_PORT)
+    path, headers = target.url().removeprefix(target.base), target.headers()
     start = time.perf_counter()
     for request in requests:
-        response = pool.request("POST", url, body=request, headers=headers)
+        connection.request("POST", path, body=request, headers=headers)
+        response = connection.getresponse()
+        response.read()
         if response.status != 204:
             raise RuntimeError(f"influxd refused a raw upload: HTTP {response.status}")
     return time.perf_counter() - start

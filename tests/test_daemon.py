@@ -574,7 +574,7 @@ def test_secrets_never_reach_the_debug_log(influxd, tmp_path: Path) -> None:
         "--spool", str(tmp_path / "s.sqlite"), "-vvv", env={"INFLUX_PASSWORD": INFLUX_PASSWORD},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "POST /write?db=secrets" in done.stderr  # urllib3's request line is there, without credentials
+    assert "POST /write?db=secrets" in done.stderr  # the request line is there, without credentials
     assert INFLUX_PASSWORD not in done.stderr
     assert urllib.parse.quote_plus(INFLUX_PASSWORD) not in done.stderr
 

@@ -52,19 +52,28 @@ ALARMS = (
     *(flag.name.lower() for flag in Status1 if flag.name),
     "cell_error",
 )
+_NONE_RAISED = dict.fromkeys(ALARMS, False)
+_STATUS1 = tuple((flag.name.lower(), flag) for flag in Status1 if flag.name)
 
 
 def extra_units(analog: PackAnalog) -> dict[str, dict[str, str]]:
     """What a family's result reports beyond every family's (`pack.extras`), by key, with what a sink needs of
-    each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none."""
-    return _units(extras(analog))
+    each: unit, description and state class (`total_increasing` for a counter). Pylontech's reports none.
+    Known by the result's class (the fields and their metadata): made once a class, not each module a cycle."""
+    units = _EXTRA_UNITS.get(type(analog))
+    if units is None:
+        units = _EXTRA_UNITS[type(analog)] = _units(extras(analog))
+    return units
+
+
+_EXTRA_UNITS: dict[type, dict[str, dict[str, str]]] = {}
 
 
 def module_extras(module: ModuleReading) -> dict[str, dict[str, str]]:
     """The extra quantities of a module: its family's, and what its console adds (`--console-device`)."""
     found = extra_units(module.analog) if module.analog is not None else {}
     if module.summary is not None:
-        found |= _units(row_quantities(module.summary))
+        found = found | _units(row_quantities(module.summary))  # a new dict: extra_units' is its class's
     return found | _units(module.console.quantities()) if module.console is not None else found
 
 
@@ -95,7 +104,7 @@ def rfc3339(time_ns: int) -> str:
 
 def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
     """Each name of ALARMS: is it raised?"""
-    found = dict.fromkeys(ALARMS, False)
+    found = _NONE_RAISED.copy()
     groups = {
         "cell_voltage": alarm.cell_states,
         "temperature": alarm.temperature_states,
@@ -103,7 +112,8 @@ def alarm_flags(alarm: PylontechAlarm) -> dict[str, bool]:
         "charge_current": (alarm.charge_current_state,),
         "discharge_current": (alarm.discharge_current_state,),
     }
-    _raise(found, groups, {flag.name.lower(): flag for flag in Status1 if flag in alarm.status1 and flag.name})
+    status1 = alarm.status1
+    _raise(found, groups, {name: flag for name, flag in _STATUS1 if flag in status1} if status1 else {})
     found["cell_error"] = bool(alarm.cell_errors)
     return found
 
@@ -147,6 +157,8 @@ def family_alarms(alarm: PackAlarm) -> dict[str, bool]:
 def _raise(found: dict[str, bool], groups: dict[str, tuple[AlarmState, ...]], flags: dict[str, IntFlag]) -> None:
     """Mark in `found` each state outside its limits (`<part>_low`/`_high`, else `other_error`) and each flag."""
     for part, states in groups.items():
+        if not any(states):  # the usual case, at C speed: every state normal (0)
+            continue
         for state in states:
             name = f"{part}_{_LIMITS[state]}" if state in _LIMITS else "other_error"
             if state:
@@ -215,6 +227,8 @@ def rs485_values(module: ModuleReading, analog: PackAnalog) -> dict[str, Any]:
         "temperature_bms": analog.bms_temperature,
         "temperatures": list(analog.cell_temperatures),
     }
+    if not extra_units(analog):  # (Pylontech's result has none: no need to look for them)
+        return doc
     return doc | {q.name: _plain(_real(q.value) if q.unit else q.value) for q in extras(analog)}
 
 

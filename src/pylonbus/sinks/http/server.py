@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from email.utils import formatdate
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
@@ -111,7 +111,8 @@ class _Connection:
         self.keep = True
 
 
-PAGE = resources.files(__package__).joinpath("live.html").read_bytes()
+# Package data beside this module (importlib.resources would import zipfile, tempfile, bz2 and lzma: 1.5 MB).
+PAGE = Path(__file__).with_name("live.html").read_bytes()
 
 
 class HttpSink:
@@ -124,7 +125,7 @@ class HttpSink:
         self.queues = queues or []
         # The newest reading with what /metrics shows beside it (last success, spool), replaced in one assignment
         # by `publish`; and its rendering (/metrics, the JSON state), made from it by the serving thread.
-        self._latest: tuple[Reading, float | None, tuple[int, int] | None] | None = None
+        self._latest: tuple[Reading, float | None] | None = None
         self._rendered: tuple[object, bytes, bytes] = (None, b"# no cycle yet\n", json.dumps({"stacks": []}).encode())
         self.last_success: float | None = None  # s since the epoch, start of the last cycle a module answered
         self._last_good = -float("inf")  # the same on the monotonic clock
@@ -148,25 +149,29 @@ class HttpSink:
         if any(module.online for module in reading.modules):
             self.last_success = reading.time_ns / 1e9
             self._last_good = time.monotonic()
-        spool = None
-        if self.queues:
-            try:
-                spool = (sum(q.pending() for q in self.queues), sum(q.counter("dropped") for q in self.queues))
-            except PylonbusError:
-                spool = None
-        self._latest = (reading, self.last_success, spool)
+        self._latest = (reading, self.last_success)
 
     def _render(self) -> tuple[bytes, bytes]:
         """/metrics and the JSON state (without `stale` and `now`, which each request adds) of the newest
         reading, rendered on the first request that wants them."""
         latest = self._latest
         if latest is not None and self._rendered[0] is not latest:
-            reading, last_success, spool = latest
+            reading, last_success = latest
             state = reading_state(reading)
+            spool = self._spool()
             metrics = exposition(state, last_success, spool).encode()
             body = json.dumps(state | {"interval": self.interval, "last_success": last_success}).encode()
             self._rendered = (latest, metrics, body)
         return self._rendered[1], self._rendered[2]
+
+    def _spool(self) -> tuple[int, int] | None:
+        """Batches waiting and dropped in the sinks' queues, read when /metrics is rendered (not every cycle)."""
+        if not self.queues:
+            return None
+        try:
+            return sum(q.pending() for q in self.queues), sum(q.counter("dropped") for q in self.queues)
+        except PylonbusError:
+            return None
 
     @property
     def metrics(self) -> bytes:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import urllib3
 
 _SECRET_IN_QUERY = re.compile(r"([?&](?:p|password|token)=)[^&#\s\"']*", re.IGNORECASE)
 _SECRET_IN_USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
@@ -80,7 +79,8 @@ class InfluxTarget:
         else:
             user, password = self.credentials
             if user or password:
-                headers |= urllib3.util.make_headers(basic_auth=f"{user or ''}:{password or ''}")
+                pair = f"{user or ''}:{password or ''}".encode()
+                headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
         return headers
 
     @property

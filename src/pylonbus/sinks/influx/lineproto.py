@@ -52,9 +52,17 @@ def escape_tag(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 0, tags: str = "") -> str:
+def battery_line(
+    module: int,
+    pack: PackAnalog,
+    timestamp_ns: int,
+    group: int = 0,
+    tags: str = "",
+    temperatures_c: tuple[int, ...] | None = None,
+) -> str:
     """One line: `Battery,Module=N i=…,u=…,AH=…i,kWH=…,u0=…,temp_bms=…i,temp_1=…i,…,CycleCount=…i TS`.
-    Group 0 keeps the C program's single tag; other groups add `Group=g`; `tags` (`,site=house`) follow."""
+    Group 0 keeps the C program's single tag; other groups add `Group=g`; `tags` (`,site=house`) follow.
+    `temperatures_c`: the pack's whole °C where the change filter's snapshot has them already."""
     capacity_mah = round(pack.total_capacity * 1000)
     kwh = capacity_mah * USABLE_PERCENT // 100 * design_voltage(pack) / 1e6
     series = f"Group={group},Module={module}" if group else f"Module={module}"
@@ -65,7 +73,7 @@ def battery_line(module: int, pack: PackAnalog, timestamp_ns: int, group: int = 
         round(pack.remaining_capacity * 1000),
         c_float_text(kwh, 2),
         *pack.cell_voltages,
-        *[_trunc_celsius(temperature) for temperature in pack.temperatures],
+        *(temperatures_c if temperatures_c is not None else [_trunc_celsius(t) for t in pack.temperatures]),
         pack.cycles,
         timestamp_ns,
     )
@@ -211,7 +219,9 @@ class LineProtocol:
                 key = (module.group, module.module)
                 snapshot = Snapshot.of(module.analog)
                 if self.every or changed(snapshot, self.last.get(key, ZERO)):
-                    line = battery_line(module.module, module.analog, reading.time_ns, module.group, self.tags)
+                    line = battery_line(
+                        module.module, module.analog, reading.time_ns, module.group, self.tags, snapshot.temperatures_c
+                    )
                     out.append(line)
                     if self.confirmed:
                         series, _, _ = line.partition(" ")

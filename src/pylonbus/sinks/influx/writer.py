@@ -7,28 +7,19 @@ import contextlib
 import logging
 import socket
 import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-
+from ...errors import PylonbusError
 from .config import InfluxTarget, redact
+from .connection import Connection, HttpError, describe, tls_context
+
+log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 3600.0  # s; a server asking for more (or for NaN) is not followed
-
-
-class _RedactFilter(logging.Filter):
-    """urllib3 logs each request line at debug level; an --influxapi path may carry credentials."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
 
 
 @dataclass(frozen=True)
@@ -74,23 +65,45 @@ class Writer(Protocol):
 class Deadline:
     """Bounds a whole request: a read timeout bounds each wait for a byte, so a peer that sends its headers a
     byte a second would hold a request for as long as it likes. When the deadline passes, the connection's
-    socket is shut down, which ends the request in flight with an error."""
+    socket is shut down, which ends the request in flight with an error.
+
+    One watching thread serves every request (a timer thread started for each cost 0.25 ms of CPU a request):
+    each request's end is later than the one before, so the watcher, asleep until an earlier request's end,
+    is never late for the one in flight."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.connection: HTTPConnection | None = None  # the pool's one connection, once made
+        self.connection: Connection | None = None
         self.passed = False
+        self._ends: float | None = None  # when the request in flight must have ended (monotonic); None: none
+        self._armed = threading.Event()
+        threading.Thread(target=self._watch, name="request-deadline", daemon=True).start()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         self.passed = False
-        timer = threading.Timer(self.seconds, self._expire)
-        timer.daemon = True
-        timer.start()
+        self._ends = time.monotonic() + self.seconds
+        self._armed.set()
         try:
             yield
         finally:
-            timer.cancel()
+            self._ends = None
+
+    def _watch(self) -> None:
+        while True:
+            ends = self._ends
+            if ends is None:
+                self._armed.wait()
+                self._armed.clear()
+                continue
+            left = ends - time.monotonic()
+            if left > 0:
+                time.sleep(left)
+            elif ends == self._ends:  # still the same request: end it, then wait for the next one
+                self._expire()
+                self._armed.clear()
+                if self._ends == ends:  # (a request that began meanwhile set the event again)
+                    self._armed.wait()
 
     def _expire(self) -> None:
         self.passed = True
@@ -100,68 +113,49 @@ class Deadline:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-class _Watched(HTTPConnection):
-    """A connection its writer's `Deadline` can end (the pool makes it with the pool's keywords)."""
-
-    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        deadline.connection = self
-
-
-class _WatchedTLS(_Watched, HTTPSConnection):
-    pass
-
-
-class _Pool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _Watched
-
-
-class _TLSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedTLS
-
-
 class InfluxWriter:
-    """Posts batches to one InfluxDB-compatible endpoint over a pooled, kept-alive connection; `timeout` bounds
-    connecting, each read and the whole request."""
+    """Posts batches to one InfluxDB-compatible endpoint over one kept-alive connection; `timeout` bounds
+    connecting (10 s at most), each read and the whole request."""
 
     def __init__(self, target: InfluxTarget, timeout: float = 30.0) -> None:
         self.target = target
         self.url = target.url()
         self.headers = target.headers()
         self.secrets = target.secrets
+        if any(mark in value for value in self.headers.values() for mark in "\r\n"):
+            raise PylonbusError("the InfluxDB token, user or password holds a line break (a token file's second line?)")
         self.deadline = Deadline(timeout)
-        url = urllib3.util.parse_url(self.url)
-        self.path = url.request_uri
-        options: dict[str, Any] = {"maxsize": 1, "retries": False, "deadline": self.deadline}
-        options["timeout"] = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
-        self.pool: urllib3.HTTPConnectionPool
-        if url.scheme == "https":
-            cert_reqs = "CERT_REQUIRED" if target.verify_tls else "CERT_NONE"
-            self.pool = _TLSPool(url.host or "", url.port, cert_reqs=cert_reqs, ca_certs=target.ca_file, **options)
-        else:
-            self.pool = _Pool(url.host or "", url.port, **options)
-        if not target.verify_tls:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        parts = urllib.parse.urlsplit(self.url)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        https = parts.scheme == "https"
+        tls = tls_context(target.ca_file, target.verify_tls) if https else None
+        port = parts.port or (443 if https else 80)
+        self.connection = Connection(parts.hostname or "", port, min(timeout, 10.0), timeout, tls)
+        self.deadline.connection = self.connection
 
     def write(self, body: bytes) -> Outcome:
         try:
             with self.deadline.running():
-                response = self.pool.request("POST", self.path, body=body, headers=self.headers)
-        except urllib3.exceptions.HTTPError as error:
+                answer = self.connection.post(self.path, self.headers, body)
+        except (OSError, HttpError) as error:
+            self.connection.close()  # whatever state it is in, the next request starts afresh
             if self.deadline.passed:
                 error_text = f"no complete answer within {self.deadline.seconds:.0f} s (the request was ended)"
             else:
-                error_text = str(error)
+                error_text = describe(error)
             return Outcome(0, redact(f"{self.target.base}: {error_text}", self.secrets))
+        if log.isEnabledFor(logging.DEBUG):  # a request a cycle: the redaction only where it is shown
+            log.debug('%s "POST %s" %d %d', self.target.base, redact(self.path), answer.status, len(answer.body))
         retry_after = None
-        if value := response.headers.get("Retry-After"):
+        if value := answer.headers.get("retry-after"):
             with contextlib.suppress(ValueError):
                 retry_after = float(value)
             if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:  # also NaN and inf
                 retry_after = None
         # What the peer says is shown in the log: an error page may echo the request, its credentials too.
-        message = redact(response.data.decode("utf-8", "replace")[:500].strip(), self.secrets)
-        return Outcome(response.status, message, retry_after)
+        text = answer.body[:2000].decode("utf-8", "replace")[:500].strip()
+        message = redact(text, self.secrets) if text else ""
+        return Outcome(answer.status, message, retry_after)
 
     def close(self) -> None:
-        self.pool.close()
+        self.connection.close()
