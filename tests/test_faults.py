@@ -36,7 +36,8 @@ def tiny_disk(tmp_path: Path):
             pytest.fail(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
         pytest.skip("mounting a tmpfs needs root")
     yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    # Lazily: a failed test's spool may still hold a file open there, and a mount left behind outlives the run
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
 def test_a_full_disk_drops_the_oldest_batches_and_keeps_the_newest(tiny_disk: Path, caplog) -> None:
