@@ -78,6 +78,7 @@ class InfluxSink:
         """Stop the shipper, then send what is spooled; `seconds` for both. The batches left for next time."""
         deadline = time.monotonic() + seconds
         self._stop.set()
+        self.shipper.wake.set()  # out of its wait for a batch
         if self._thread is not None:
             self._thread.join(seconds)
             if self._thread.is_alive():  # in a request that has not timed out yet: what is left stays spooled
