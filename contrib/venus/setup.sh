@@ -33,8 +33,8 @@ if [ -z "$source" ]; then
 fi
 mkdir -p "$BASE" /data/log/pylon2influx
 python3 -m venv "$BASE/venv"
-# pyserial, urllib3 and paho-mqtt are pure Python: no compiler is needed.
-"$BASE/venv/bin/pip" install --upgrade --quiet "${source}[mqtt]"
+# pyserial is pure Python: no compiler is needed.
+"$BASE/venv/bin/pip" install --upgrade --quiet "${source}"
 rm -rf "$BASE/service"
 cp -r "$HERE" "$BASE/service"
 chmod +x "$BASE/service/run" "$BASE/service/log/run"

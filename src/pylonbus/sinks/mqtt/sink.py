@@ -1,40 +1,41 @@
 """The MQTT sink: a JSON state document per module and per stack each cycle, committed to its own queue in the
 spool and published in order with QoS 1 by a thread of its own, so a broker outage of any length loses nothing;
-plus Home Assistant discovery (`ha_discovery`). Needs paho-mqtt 2.x (the `mqtt` extra)."""
+plus Home Assistant discovery (`ha_discovery`). Speaks MQTT 5 itself (`client.py`)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
 import socket
-import ssl
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import PylonbusError
 from ...readings.documents import path_of, reading_state
 from ...store.backlog import Backlog
+from . import packets
+from .client import CONNECT_TIMEOUT, Connection, Lost, Refused, Silent, Wakeup
 from .discovery import Discovery
 from .settings import broker, topic_problem
 
 if TYPE_CHECKING:
+    import ssl
+
     from ...readings.reading import Reading
     from ...store.spool import Spool
     from .config import MqttConfig
 
 log = logging.getLogger("pylon2influx")
 
-CHUNK = 1000  # messages published before their acknowledgements are awaited
-RECONNECT_MAX = 5  # s between two attempts while the broker is away
+CHUNK = 1000  # batches read from the spool at a time
+RECONNECT_FIRST = 1.0  # s before the first new attempt after a loss, doubling to
+RECONNECT_MAX = 5.0  # s between two attempts while the broker is away
 RETAINED_WAIT = 2.0  # s after subscribing: the broker has sent its retained configs
-REFUSED_RETRY = 60  # s between two attempts while the broker refuses us (credentials, not authorised)
-KEEPALIVE = 30  # s; also how long paho waits for the broker's answer to CONNECT
+REFUSED_RETRY = 60.0  # s between two attempts while the broker refuses us (credentials, not authorised)
+KEEPALIVE = 30  # s; also how long the broker has to answer CONNECT
+IDLE_WAIT = 60.0  # s the thread sleeps at most when nothing is to do (a spooled reading wakes it)
 
 
 # A backlog repeats the same few topics: each is checked once (a character at a time, it was a fifth of a replay).
@@ -50,36 +51,35 @@ def _payload(doc: dict[str, Any]) -> str:
     return _compact(doc)
 
 
-def packet_size(topic: str, payload: str) -> int:
-    """Bytes of an MQTT 5 PUBLISH with QoS 1 and no properties, as a broker's maximum packet size counts them."""
-    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload.encode())  # topic, packet id, properties length
-    length_bytes = next(n for n in range(1, 5) if remaining < 128**n)
-    return 1 + length_bytes + remaining
+def _tls_context(config: MqttConfig) -> ssl.SSLContext:
+    import ssl  # only for mqtts://: the module and its certificates cost 2 MB
 
-
-def _paho() -> Any:
-    try:
-        import paho.mqtt.client as client
-    except ImportError:
-        # pylonbus is not on the package index yet, but paho-mqtt is: name the pip of this program's environment.
-        pip = Path(sys.prefix) / "bin" / "pip"
-        raise PylonbusError(f"--mqtt needs paho-mqtt 2: {pip} install 'paho-mqtt>=2.1'") from None
-    return client
+    context = ssl.create_default_context(cafile=None if config.ca_file is None else str(config.ca_file))
+    if not config.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class MqttSink:
     spooling = True
 
     def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
-        paho = _paho()
         self.config = config
         self.host, self.port, tls, user = broker(config.url)
+        self.tls = _tls_context(config) if tls else None
         self.backlog = Backlog(queue)
         self.status_topic = f"{config.prefix}/status"
         self.discovery = Discovery(config.prefix, config.ha_prefix, self.status_topic) if config.discovery else None
-        self.connected = threading.Event()
-        self.answered = threading.Event()  # the broker accepted or refused us: no use waiting longer
-        self.wake = threading.Event()
+        self.hello = packets.connect(
+            f"pylonbus-{socket.gethostname()}-{os.getpid()}",
+            KEEPALIVE,
+            (self.status_topic, b"offline"),
+            user,
+            config.password if user is not None else None,
+        )
+        self.wakeup = Wakeup()
+        self.connection: Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._announce = False  # discovery to (re)send: new device, connect, or Home Assistant restarted
@@ -87,49 +87,44 @@ class MqttSink:
         self._unreachable = False  # said once per outage
         self._silent = False  # the broker took the connection and did not answer CONNECT: said once per outage
         self._was_connected = False
+        self._retry = RECONNECT_FIRST
         self.interval = interval
         self.sent = 0
         self.skipped = 0  # spooled messages to a topic MQTT does not allow
         self.oversized = 0  # messages larger than the broker takes
-        self.max_packet: int | None = None  # bytes, from the broker's CONNACK
+        self.declined = 0  # messages the broker acknowledged with an error
         self._cleanup_after: float | None = None  # monotonic s; set by start() where --ha-cleanup is asked for
         self._found: dict[str, str] = {}  # retained config on the broker whose state topic is ours -> that topic
-        client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
-            client_id=f"pylonbus-{socket.gethostname()}-{os.getpid()}",
-            # MQTT 5: the broker's CONNACK says the largest packet it takes, so a message it would drop the
-            # connection for (and paho would send again at every reconnect) is known before it is sent.
-            protocol=paho.MQTTv5,
-        )
-        client.max_inflight_messages_set(100)
-        client.reconnect_delay_set(1, RECONNECT_MAX)
-        client.will_set(self.status_topic, "offline", qos=1, retain=True)
-        if user is not None:
-            client.username_pw_set(user, config.password)
-        if tls:
-            client.tls_set(
-                ca_certs=None if config.ca_file is None else str(config.ca_file),
-                cert_reqs=ssl.CERT_REQUIRED if config.verify_tls else ssl.CERT_NONE,
-            )
-            client.tls_insecure_set(not config.verify_tls)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        self.client = client
         log.info("publishing to MQTT %s:%d under %s/, spool queue %s", self.host, self.port, config.prefix, queue.name)
 
-    # paho's network thread
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if reason.is_failure:
-            if not self._refused and "protocol version" in str(reason).lower():
+    @property
+    def max_packet(self) -> int | None:
+        return None if self.connection is None else self.connection.max_packet
+
+    def _connect(self, deadline: float | None) -> float:
+        """Connect once; 0 when connected, else the seconds to wait before the next attempt (each outage said
+        once). Waits for the broker's answer until stopping (and past `deadline` if one is given)."""
+        try:
+            connection = Connection.open(
+                (self.host, self.port),
+                self.tls,
+                self.hello,
+                KEEPALIVE,
+                self.wakeup,
+                self._on_message,
+                self._on_declined,
+                self._giving_up(deadline),
+                CONNECT_TIMEOUT if deadline is None else max(0.1, min(CONNECT_TIMEOUT, deadline - time.monotonic())),
+            )
+        except Refused as error:
+            if error.reason in packets.UNSUPPORTED_VERSION and not self._refused:
                 log.error(
                     "MQTT broker %s:%d does not speak MQTT 5 (%s), which the daemon needs to learn the largest "
                     "message it takes: use Mosquitto 1.6 or later, EMQX, HiveMQ or RabbitMQ 3.13 or later "
                     "(retrying every %d s)",
                     self.host,
                     self.port,
-                    reason,
+                    error,
                     REFUSED_RETRY,
                 )
             elif not self._refused:
@@ -138,86 +133,100 @@ class MqttSink:
                     "or --mqtt-password-file (retrying every %d s)",
                     self.host,
                     self.port,
-                    reason,
+                    error,
                     REFUSED_RETRY,
                 )
             self._refused = True
-            self.answered.set()
-            client.reconnect_delay_set(REFUSED_RETRY, REFUSED_RETRY)
-            return
+            return REFUSED_RETRY
+        except Silent:
+            if not self._silent:
+                log.warning(
+                    "MQTT broker %s:%d took the connection but did not answer CONNECT within %d s: is it an MQTT "
+                    "broker, and does it want TLS (mqtts://)? Readings are spooled, retrying",
+                    self.host,
+                    self.port,
+                    KEEPALIVE,
+                )
+            self._silent = True
+            return self._backoff()
+        except (OSError, Lost) as error:
+            if type(error).__name__ == "SSLCertVerificationError":
+                if not self._refused:
+                    log.error(
+                        "MQTT broker %s:%d: its TLS certificate is not trusted (%s); give its CA with --ca-file, or "
+                        "-I 0 to skip the check (retrying every %d s)",
+                        self.host,
+                        self.port,
+                        getattr(error, "verify_message", error),
+                        REFUSED_RETRY,
+                    )
+                self._refused = True
+                return REFUSED_RETRY
+            if not self._unreachable:
+                log.warning(
+                    "MQTT broker %s:%d unreachable (%s); readings are spooled, retrying every %d s",
+                    self.host,
+                    self.port,
+                    error or type(error).__name__,
+                    RECONNECT_MAX,
+                )
+            self._unreachable = True
+            return self._backoff()
+        if connection is None:  # stopping
+            return 0.0
         if self._refused or self._unreachable or self._silent or self._was_connected:
             log.warning("MQTT broker %s:%d connected again", self.host, self.port)
         else:
             log.info("MQTT broker %s:%d connected", self.host, self.port)
         self._refused = self._unreachable = self._silent = False
         self._was_connected = True
-        self.max_packet = getattr(properties, "MaximumPacketSize", None)
-        client.reconnect_delay_set(1, RECONNECT_MAX)
-        client.publish(self.status_topic, "online", qos=1, retain=True)
+        self._retry = RECONNECT_FIRST
+        connection.publish([(self.status_topic, "online", True)], lambda: True)
         if self.discovery is not None:
-            client.subscribe(f"{self.config.ha_prefix}/status", qos=1)
+            connection.subscribe(f"{self.config.ha_prefix}/status")
             self._announce = True
         if self._cleanup_after is not None:
-            client.subscribe(f"{self.config.ha_prefix}/+/+/+/config", qos=1)
+            connection.subscribe(f"{self.config.ha_prefix}/+/+/+/config")
             self._cleanup_after = max(self._cleanup_after, time.monotonic() + RETAINED_WAIT)
-        self.connected.set()
-        self.answered.set()
-        self.wake.set()
+        self.connection = connection
+        return 0.0
 
-    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        # paho calls this inside its `except OSError`: the error at hand says why.
-        error = sys.exc_info()[1]
-        if isinstance(error, ssl.SSLCertVerificationError):
-            if not self._refused:
-                log.error(
-                    "MQTT broker %s:%d: its TLS certificate is not trusted (%s); give its CA with --ca-file, or -I 0 "
-                    "to skip the check (retrying every %d s)",
-                    self.host,
-                    self.port,
-                    error.verify_message,
-                    REFUSED_RETRY,
-                )
-            self._refused = True
-            self.answered.set()
-            client.reconnect_delay_set(REFUSED_RETRY, REFUSED_RETRY)
-            return
-        if not self._unreachable:
-            log.warning(
-                "MQTT broker %s:%d unreachable (%s); readings are spooled, retrying every %d s",
-                self.host,
-                self.port,
-                error or "no answer",
-                RECONNECT_MAX,
-            )
-        self._unreachable = True
+    def _backoff(self) -> float:
+        wait, self._retry = self._retry, min(2 * self._retry, RECONNECT_MAX)
+        return wait
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if self.connected.is_set() and not self._stop.is_set():
+    def _lost(self, error: Lost) -> None:
+        if not self._stop.is_set():
             log.warning(
-                "MQTT broker %s:%d lost (%s); readings are spooled until it is back", self.host, self.port, reason
+                "MQTT broker %s:%d lost (%s); readings are spooled until it is back", self.host, self.port, error
             )
-        elif not (self._silent or self._refused or self._stop.is_set()):
-            # paho gives up on a CONNECT the broker does not answer once the keep-alive has passed.
-            log.warning(
-                "MQTT broker %s:%d took the connection but did not answer CONNECT within %d s (%s): is it an MQTT "
-                "broker, and does it want TLS (mqtts://)? Readings are spooled, retrying",
-                self.host,
-                self.port,
-                KEEPALIVE,
-                reason,
-            )
-            self._silent = True
-        self.connected.clear()
+        if self.connection is not None:
+            self.connection.close()
+        self.connection = None
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+    # the connection's thread
+    def _on_message(self, message: packets.Message) -> None:
         if message.topic.endswith("/status") and message.payload == b"online":  # Home Assistant (re)started
             self._announce = True
-            self.wake.set()
         elif message.topic.endswith("/config") and message.retain and message.payload:
-            with contextlib.suppress(ValueError, AttributeError):
+            try:
                 state = json.loads(message.payload).get("state_topic", "")
-                if state.startswith(f"{self.config.prefix}/"):
-                    self._found[message.topic] = state
+            except (ValueError, AttributeError):
+                return
+            if isinstance(state, str) and state.startswith(f"{self.config.prefix}/"):
+                self._found[message.topic] = state
+
+    def _on_declined(self, topic: str, reason: int) -> None:
+        if not self.declined:
+            log.warning(
+                "MQTT broker %s:%d declined a message to %s: %s; check what the broker allows the user in --mqtt "
+                "(its ACL); every such message is counted in the statistics",
+                self.host,
+                self.port,
+                topic,
+                packets.reason_name(reason),
+            )
+        self.declined += 1
 
     # the poller's thread
     def start(self) -> None:
@@ -225,8 +234,6 @@ class MqttSink:
             # A module that missed the start-up scan is probed again `rescan` s after the start and published
             # within the next cycle: only a module unseen for that long is taken as gone.
             self._cleanup_after = time.monotonic() + self.config.rescan + 2 * self.interval
-        self.client.connect_async(self.host, self.port, keepalive=KEEPALIVE)
-        self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="mqtt-shipper", daemon=True)
         self._thread.start()
 
@@ -245,28 +252,48 @@ class MqttSink:
                 if any(new):
                     self._announce = True
         if self.backlog.put(json.dumps(messages).encode(), len(messages)):
-            self.wake.set()
+            self.wakeup.set()
 
-    # the shipper thread
+    # the connection's thread
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if not self.connected.is_set() or not self._ship():
-                    self.wake.wait(1.0)
-                    self.wake.clear()
+                if self.connection is None:
+                    self._stop.wait(self._connect(None))
+                elif not self._ship():
+                    self.connection.pump(self._idle())
+            except Lost as error:
+                self._lost(error)
+                self._stop.wait(self._backoff())
             except Exception as error:  # the thread must outlive any fault; the batches stay spooled
                 log.error("MQTT: %s: %s; the readings stay spooled, retrying in 10 s", type(error).__name__, error)
                 log.debug("MQTT shipper fault", exc_info=True)
                 self._stop.wait(10)
 
+    def _idle(self) -> float:
+        """How long the thread may wait for the broker: until a cleanup is due, or a reading wakes it."""
+        if self._cleanup_after is None:
+            return IDLE_WAIT
+        return max(0.0, min(IDLE_WAIT, self._cleanup_after - time.monotonic()))
+
+    def _giving_up(self, deadline: float | None) -> Any:
+        """A test of whether to stop waiting for the broker: once stopping, and past `deadline` if one is given."""
+        return lambda: self._stop.is_set() and (deadline is None or time.monotonic() > deadline)
+
     def _ship(self, deadline: float | None = None) -> bool:
-        """Publish discovery if due, then the oldest batches; True when batches went out."""
+        """Publish discovery if due, then the oldest batches; True when more batches may be waiting. Raises Lost."""
+        connection = self.connection
+        assert connection is not None
+        give_up = self._giving_up(deadline)
         if self._announce and self.discovery is not None:
             self._announce = False
-            configs = [m for m in self.discovery.configs() if self._fits(*m)]
-            self._wait([self.client.publish(t, p, qos=1, retain=True) for t, p in configs], deadline)
+            configs = (
+                (topic, payload, True) for topic, payload in self.discovery.configs() if self._fits(topic, payload)
+            )
+            if not connection.publish(configs, give_up):
+                return False
         if self._cleanup_after and time.monotonic() > self._cleanup_after and self.discovery and self.discovery.modules:
-            self._cleanup()
+            self._cleanup(connection)
         spool = self.backlog.spool
         batches = spool.oldest(CHUNK)
         if not batches:
@@ -274,21 +301,19 @@ class MqttSink:
         messages = [message for _, _, body in batches for message in self._publishable(body)]
         # Only the newest state of a topic is retained: a replayed backlog is history, not the present.
         last = {} if spool.pending() > len(batches) else {topic: n for n, (topic, _) in enumerate(messages)}
-        infos = [
-            self.client.publish(topic, payload, qos=1, retain=last.get(topic) == n)
-            for n, (topic, payload) in enumerate(messages)
-        ]
-        if not self._wait(infos, deadline):
+        if not connection.publish(
+            ((topic, payload, last.get(topic) == n) for n, (topic, payload) in enumerate(messages)), give_up
+        ):
             return False
         # Deleted with the next commit (the next cycle's batches): a crash before it sends them again (QoS 1).
         spool.remove([batch_id for batch_id, _, _ in batches], defer=True)
         self.sent += len(messages)
-        return True
+        return len(batches) == CHUNK
 
     def _publishable(self, body: bytes) -> list[tuple[str, str]]:
         """A batch's messages less those to a topic MQTT does not allow (an older version spooled its prefix
-        unchecked) and those larger than the broker takes: the broker (or paho) would refuse such a message at
-        every attempt, holding up the queue."""
+        unchecked) and those larger than the broker takes: the broker would refuse such a message at every
+        attempt, holding up the queue."""
         kept = []
         for topic, payload in json.loads(body):
             problem = _topic_problem(topic)
@@ -308,10 +333,11 @@ class MqttSink:
 
     def _fits(self, topic: str, payload: str) -> bool:
         """False, counted and said once, for a message larger than the broker's maximum packet size."""
-        if self.max_packet is None:
+        largest = self.max_packet
+        if largest is None:
             return True
-        size = packet_size(topic, payload)
-        if size <= self.max_packet:
+        size = packets.publish_size(topic, payload)
+        if size <= largest:
             return True
         if not self.oversized:
             log.warning(
@@ -320,19 +346,19 @@ class MqttSink:
                 "broker's max_packet_size",
                 self.host,
                 self.port,
-                self.max_packet,
+                largest,
                 size,
                 topic,
             )
         self.oversized += 1
         return False
 
-    def _cleanup(self) -> None:
+    def _cleanup(self, connection: Connection) -> None:
         """Empty the retained configs of modules this run has not seen (Home Assistant removes their devices),
         and their retained states, unless a module seen now publishes to the same address."""
         assert self.discovery is not None
         self._cleanup_after = None
-        self.client.unsubscribe(f"{self.config.ha_prefix}/+/+/+/config")
+        connection.unsubscribe(f"{self.config.ha_prefix}/+/+/+/config")
         ours = self.discovery.nodes()
         # <ha_prefix>/<component>/<node>/<object>/config, where the prefix may have levels of its own
         gone = {
@@ -341,7 +367,7 @@ class MqttSink:
             if topic[len(self.config.ha_prefix) + 1 :].split("/")[1] not in ours and "_stack_" not in topic
         }
         states = sorted(set(gone.values()) - self.discovery.state_topics())
-        self._wait([self.client.publish(topic, b"", qos=1, retain=True) for topic in [*sorted(gone), *states]], None)
+        connection.publish([(topic, "", True) for topic in [*sorted(gone), *states]], self._giving_up(None))
         log.info(
             "--ha-cleanup: removed %d entities and %d retained states of modules not seen for %g s",
             len(gone),
@@ -349,43 +375,39 @@ class MqttSink:
             self.config.rescan + 2 * self.interval,
         )
 
-    def _wait(self, infos: list[Any], deadline: float | None) -> bool:
-        """Until the broker has acknowledged every message (paho sends them again after a reconnect)."""
-        try:
-            for info in infos:
-                while not info.is_published():
-                    if self._stop.is_set() and (deadline is None or time.monotonic() > deadline):
-                        return False
-                    info.wait_for_publish(0.5)
-        except (RuntimeError, ValueError) as error:  # the connection dropped as they were handed over
-            log.debug("MQTT publish interrupted: %s; the batches stay spooled", error)
-            return False
-        return True
-
     def statistics(self) -> str:
-        state = "connected" if self.connected.is_set() else "not connected"
+        state = "connected" if self.connection is not None else "not connected"
         skipped = f", skipped (invalid topic): {self.skipped}" if self.skipped else ""
         skipped += f", skipped (larger than the broker takes): {self.oversized}" if self.oversized else ""
+        skipped += f", declined by the broker: {self.declined}" if self.declined else ""
         return f"MQTT {state}, published: {self.sent}{skipped}, {self.backlog.describe()}"
 
     def close(self, seconds: float) -> int:
         """Send what is queued for at most `seconds`, say `offline`, disconnect; how many batches are left."""
         deadline = time.monotonic() + seconds
         self._stop.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread is None:  # --once: connect for this one flush
-            self.client.connect_async(self.host, self.port, keepalive=KEEPALIVE)
-            self.client.loop_start()
-        self.answered.wait(max(0.0, deadline - time.monotonic()))
-        while self.connected.is_set() and time.monotonic() < deadline and self._ship(deadline):
-            pass
-        if self.connected.is_set():
-            info = self.client.publish(self.status_topic, "offline", qos=1, retain=True)
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.wakeup.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        else:  # --once: connect for this one flush, as often as the time allows
+            while self.connection is None and not self._refused:
+                wait = self._connect(deadline)
+                if self.connection is not None or time.monotonic() + wait >= deadline:
+                    break
+                time.sleep(wait)
+        if thread is None or not thread.is_alive():  # else it is still in a connect or a write: let it be
+            try:
+                while self.connection is not None and time.monotonic() < deadline and self._ship(deadline):
+                    pass
+                if self.connection is not None:
+                    until = max(deadline, time.monotonic() + 0.1)
+                    self.connection.publish([(self.status_topic, "offline", True)], lambda: time.monotonic() > until)
+                    self.connection.close(goodbye=True)
+            except Lost as error:
+                self._lost(error)
+            self.connection = None
+            self.wakeup.close()
         left = self.backlog.spool.pending() + len(self.backlog.unspooled)
         if left:
             log.info("%d MQTT batch(es) stay in the spool for the next start", left)
