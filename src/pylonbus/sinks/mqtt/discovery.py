@@ -4,6 +4,7 @@ its key of the module's JSON state with the unit, device class and precision Hom
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ...protocol.families import DEFAULT, family
 from ...protocol.pack import TOTAL_INCREASING
 from ...readings.documents import ALARMS, MODULE_UNITS, STACK_UNITS, alarm_names, lacks, module_extras
-from ...readings.reading import group_path, named
+from ...readings.reading import Identity, group_path, named
 from .settings import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ def stack_entities() -> list[Entity]:
     ]
 
 
+@functools.lru_cache(maxsize=1024)  # each module's device names its stack every cycle
 def node_id(text: str) -> str:
     """What Home Assistant allows in a discovery topic's node and object id."""
     return re.sub(r"[^a-zA-Z0-9_-]", "_", text)
@@ -204,6 +206,7 @@ class Discovery:
         self.status_topic = status_topic
         self.modules: dict[str, Module] = {}  # by what identifies the device: its serial
         self.stacks: dict[str, tuple[str, int]] = {}  # group path -> family, group
+        self._shapes: dict[str, tuple[object, ...]] = {}  # by the same key: what the module's entry was made of
 
     def _key(self, module: ModuleReading) -> str | None:
         """What identifies a module's device: its serial (after its family's name, but Pylontech's); for a
@@ -218,6 +221,27 @@ class Discovery:
         key = self._key(module)
         if not key or not module.online:
             return False  # without a serial there is nothing stable to identify the device by
+        # What a module read over RS485 alone announces follows from these (its alarms' names and extras from
+        # its results' classes): the same as last cycle, nothing is made again (0.2 ms a cycle for 14 modules).
+        alarm = module.alarm
+        shape = (
+            *(getattr(module.identity, name) for name in Identity.__slots__),
+            module.bms,
+            module.group,
+            module.module,
+            type(module.analog),
+            type(alarm),
+            len(module.cell_voltages),
+            len(module.cell_temperatures),
+            0 if alarm is None else len(getattr(alarm, "cell_states", ())),
+        )
+        plain = module.console is None and module.summary is None
+        if plain and self._shapes.get(key) == shape:
+            return False
+        self._shapes[key] = shape
+        return self._note(key, module)
+
+    def _note(self, key: str, module: ModuleReading) -> bool:
         identity, path, title = module.identity, group_path(module.bms, module.group), family(module.bms).title
         called = identity.serial or named(module.bms, f"{module.group}/{module.module}")
         device = {
