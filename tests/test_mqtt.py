@@ -708,3 +708,41 @@ def test_a_broker_that_speaks_only_mqtt_3_is_named_once(tmp_path: Path) -> None:
         server.close()
     assert err.count(f"MQTT broker 127.0.0.1:{port} does not speak MQTT 5") == 1, err
     assert "Traceback" not in err and len(accepted) <= 2, err
+
+
+@pytest.mark.server
+def test_a_broker_gone_without_a_word_is_found_by_the_keepalive(tmp_path: Path) -> None:
+    """What a gateway reboot or a cable pulled between daemon and broker looks like: the connection stays open
+    and nothing comes back, no acknowledgement, no answer to a ping. The daemon takes it as lost once the
+    keep-alive has passed without an answer, says so once, connects again, and keeps the readings spooled."""
+    port = free_port()
+    server = socket.create_server(("127.0.0.1", port))
+    accepted: list[socket.socket] = []
+
+    def swallow(client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            client.recv(4096)  # CONNECT
+            client.sendall(bytes([0x20, 0x03, 0x00, 0x00, 0x00]))  # CONNACK, MQTT 5: accepted, no properties
+            while client.recv(65536):
+                pass  # taken, never answered
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client = server.accept()[0]
+                accepted.append(client)
+                threading.Thread(target=swallow, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    proc = start(tmp_path, "-d", SIM, "-q", "1", port=port)
+    try:
+        deadline = time.monotonic() + 90
+        while len(accepted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        err = stop(proc)
+        server.close()
+    assert len(accepted) == 2, err
+    assert err.count(f"MQTT broker 127.0.0.1:{port} lost (no answer to a ping within 30 s)") == 1, err
+    assert err.count("MQTT broker") == 3, err  # connected, lost, connected again
+    assert re.search(r"MQTT connected, published: 0, spooled: [1-9]", err), err

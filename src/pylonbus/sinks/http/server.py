@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
+from ...wakeup import Wakeup
 from .metrics import exposition
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ REQUEST_TIMEOUT = 10.0  # s from a request's first byte to its whole head: a byt
 SEND_TIMEOUT = 10.0  # s a response may take to leave, for a client that does not read
 MAX_HEAD = 8192  # bytes of request line and headers
 ACCEPT_PAUSE = 1.0  # s without accepting after the process ran out of file descriptors
-TICK = 0.25  # s between deadline sweeps; also how soon close() stops the thread
+TICK = 0.25  # s between deadline sweeps while a connection is open (with none, the thread sleeps until one comes)
 HEAD_END = re.compile(rb"\r?\n\r?\n")
 ADDRESS = re.compile(
     r"\[(?P<v6>[0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]:(?P<port6>\d{1,5})|(?P<host>[^\s:\[\]/]+):(?P<port>\d{1,5})"
@@ -132,6 +133,7 @@ class HttpSink:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._selector = selectors.DefaultSelector()
+        self._wakeup = Wakeup()  # close() stops the thread
         self._connections: OrderedDict[int, _Connection] = OrderedDict()  # the longest quiet first
         self._cap = connection_cap()
         self._accept_paused_until = 0.0
@@ -142,6 +144,7 @@ class HttpSink:
 
     def start(self) -> None:
         self._selector.register(self.server, selectors.EVENT_READ)
+        self._selector.register(self._wakeup.fd, selectors.EVENT_READ, self._wakeup)
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
         self._thread.start()
 
@@ -195,11 +198,14 @@ class HttpSink:
     def close(self, seconds: float) -> int:
         if self._thread is not None:
             self._stop.set()
+            self._wakeup.set()
             self._thread.join(max(seconds, TICK * 2))
         for connection in list(self._connections.values()):
             self._drop(connection)
         self._selector.close()
         self.server.close()
+        if self._thread is None or not self._thread.is_alive():
+            self._wakeup.close()
         return 0
 
     def _tell_once(self, what: str, message: str, *args: object) -> None:
@@ -211,9 +217,13 @@ class HttpSink:
     def _serve(self) -> None:
         sweep = 0.0
         while not self._stop.is_set():
-            for key, events in self._selector.select(TICK):
+            # Woken 4 times a second with nothing to sweep, the thread cost 0.3 ms of CPU a cycle of 1 s.
+            timeout = TICK if self._connections or self._accept_paused_until else None
+            for key, events in self._selector.select(timeout):
                 if key.data is None:
                     self._accept()
+                elif key.data is self._wakeup:
+                    self._wakeup.clear()
                 elif events & selectors.EVENT_READ:
                     self._receive(key.data)
                 elif self._send(key.data):

@@ -6,14 +6,13 @@ this 0.7 ms."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import select
 import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from ...wakeup import Wakeup
 from . import packets
 
 if TYPE_CHECKING:
@@ -38,33 +37,6 @@ class Refused(Exception):
 
 class Silent(Exception):
     """The broker took the connection and did not answer CONNECT."""
-
-
-class Wakeup:
-    """Wakes the connection's thread from another thread (a reading spooled, a stop): a pipe, so that one
-    `select` waits for the broker and for this."""
-
-    def __init__(self) -> None:
-        self.fd, self._write = os.pipe()
-        os.set_blocking(self.fd, False)
-        os.set_blocking(self._write, False)
-
-    def set(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # full: the thread has that many wake-ups to read already
-            os.write(self._write, b"\0")
-
-    def clear(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self.fd, 4096):
-                pass
-
-    def wait(self, seconds: float) -> None:
-        select.select([self.fd], [], [], max(0.0, seconds))
-        self.clear()
-
-    def close(self) -> None:
-        os.close(self.fd)
-        os.close(self._write)
 
 
 OnMessage = Callable[[packets.Message], None]

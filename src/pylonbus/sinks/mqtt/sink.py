@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...readings.documents import path_of, reading_state
 from ...store.backlog import Backlog
+from ...wakeup import Wakeup
 from . import packets
-from .client import CONNECT_TIMEOUT, Connection, Lost, Refused, Silent, Wakeup
+from .client import CONNECT_TIMEOUT, Connection, Lost, Refused, Silent
 from .discovery import Discovery
 from .settings import broker, topic_problem
 
