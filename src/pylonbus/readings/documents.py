@@ -195,11 +195,33 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         doc |= {q.name: q.value for q in module.console.quantities()}
     alarm = module.alarm
     if isinstance(alarm, PylontechAlarm):
-        raw = {f"status{n}": int(getattr(alarm, f"status{n}")) for n in range(1, 6)}
-        doc["alarms"] = alarm_flags(alarm) | raw
+        doc["alarms"] = _pylontech_alarms(alarm)
     elif alarm is not None:
         doc["alarms"] = family_alarms(alarm)
     return doc | _energy(module.energy)
+
+
+_ALARM_DOCUMENTS: dict[tuple[Any, ...], dict[str, Any]] = {}  # by the 0x44 reply's values: they seldom change
+
+
+def _pylontech_alarms(alarm: PylontechAlarm) -> dict[str, Any]:
+    """A module document's `alarms` from Pylontech's 0x44: each name of ALARMS and the raw status bytes."""
+    statuses = (alarm.status1, alarm.status2, alarm.status3, alarm.status4, alarm.status5)
+    key = (
+        alarm.cell_states,
+        alarm.temperature_states,
+        alarm.charge_current_state,
+        alarm.module_voltage_state,
+        alarm.discharge_current_state,
+        statuses,
+    )
+    found = _ALARM_DOCUMENTS.get(key)
+    if found is None:
+        if len(_ALARM_DOCUMENTS) > 1024:  # a fault that flickers through every combination: start again
+            _ALARM_DOCUMENTS.clear()
+        raw = {f"status{n}": int(status) for n, status in enumerate(statuses, 1)}
+        found = _ALARM_DOCUMENTS[key] = alarm_flags(alarm) | raw
+    return found.copy()  # a document of its own: a consumer may change it
 
 
 def _cells(module: ModuleReading) -> dict[str, Any]:
