@@ -746,3 +746,25 @@ def test_a_broker_gone_without_a_word_is_found_by_the_keepalive(tmp_path: Path) 
     assert err.count(f"MQTT broker 127.0.0.1:{port} lost (no answer to a ping within 30 s)") == 1, err
     assert err.count("MQTT broker") == 3, err  # connected, lost, connected again
     assert re.search(r"MQTT connected, published: 0, spooled: [1-9]", err), err
+
+
+def test_a_backlog_of_many_chunks_leaves_in_order_before_the_cycles_reading(mosquitto, tmp_path: Path) -> None:
+    """300 spooled batches of 18 messages (more than five reads of the spool) and --once: every one goes out,
+    in order, then the cycle's own, and nothing is left (exit 0)."""
+    from pylonbus.store.spool import Spool
+
+    spool = Spool(tmp_path / "spool.sqlite", 1000)
+    queue = spool.queue("mqtt", 1000)
+    for n in range(300):
+        queue.add(json.dumps([["many/0/1/state", json.dumps({"n": n, "m": m})] for m in range(18)]).encode(), 18)
+    spool.close()
+    listener = Listener("many/0/1/state")
+    try:
+        done = once("--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}", "--mqtt-prefix", "many", "--spool", str(spool.path))
+        assert done.returncode == 0, done.stderr
+        got = listener.wait(lambda got: len(got) == 300 * 18 + 1, 60)
+    finally:
+        listener.close()
+    spooled = [json.loads(payload) for _, payload, _ in got[:-1]]
+    assert spooled == [{"n": n, "m": m} for n in range(300) for m in range(18)]
+    assert json.loads(got[-1][1])["module"] == 1

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pylon2influx")
 
-CHUNK = 1000  # batches read from the spool at a time
+CHUNK = 1000  # messages read from the spool at a time (whole batches: at least one)
 RECONNECT_FIRST = 1.0  # s before the first new attempt after a loss, doubling to
 RECONNECT_MAX = 5.0  # s between two attempts while the broker is away
 RETAINED_WAIT = 2.0  # s after subscribing: the broker has sent its retained configs
@@ -309,7 +309,7 @@ class MqttSink:
         # Deleted with the next commit (the next cycle's batches): a crash before it sends them again (QoS 1).
         spool.remove([batch_id for batch_id, _, _ in batches], defer=True)
         self.sent += len(messages)
-        return len(batches) == CHUNK
+        return spool.pending() > 0
 
     def _publishable(self, body: bytes) -> list[tuple[str, str]]:
         """A batch's messages less those to a topic MQTT does not allow (an older version spooled its prefix
