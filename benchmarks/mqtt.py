@@ -5,8 +5,8 @@
    to mosquitto (Debian package `mosquitto`, started here on 127.0.0.1:18893) and publishes the backlog with
    QoS 1. Printed: the time until the queue is empty and the messages a subscriber counted; target: the day
    within 60 s. The anchor, run just before in the same process on the same broker: a bare paho-mqtt client
-   publishing the same messages with QoS 1 (the same in-flight window) and waiting for every acknowledgement;
-   target: our replay <= 1.1x its time.
+   publishing the same messages with QoS 1 (100 in flight; the sink keeps as many in flight as the broker's
+   Receive Maximum allows) and waiting for every acknowledgement; target: our replay <= 1.1x its time.
 2. `pylon2influx --mqtt` polling 16 modules (two groups, in-process simulator) every 5 s: peak resident memory
    after a minute; target < 50 MB.
 

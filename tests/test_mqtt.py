@@ -461,6 +461,8 @@ def test_mqtts_with_the_brokers_ca_and_without(mosquitto, tmp_path: Path) -> Non
     assert untrusted.returncode == 1
     assert untrusted.stderr.count("TLS certificate is not trusted") == 1, untrusted.stderr
     assert "give its CA with --ca-file" in untrusted.stderr
+    unchecked = once("--mqtt", url, "--mqtt-prefix", "tls", "-I", "0", *spool)  # the spooled cycle and its own
+    assert unchecked.returncode == 0, unchecked.stderr
 
 
 def test_no_mqtt_library_is_needed(mosquitto, tmp_path: Path) -> None:
