@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import pylontech_json
-from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_TLS_PORT, MQTT_USER, free_port, small_broker
+from servers import MQTT_AUTH_PORT, MQTT_PASSWORD, MQTT_PORT, MQTT_TLS_PORT, MQTT_USER, Broker, free_port, small_broker
 
 SIM = "sim://?stack=US3000C*2&frozen=1"
 #: Pairs Home Assistant accepts (device class -> units), for the classes the configs use.
@@ -770,3 +770,26 @@ def test_a_backlog_of_many_chunks_leaves_in_order_before_the_cycles_reading(mosq
     spooled = [json.loads(payload) for _, payload, _ in got[:-1]]
     assert spooled == [{"n": n, "m": m} for n in range(300) for m in range(18)]
     assert json.loads(got[-1][1])["module"] == 1
+
+
+@pytest.mark.server
+def test_messages_the_brokers_acl_declines_are_said_once_and_counted(tmp_path: Path) -> None:
+    """A broker whose ACL lets the daemon publish one module's state only: MQTT 5 acknowledges the others with
+    "not authorized". Said once with the fix, counted; the allowed topic keeps its messages, no reconnect."""
+    port = free_port()
+    (tmp_path / "acl").write_text("topic readwrite acl/status\ntopic readwrite acl/0/1/state\n")
+    config = f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {tmp_path / 'acl'}\n"
+    broker = Broker(tmp_path, config, (port,))
+    listener = Listener("acl/#", live=True, port=port)
+    proc = start(tmp_path, "-d", SIM, "-q", "1", "--no-ha-discovery", prefix="acl", port=port)
+    try:
+        got = listener.wait(lambda m: sum(topic == "acl/0/1/state" for topic, _, _ in m) >= 3)
+    finally:
+        err = stop(proc)
+        listener.close()
+        broker.stop()
+    assert {topic for topic, _, _ in got} == {"acl/0/1/state", "acl/status"}, err
+    assert err.count("declined a message to acl/0/") == 1 and ": not authorized; check what the broker" in err, err
+    declined = re.findall(r"declined by the broker: (\d+)", err)
+    assert declined and int(declined[-1]) >= 6, err  # module 2 and the stack, each cycle
+    assert err.count("WARNING") == 1, err

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10.0  # s for the TCP connection and the TLS handshake
 SEND_TIMEOUT = 10.0  # s a write may wait for a broker that stopped reading: then it is taken as lost
 PING_AFTER = 0.75  # of the keep-alive without a packet sent: a PINGREQ
+WINDOW_MAX = 500  # messages in flight at most, whatever the broker takes: a replay's write stays small
 
 
 class Lost(Exception):
@@ -40,7 +41,7 @@ class Silent(Exception):
 
 
 OnMessage = Callable[[packets.Message], None]
-OnRefused = Callable[[str, int], None]  # a topic or a filter, the reason code
+OnRefused = Callable[[str, int], None]  # what was declined ("a message to T", "the subscription to F"), reason
 
 
 class Connection:
@@ -54,7 +55,7 @@ class Connection:
         self.on_refused = on_refused
         self.reader = packets.Reader()
         self.connack: packets.ConnAck | None = None
-        self.window = 65535  # the broker's Receive Maximum: QoS 1 messages it takes unacknowledged
+        self.window = WINDOW_MAX  # the broker's Receive Maximum if lower: QoS 1 messages it takes unacknowledged
         self.max_packet: int | None = None
         self.unacked: dict[int, str] = {}  # packet id -> topic of each QoS 1 PUBLISH not yet acknowledged
         self._filters: dict[int, str] = {}  # packet id -> filter of each SUBSCRIBE not yet acknowledged
@@ -104,7 +105,7 @@ class Connection:
             sock.close()
             raise Refused(connack.reason)
         receive = connack.properties.get(packets.RECEIVE_MAXIMUM)
-        connection.window = receive if isinstance(receive, int) and receive > 0 else 65535
+        connection.window = min(receive, WINDOW_MAX) if isinstance(receive, int) and receive > 0 else WINDOW_MAX
         largest = connack.properties.get(packets.MAXIMUM_PACKET_SIZE)
         connection.max_packet = largest if isinstance(largest, int) else None
         server_keepalive = connack.properties.get(packets.SERVER_KEEP_ALIVE)
@@ -203,7 +204,7 @@ class Connection:
             packet_id, reason = packets.read_puback(body)
             topic = self.unacked.pop(packet_id, None)
             if reason >= 0x80 and topic is not None:
-                self.on_refused(topic, reason)
+                self.on_refused(f"a message to {topic}", reason)
         elif kind == packets.PUBLISH:
             message = packets.read_message(flags, body)
             if message.packet_id is not None:
@@ -216,7 +217,7 @@ class Connection:
             topic_filter = self._filters.pop(packet_id, "")
             for reason in reasons:
                 if reason >= 0x80:
-                    self.on_refused(topic_filter, reason)
+                    self.on_refused(f"the subscription to {topic_filter}", reason)
         elif kind == packets.CONNACK and self.connack is None:
             self.connack = packets.read_connack(body)
         elif kind == packets.DISCONNECT:

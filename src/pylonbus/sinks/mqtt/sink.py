@@ -217,14 +217,14 @@ class MqttSink:
             if isinstance(state, str) and state.startswith(f"{self.config.prefix}/"):
                 self._found[message.topic] = state
 
-    def _on_declined(self, topic: str, reason: int) -> None:
+    def _on_declined(self, what: str, reason: int) -> None:
         if not self.declined:
             log.warning(
-                "MQTT broker %s:%d declined a message to %s: %s; check what the broker allows the user in --mqtt "
-                "(its ACL); every such message is counted in the statistics",
+                "MQTT broker %s:%d declined %s: %s; check what the broker allows the user in --mqtt (its ACL); "
+                "every such refusal is counted in the statistics",
                 self.host,
                 self.port,
-                topic,
+                what,
                 packets.reason_name(reason),
             )
         self.declined += 1
