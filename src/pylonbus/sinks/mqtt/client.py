@@ -96,7 +96,10 @@ class Connection:
                     return None
                 if left <= 0:
                     raise Silent()
-                connection.pump(left)
+                try:
+                    connection.pump(left)
+                except Lost as error:
+                    raise Lost(f"{error} before answering CONNECT") from None
         except BaseException:
             sock.close()
             raise
