@@ -22,7 +22,7 @@ start=yes
 
 usage() {
     sed -n '2,10s/^# \{0,1\}//p' "$0"
-    echo "Options: --root DIR, --prefix DIR, --source PATH, --user NAME, --extras mqtt, --python PYTHON,"
+    echo "Options: --root DIR, --prefix DIR, --source PATH, --user NAME, --extras NAMES, --python PYTHON,"
     echo "         --no-start, --uninstall"
 }
 
