@@ -163,3 +163,20 @@ def test_link_timeouts_raise_no_reply_under_asyncio(port: str) -> None:
             assert (await link.query(Command.SERIAL_NUMBER, 0, 2)).command_value == 3
 
     asyncio.run(silent())
+
+
+def test_a_cancelled_read_is_not_tried_again(port: str) -> None:
+    """A read of an absent module cancelled during its first try: that try ends in the worker and no other is
+    made (three tries of a silent address held the next read for three timeouts)."""
+
+    async def cancel() -> None:
+        async with pylonbus.aio.AsyncLink(port, timeout=0.3) as link:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await link.query(Command.SERIAL_NUMBER, 0, 12)
+            assert (await link.query(Command.SERIAL_NUMBER, 0, 2)).command_value == 3
+            assert link.link.errors == 1
+            with pytest.raises(NoReplyError, match="after 3 tries"):  # one not cancelled still has every try
+                await link.query(Command.SERIAL_NUMBER, 0, 12)
+
+    asyncio.run(cancel())

@@ -6,9 +6,9 @@ proofs of the synchronous API, with the same typed results and errors. Why a thr
 serial transport: README "asyncio" (measured by benchmarks/aio.py).
 
 Cancellation: a read cancelled (by `asyncio.timeout`, `wait_for` or `Task.cancel`) returns at once. An exchange
-not yet started is dropped; one already on the wire finishes in the worker, its late reply read and discarded
-there, before the next request is sent: a reply is never handed to a later request. A cancelled scan stops
-after the address it is probing."""
+not yet started is dropped; one already on the wire finishes its attempt in the worker, its late reply read and
+discarded there, before the next request is sent (a reply is never handed to a later request), and is not tried
+again. A cancelled scan stops after the address it is probing."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from enum import IntEnum
 from functools import partial
 from typing import Any, TypeVar
 
-from .link.link import Link, RawReply
+from .link.link import Link, RawReply, abandoned
 from .link.ports import DEFAULT_BAUD, DEFAULT_PORT, SerialLike
 from .link.stack import ScanProgress, Stack
 from .protocol import (
@@ -65,10 +65,20 @@ class AsyncLink:
     async def run(self, call: Callable[[], T], cancelled: Callable[[], None] | None = None) -> T:
         """Run `call` (anything using the link) in the link's worker and await its result; `cancelled` is
         called when the awaiting task is cancelled while `call` runs."""
-        future = asyncio.get_running_loop().run_in_executor(self._worker, call)
+        gone = threading.Event()
+
+        def marked() -> T:
+            token = abandoned.set(gone)
+            try:
+                return call()
+            finally:
+                abandoned.reset(token)
+
+        future = asyncio.get_running_loop().run_in_executor(self._worker, marked)
         try:
             return await future
         except asyncio.CancelledError:
+            gone.set()
             if cancelled is not None:
                 cancelled()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import os
@@ -30,6 +31,10 @@ from .timing import BITS_PER_BYTE, DEFAULT_LATENCY, reply_timeout
 from .urls import open_settings, port_error, register_url_handler
 
 log = logging.getLogger(__name__)
+
+#: Set in a thread whose caller no longer waits for its exchanges (`pylonbus.aio`, a cancelled read): a request
+#: that failed is not tried again. Per thread: the same link may serve other threads meanwhile.
+abandoned: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("abandoned", default=None)
 
 TRIES = 3
 REMOTE_READ_SLICE = 0.01  # s, the fixed read timeout on an RFC 2217 port
@@ -537,6 +542,9 @@ class Link:
                 log.debug("%s: attempt %d/%d failed: %s", where, attempt, tries, error)
                 if self._lost is not None and time.monotonic() < self._retry_at:
                     break  # the port is gone: its reopening is paced by the back-off, not by the tries
+                gone = abandoned.get()
+                if gone is not None and gone.is_set():
+                    break  # nobody waits for the answer: the next request need not wait for more tries
                 if attempt == 2 and tries > 2 and reopen:
                     self.close()
                     time.sleep(0.5)
