@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
+from .. import address_host
 from .metrics import exposition
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def bind(listen: str) -> socket.socket:
     host, port = listen_address(listen)
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            address_host(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         server = socket.socket(family, kind, proto)
     except OSError as error:
