@@ -15,8 +15,8 @@ this machine is and this tree's figure scaled to the issue's machine, which is w
 
 Each tree runs from bytecode compiled into its `__pycache__` folders before it starts, as an installed daemon
 does (pip and distribution packages write it at install): run from source where PYTHONDONTWRITEBYTECODE is set,
-a daemon compiles each of its modules at every start, and the compiler's memory stays in its peak RSS (1.2-1.4
-MB of it, measured). `--source` runs them that way.
+a daemon compiles each of its modules at every start, and the compiler's memory stays in its peak RSS (0.8-0.9
+MB of it, measured).
 
 With `--syncs` each daemon runs under `strace -f -c` for the watched period instead (no CPU figures then): the
 fsync and fdatasync calls a cycle, those of the spool's commits (five a transaction with its rollback journal).
@@ -141,11 +141,9 @@ class Run:
             proc.wait()
 
 
-def environment(src: Path, source: bool) -> dict[str, str]:
-    """The daemons' environment; unless from `source`, the tree's bytecode is compiled now, beside its modules (a
-    PYTHONPYCACHEPREFIX would hold the standard library's too, compiled at the first start: 2-3 MB of its peak)."""
-    if source:
-        return dict(os.environ)
+def environment(src: Path) -> dict[str, str]:
+    """The daemons' environment, the tree's bytecode compiled now beside its modules (a PYTHONPYCACHEPREFIX would
+    hold the standard library's too, compiled at the first start: 2-3 MB of the peak)."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], env=env, check=True, stdout=subprocess.DEVNULL)
     return env
@@ -244,9 +242,6 @@ def main() -> int:
     parser.add_argument("--base", type=Path, help="another source tree, run at the same time")
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these cases")
     parser.add_argument("--syncs", action="store_true", help="count fsync calls a cycle (strace) instead of CPU")
-    parser.add_argument(
-        "--source", action="store_true", help="compile from source at start, as PYTHONDONTWRITEBYTECODE says"
-    )
     args = parser.parse_args()
     trees = {"this tree": ROOT / "src"}
     if args.base is not None:
@@ -254,7 +249,7 @@ def main() -> int:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; {args.seconds:g} s a case")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        envs = {label: environment(src, args.source) for label, src in trees.items()}
+        envs = {label: environment(src) for label, src in trees.items()}
         (tmp / "influxd").mkdir()
         influxd = start_influxd(tmp / "influxd")
         broker = Broker(tmp)
