@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import signal
 import sys
 import threading
@@ -196,35 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-SYSLOG = "/dev/log"
-
-
-class Syslog(logging.handlers.SysLogHandler):
-    """Syslog through its socket; a record it cannot send (syslogd stopped, no socket) goes to `fallback`, with one
-    warning there, instead of logging's traceback on stderr."""
-
-    def __init__(self, fallback: logging.Handler) -> None:
-        super().__init__(SYSLOG, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-        self.fallback = fallback
-        self.failed = False
-        self.setFormatter(logging.Formatter("pylon2influx[%(process)d]: %(message)s"))
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        if not self.failed:
-            self.failed = True
-            self.fallback.handle(
-                logging.makeLogRecord(
-                    {
-                        "levelno": logging.WARNING,
-                        "levelname": "WARNING",
-                        "msg": f"syslog is unreachable ({SYSLOG}); logging to stderr",
-                    }
-                )
-            )
-        if not getattr(record, "fatal", False):  # a fatal record is on stderr already
-            self.fallback.handle(record)
-
-
 def setup_logging(args: argparse.Namespace) -> None:
     """To syslog (-y) through its socket, else to stderr. Without a syslog to reach (a container, a minimal
     system) the log goes to stderr with one warning: a daemon that logs nowhere cannot be helped."""
@@ -236,6 +206,8 @@ def setup_logging(args: argparse.Namespace) -> None:
         fallback.setFormatter(stderr.formatter)
         # Beside syslog, what ends the program also goes to stderr, where whoever started it looks first.
         stderr.addFilter(lambda record: getattr(record, "fatal", False))
+        from .syslog import Syslog  # here, not above: logging.handlers imports pickle, socket and queue (0.5 MB)
+
         handlers = [Syslog(fallback), stderr]
     root = logging.getLogger()
     root.handlers[:] = handlers

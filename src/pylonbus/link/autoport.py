@@ -6,12 +6,9 @@ exclusively, or when it is not a terminal; the others are probed for module 1 at
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
-import shutil
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -33,6 +30,8 @@ PROBE_TRIES = 2  # the scan's tries, on module 1 only
 
 def candidates(globs: str) -> list[Path]:
     """The devices the colon-separated globs name, each once however many names resolve to it, in order."""
+    import glob  # here and below, not above: a daemon given its port takes only the port lock from this module
+
     seen: dict[Path, Path] = {}
     for pattern in globs.split(":"):
         for name in sorted(glob.glob(pattern.strip())) if pattern.strip() else []:
@@ -47,6 +46,9 @@ def kernel_name(device: Path | str) -> str:
 
 def udev_service(device: Path) -> str | None:
     """The VE_SERVICE property udev gives the device, where udevadm exists."""
+    import shutil
+    import subprocess
+
     udevadm = shutil.which("udevadm")
     if udevadm is None:
         return None
@@ -139,6 +141,8 @@ def find_port(
 ) -> str | None:
     """The first candidate port on which module 1 of `group` answers, or None; each skipped port is logged
     with its reason (at -v 1). `bms` is the family to probe for, `auto` any family."""
+    import glob
+
     found = candidates(globs)
     for pattern in filter(None, (part.strip() for part in globs.split(":"))):
         if not glob.glob(pattern):

@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import select
+import sys
 import termios
 import threading
 import time
@@ -17,7 +18,6 @@ from enum import IntEnum
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import serial
-import serial.rfc2217
 from serial import Serial
 
 from ..errors import ImplausibleValue, LinkError, NoReplyError, PortError, ProtocolError, ResponseError
@@ -101,6 +101,13 @@ def original_settings(device: str) -> list[Any] | None:
         return None
     finally:
         os.close(fd)
+
+
+def is_rfc2217(port: object) -> bool:
+    """Whether `port` is pyserial's RFC 2217 client. Its module is loaded by whatever made one (`serial_for_url`
+    on an rfc2217:// URL), and not for a local port or socket:// (it imports 26 modules)."""
+    module = sys.modules.get("serial.rfc2217")
+    return module is not None and isinstance(port, module.Serial)
 
 
 def _plain(port: Serial) -> bool:
@@ -212,7 +219,7 @@ class Link:
         # On RFC 2217 a new timeout renegotiates every line setting with the server and an input purge waits
         # for its answer: 100 and 50 ms a request (measured). There the timeout stays a short fixed slice,
         # the read loop keeps the deadline, and only what has already arrived is discarded.
-        self._remote = isinstance(port, serial.rfc2217.Serial)
+        self._remote = is_rfc2217(port)
         if self._remote:
             port.timeout = REMOTE_READ_SLICE
         log.debug("opened %s at %d Bd", self.port, self.baud)

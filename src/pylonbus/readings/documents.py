@@ -6,9 +6,8 @@ from __future__ import annotations
 import functools
 import time
 from enum import IntFlag
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..console.results import ModuleSummary
 from ..protocol.families import DEFAULT
 from ..protocol.families.pylontech.layouts import units_of
 from ..protocol.families.pylontech.results import AnalogData, Status1
@@ -17,6 +16,9 @@ from ..protocol.fields import AlarmState
 from ..protocol.pack import PackAlarm, PackAnalog, Quantity, extras
 from .energy import FIELDS as ENERGY_FIELDS
 from .reading import ModuleReading, Reading, StackReading, family_labels, group_path, row_quantities
+
+if TYPE_CHECKING:  # the console's results are loaded only where a console is read
+    from ..console.results import ModuleSummary
 
 _ANALOG = units_of(AnalogData)
 #: The unit of each number a module document holds (a list's is its items').

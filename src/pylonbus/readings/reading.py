@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..console.results import ModuleSummary
 from ..protocol.families import DEFAULT
 from ..protocol.pack import TOTAL_INCREASING, PackAlarm, PackAnalog, Quantity
 from .energy import Energy
+
+if TYPE_CHECKING:  # the console's results are loaded only where a console is read
+    from ..console.results import ModuleSummary
 
 
 def named(bms: str, text: str) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ..console.results import ModuleSummary
 from ..protocol.fields import AlarmState
 from ..protocol.pack import PackAlarm
+
+if TYPE_CHECKING:  # the console's results are loaded only where a console is read
+    from ..console.results import ModuleSummary
 
 _WORDS = {"normal": AlarmState.NORMAL, "low": AlarmState.BELOW_LOWER_LIMIT, "high": AlarmState.ABOVE_UPPER_LIMIT}
 

@@ -31,4 +31,11 @@ class Sink(Protocol):
         """Stop, giving at most `seconds` to what is still to be sent; how much is left unsent."""
 
 
-__all__ = ["Sink"]
+def address_host(host: str) -> str | bytes:
+    """`host` as a socket address: an ASCII name or address as its bytes, which resolve as the text does, where
+    text makes the socket module load the IDNA codec for every name (encodings.idna, stringprep, unicodedata:
+    0.2 MB of a daemon's memory); a name beyond ASCII stays text, for that codec."""
+    return host.encode() if host.isascii() else host
+
+
+__all__ = ["Sink", "address_host"]

@@ -21,13 +21,13 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import PylonbusError
 from ...readings.documents import reading_state
 from ...wakeup import Wakeup
+from .. import address_host
 from .metrics import exposition
 
 if TYPE_CHECKING:
@@ -58,6 +58,20 @@ REASONS = {
 }
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """RFC 9110's IMF-fixdate of a time (`Tue, 01 Dec 2026 20:53:03 GMT`), its names in English whatever the
+    locale: `email.utils.formatdate` writes the same, but loads the email package, random and calendar (0.4 MB)."""
+    t = time.gmtime(seconds)
+    return (
+        f"{WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
 def listen_address(text: str) -> tuple[str, int]:
     """`HOST:PORT` (`[::1]:PORT` for IPv6); the host is required, so that nobody exposes the page by accident."""
     match = ADDRESS.fullmatch(text)
@@ -83,7 +97,7 @@ def bind(listen: str) -> socket.socket:
     host, port = listen_address(listen)
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            address_host(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         server = socket.socket(family, kind, proto)
     except OSError as error:
@@ -362,7 +376,7 @@ class HttpSink:
         self.counts["requests"] += 1
         now = int(time.time())
         if self._date[0] != now:
-            self._date = (now, formatdate(now, usegmt=True))
+            self._date = (now, http_date(now))
         persistence = f"Keep-Alive: timeout={IDLE_TIMEOUT:.0f}" if connection.keep else "Connection: close"
         head = (
             f"HTTP/1.1 {status} {REASONS[status]}\r\nDate: {self._date[1]}\r\nContent-Type: {kind}\r\n"

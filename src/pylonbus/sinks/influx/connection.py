@@ -11,6 +11,7 @@ import socket
 from typing import TYPE_CHECKING, NamedTuple
 
 from ...errors import PylonbusError
+from .. import address_host
 
 if TYPE_CHECKING:
     import ssl
@@ -99,7 +100,9 @@ class Connection:
         if self.sock is not None and select.select([self.sock], [], [], 0)[0]:
             self.close()
         if self.sock is None or self._reader is None:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+            # typeshed allows only text for the host; create_connection hands it to getaddrinfo, which takes bytes
+            address = (address_host(self.host), self.port)
+            sock = socket.create_connection(address, timeout=self.connect_timeout)  # type: ignore[arg-type]
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.tls is not None:
