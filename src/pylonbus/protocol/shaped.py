@@ -9,6 +9,7 @@ cells: 2.1x faster than the generic reader, whose loop over the cells is most of
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,17 @@ from .layout import _STRUCT_CODE, Array, Capacities, Element, Int, Layout, Rest,
 
 Shape = tuple[int, ...]
 Reader = Callable[[bytes, int], tuple[Any, int]]
+
+
+@functools.cache
+def byte_table(convert: Callable[[int], Any]) -> tuple[Any, ...] | None:
+    """What `convert` (an enum, a flag) makes of each of the 256 values of a byte, so that a shaped reader looks a
+    state up instead of calling the enum (0.4 µs a call, 26 calls a pack of a 0x44 reply); None where a byte does
+    not convert: the reader calls it then, and raises what it raises."""
+    try:
+        return tuple(convert(raw) for raw in range(256))
+    except (ValueError, TypeError):
+        return None
 
 
 def shape_of(layout: Layout[Any], result: Any) -> Shape | None:
@@ -70,7 +82,8 @@ class _Writer:
         return struct.calcsize(">" + "".join(self.codes))
 
     def scaled(self, item: Int, raw: str) -> str:
-        return scaled(item, raw, self.const)
+        table = byte_table(item.convert) if item.convert is not None and item.size == 1 and not item.signed else None
+        return f"{self.const(table)}[{raw}]" if table is not None else scaled(item, raw, self.const)
 
     def element(self, element: Element, counts: Any) -> None:
         match element:
@@ -117,7 +130,9 @@ class _Writer:
             # States: the bytes are the values, converted by one `map` and no names.
             self.codes.append(f"{count}x")
             part = f"buf[pos + {start} : pos + {start + count}]"
-            self.values.append((element.name, f"tuple(map({self.const(item.convert)}, {part}))"))
+            table = byte_table(item.convert)
+            convert = self.const(item.convert if table is None else table.__getitem__)
+            self.values.append((element.name, f"tuple(map({convert}, {part}))"))
             return
         raws = [self.unpacked(code) for _ in range(count)]
         bounds = item.raw_bounds()
