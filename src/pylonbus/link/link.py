@@ -44,6 +44,10 @@ RECONNECT_FIRST = 0.25  # s
 RECONNECT_MAX = 2.0  # s
 TIDY_EVERY = 0.5  # s between two input flushes while replies arrive
 READ_SIZE = 65536  # bytes a read of a local device may take: more than any reply
+# s a sleep for the rest of a reply lasts beyond its wire time: a sender a little behind its baud rate (a
+# scheduler's delay, the start of the reply seen late) would otherwise leave its last bytes to another
+# select and read, a third wake-up for most replies.
+SLEEP_MARGIN = 0.002
 
 
 P = ParamSpec("P")
@@ -354,7 +358,7 @@ class Link:
             if left <= 0:
                 return self._no_reply()
             if sleep:  # a frame is coming in: its rest arrives in its wire time
-                time.sleep(min(reader.missing() * byte_time, left))
+                time.sleep(min(reader.missing() * byte_time + SLEEP_MARGIN, left))
             elif not select.select([fd], [], [], left)[0]:
                 continue
             try:

@@ -108,13 +108,16 @@ class Daemon:
         return all(module.online for module in reading.modules)
 
     def _publish(self, reading: Reading) -> None:
-        # The spooling sinks' batches (and the energy counters they carry) in one commit: one fsync'd
-        # transaction a cycle, not one a sink.
+        # The spooling sinks' batches and the energy counters in one commit: one fsync'd transaction a cycle,
+        # not one a sink, nor a second for the counters of a cycle that spooled no batch (whose commit still
+        # carries the deletion of the batches sent since the last one).
         try:
             with self.spool.transaction() if self.spool is not None else contextlib.nullcontext():
                 for sink in self.sinks:
                     if sink.spooling:
                         self._hand(sink, reading)
+                if self.spool is not None:
+                    self._commit_energy()
         except PylonbusError as error:  # the commit failed: the sinks hold the cycle's batches in memory
             if not self.commit_failing:
                 log.error("%s; batches are held in memory until the spool works again", error)

@@ -135,6 +135,7 @@ class _Database:
         self.depth = 0  # of the transactions open (the outermost BEGINs and COMMITs, the others are savepoints)
         self.queues: list[Spool] = []  # whose deletions of sent batches any commit carries
         self.undo: list[Callable[[], None]] = []  # puts back in memory what the open transaction did (`on_rollback`)
+        self.after: list[Callable[[], None]] = []  # called once the open transaction commits (`on_commit`)
         self.generation = 0
         self.staged: dict[str, str] = {}  # state values to write with the next commit
         self.saved: dict[str, str] = {}  # state values as last committed (an unchanged value is not staged)
@@ -308,6 +309,7 @@ class _Database:
         with the rollback journal). The lock is held throughout, so that no other thread's statement falls
         into it; a nested one is a savepoint, undone alone when it fails. `tolerant`: when the transaction
         cannot begin, what runs inside commits on its own (and meets the fault itself)."""
+        committed: list[Callable[[], None]] = []  # `on_commit` calls, made once the lock is released
         with self.lock:
             db = self.db
             savepoint = f"nested{self.depth + 1}"
@@ -332,6 +334,7 @@ class _Database:
                     db.execute("COMMIT")
                 if self.depth == 1:
                     self.undo.clear()
+                    committed, self.after = self.after, []
             except BaseException:
                 if db is self.db and db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -343,9 +346,21 @@ class _Database:
                 for undo in reversed(self.undo[mark:]):
                     undo()
                 del self.undo[mark:]
+                if self.depth == 1:
+                    self.after.clear()
                 raise
             finally:
                 self.depth -= 1
+        for call in committed:
+            call()
+
+    def on_commit(self, call: Callable[[], None]) -> None:
+        """`call` once what was just written is committed: at the end of the open transaction, after its lock is
+        released (a shipper woken inside it would only wait for the lock: a dozen futex calls a batch), or now."""
+        if self.depth:
+            self.after.append(call)
+        else:
+            call()
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Inside a transaction: `undo` puts back what its statements changed in memory if it does not commit
@@ -428,6 +443,10 @@ class Store:
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Inside `transaction`: call `undo` if it is rolled back (its COMMIT failing included)."""
         self._database.on_rollback(undo)
+
+    def on_commit(self, call: Callable[[], None]) -> None:
+        """`call` once the open transaction has committed and released the database (now, outside one)."""
+        self._database.on_commit(call)
 
     @_locked
     def load_state(self, name: str) -> str | None:
@@ -605,6 +624,11 @@ class Spool(Store):
         self._count -= len(rows)
         if not defer or len(self._sent) >= DEFERRED_REMOVALS:
             self._delete_sent()
+
+    @property
+    def deferred(self) -> bool:
+        """Whether sent batches wait for their deletion (`remove` with defer)."""
+        return bool(self._sent)
 
     @_locked
     def settle(self) -> None:

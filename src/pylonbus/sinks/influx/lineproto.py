@@ -105,7 +105,7 @@ class Snapshot(NamedTuple):
             round(pack.voltage * 1000),
             round(pack.current * 10),
             tuple([round(v * 1000) for v in pack.cell_voltages]),  # from a list: faster than from a generator
-            tuple([_trunc_celsius(t) for t in pack.temperatures]),
+            tuple(map(_trunc_celsius, pack.temperatures)),  # map: no frame of a comprehension
         )
 
 

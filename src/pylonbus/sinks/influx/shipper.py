@@ -57,7 +57,8 @@ class Shipper:
         batches = self.spool.oldest(self.batch_lines)
         if not batches:
             return None
-        self._settle.set()
+        if self.spool.deferred:  # none in a steady state: the cycle's commit deleted them (no wake-up for nothing)
+            self._settle.set()
         return self._send(batches)
 
     def _remover(self) -> None:

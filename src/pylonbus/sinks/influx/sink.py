@@ -61,7 +61,7 @@ class InfluxSink:
     def publish(self, reading: Reading) -> None:
         lines = self.lines.lines(reading)
         if lines and self.backlog.put("\n".join(lines).encode(), len(lines)):
-            self.shipper.wake.set()
+            self.spool.on_commit(self.shipper.wake.set)  # once it can be read: woken earlier, it waits for the lock
 
     def statistics(self) -> str:
         s = self.shipper.stats
