@@ -324,14 +324,14 @@ class _Database:
             self.depth += 1
             try:
                 yield
-                if db is not self.db:
-                    pass  # moved aside meanwhile: what ran inside committed on the new database (`quarantine`)
-                elif self.depth > 1:
-                    db.execute(f"RELEASE {savepoint}")
-                else:
-                    for queue in self.queues:
-                        queue.fold_sent()
-                    db.execute("COMMIT")
+                # Else moved aside meanwhile: what ran inside committed on the new database (`quarantine`).
+                if db is self.db:
+                    if self.depth > 1:
+                        db.execute(f"RELEASE {savepoint}")
+                    else:
+                        for queue in self.queues:
+                            queue.fold_sent()
+                        db.execute("COMMIT")
                 if self.depth == 1:
                     self.undo.clear()
                     committed, self.after = self.after, []

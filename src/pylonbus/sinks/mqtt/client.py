@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ...wakeup import Wakeup
+from .. import address_host
 from . import packets
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Connection:
         """Connected and accepted, or None when `stopped` came first. Raises OSError (ssl.SSLError among them)
         when the broker cannot be reached within `timeout` s, Refused, Silent after `keepalive` s without a
         CONNACK, or Lost."""
-        sock = socket.create_connection(address, timeout=timeout)
+        sock = socket.create_connection((address_host(address[0]), address[1]), timeout=timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if tls is not None:

@@ -253,7 +253,7 @@ class MqttSink:
                 if any(new):
                     self._announce = True
         if self.backlog.put(json.dumps(messages).encode(), len(messages)):
-            self.wakeup.set()
+            self.backlog.spool.on_commit(self.wakeup.set)  # once it can be read: woken earlier, it waits for the lock
 
     # the connection's thread
     def _run(self) -> None:
