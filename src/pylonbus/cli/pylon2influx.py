@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the energy counters' file when nothing is spooled (standard output, --http only; not with --once) "
         f"(default {default_energy_path()})",
     )
-    m = p.add_argument_group("MQTT and Home Assistant (needs paho-mqtt: the mqtt extra)")
+    m = p.add_argument_group("MQTT and Home Assistant")
     m.add_argument("--mqtt", metavar="URL", help="broker: mqtt://[USER@]HOST[:PORT] or mqtts://… for TLS")
     m.add_argument("--mqtt-password-file", metavar="FILE", help="the broker password (or MQTT_PASSWORD)")
     m.add_argument("--mqtt-prefix", metavar="P", help="topic prefix (pylontech)")
