@@ -67,6 +67,60 @@ def test_the_counters_commit_with_the_cycles_batch_and_unchanged_ones_are_not_wr
     assert spool.load_state("energy") == "changed behind its back"
 
 
+def test_counters_nothing_showed_commit_once_a_minute_and_shown_ones_at_once(tmp_path: Path) -> None:
+    """After a cycle that spooled nothing, the counters are committed at most once a minute (a commit a second
+    wore the SD card for values nobody saw); before they are shown, and at exit, at once."""
+    spool = Spool(tmp_path / "spool.sqlite", 10)
+    meter = EnergyMeter(interval=1, store=spool)
+
+    def saved() -> str | None:
+        return Spool(tmp_path / "spool.sqlite", 10).load_state("energy")
+
+    def cycle(n: int, unseen: float | None) -> None:
+        meter.add("PPT1", n, -3600.0, -180000.0)
+        meter.stage()
+        meter.commit(unseen)
+
+    cycle(0, 1000.0)
+    first = saved()
+    assert first is not None
+    cycle(1, 1001.0)
+    cycle(2, 1059.0)
+    assert saved() == first  # nothing showed them: a power cut takes back what nobody saw
+    cycle(3, 1060.0)
+    assert saved() != first
+    minute = saved()
+    cycle(4, None)  # before a sink shows them
+    assert saved() != minute
+    assert EnergyMeter(interval=1, store=Spool(tmp_path / "spool.sqlite", 10)).counters == meter.counters
+
+
+def test_the_deletions_of_sent_batches_ride_on_a_commit_that_writes(tmp_path: Path) -> None:
+    """Deleting sent batches costs no commit of its own a cycle: they wait for the next batch's commit (a crash
+    sends them again), or for the count that calls for one, or for `settle` at exit."""
+    import sqlite3
+
+    spool = Spool(tmp_path / "spool.sqlite", 1000)
+    for n in range(3):
+        spool.add(f"m v={n}".encode(), 1)
+
+    def rows() -> int:
+        with sqlite3.connect(tmp_path / "spool.sqlite") as db:
+            return sum(db.execute(f"SELECT count(*) FROM {spool._table}").fetchone())
+
+    sent = [batch_id for batch_id, _, _ in spool.oldest(2)]
+    spool.remove(sent, defer=True)
+    with spool.transaction():
+        pass  # a cycle that spooled nothing
+    assert rows() == 3 and spool.pending() == 1
+    with spool.transaction():
+        spool.add(b"m v=3", 1)
+    assert rows() == 2 and spool.pending() == 2
+    spool.remove([batch_id for batch_id, _, _ in spool.oldest(1)], defer=True)
+    spool.settle()
+    assert rows() == 1
+
+
 def test_a_damaged_saved_state_starts_the_counters_again(tmp_path: Path, caplog) -> None:
     spool = Spool(tmp_path / "spool.sqlite", 10)
     spool.stage_state("energy", "{not json")

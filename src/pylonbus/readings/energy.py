@@ -17,6 +17,9 @@ log = logging.getLogger("pylon2influx")
 
 GAP_INTERVALS = 3  # a longer gap between two readings is not integrated: nobody knows what flowed
 STATE_NAME = "energy"
+#: s between two commits of counters that no batch carried and nothing showed: a commit a second wore an SD card
+#: (five fsyncs) for values a power cut may take back, since nobody saw them
+UNSEEN_COMMIT = 60.0
 
 
 @dataclass(slots=True)
@@ -66,6 +69,7 @@ class EnergyMeter:
         self.counters: dict[str, Energy] = {}
         self.last: dict[str, tuple[float, float, float]] = {}  # name -> (time s, current A, power W)
         self._failing = False  # the store refused the counters: said once, until it takes them again
+        self._unseen_at = -UNSEEN_COMMIT  # when counters nothing showed were last committed (monotonic s)
         if store is not None:
             self._load(store)
 
@@ -103,9 +107,14 @@ class EnergyMeter:
             counters = {name: {field: getattr(e, field) for field in FIELDS} for name, e in self.counters.items()}
             self._keep(self.store.stage_state, STATE_NAME, json.dumps(counters))
 
-    def commit(self) -> None:
+    def commit(self, unseen: float | None = None) -> None:
         """Commit what `stage` left and no batch has carried: before a sink shows a reading at once (standard
-        output, /metrics), after a cycle that spooled nothing, at exit."""
+        output, /metrics) and at exit; with `unseen` (the monotonic s now), counters nothing shows, after a
+        cycle that spooled nothing, at most every UNSEEN_COMMIT s."""
+        if unseen is not None:
+            if unseen - self._unseen_at < UNSEEN_COMMIT:
+                return
+            self._unseen_at = unseen
         if self.store is not None and self._keep(self.store.commit_state) and self._failing:
             log.warning("energy counters are saved again")
             self._failing = False

@@ -98,13 +98,14 @@ class Daemon:
     def cycle(self) -> bool:
         """Poll every module once and hand the reading to every sink; True when every module answered. The
         energy counters are committed before anything shows them: a spooling sink's batch carries them in its
-        own commit; before a sink that shows them at once, and at the end, they are committed if no batch did."""
+        own commit, and before a sink that shows them at once they are committed if no batch did; counters
+        nothing showed are committed once a minute, and at exit."""
         reading = self.poller.cycle()
         if self.stop.is_set():
             return False  # cut short by SIGTERM: its stack figures would miss modules, so it is not published
         for ready in self.clock.settle(reading):  # none while the system clock is not set
             self._publish(ready)
-        self._commit_energy()
+        self._commit_energy(unseen=True)
         return all(module.online for module in reading.modules)
 
     def _publish(self, reading: Reading) -> None:
@@ -117,7 +118,7 @@ class Daemon:
                     if sink.spooling:
                         self._hand(sink, reading)
                 if self.spool is not None:
-                    self._commit_energy()
+                    self._commit_energy(unseen=True)
         except PylonbusError as error:  # the commit failed: the sinks hold the cycle's batches in memory
             if not self.commit_failing:
                 log.error("%s; batches are held in memory until the spool works again", error)
@@ -137,9 +138,10 @@ class Daemon:
         except PylonbusError as error:  # one sink's fault never stops the others, nor polling
             log.error("%s", error)
 
-    def _commit_energy(self) -> None:
+    def _commit_energy(self, unseen: bool = False) -> None:
+        """The counters committed (`unseen`: counters nothing has shown, at most once a minute)."""
         if self.poller.energy is not None:
-            self.poller.energy.commit()
+            self.poller.energy.commit(time.monotonic() if unseen else None)
 
     def statistics(self) -> str:
         parts = [f"modules: {self.poller.describe()}", *(sink.statistics() for sink in self.sinks)]
@@ -159,11 +161,13 @@ class Daemon:
             # systemd (Type=notify, WatchdogSec=) restarts a daemon whose cycles stop.
             notify("WATCHDOG=1" if cycles > 1 else f"READY=1\nSTATUS=polling {self.poller.describe()}")
             if self.config.once:
+                self._commit_energy()
                 unsent = self._close_sinks(ONCE_FLUSH) + self.clock.unsent()
                 return 0 if ok and not unsent else 1
             # A fixed period: neither slow polls nor the database stretch the interval.
             self._sleep_until(started + self.config.interval)
         notify("STOPPING=1")
+        self._commit_energy()
         self._close_sinks(EXIT_FLUSH)
         self.clock.unsent()
         return 0

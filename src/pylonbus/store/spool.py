@@ -136,6 +136,8 @@ class _Database:
         self.queues: list[Spool] = []  # whose deletions of sent batches any commit carries
         self.undo: list[Callable[[], None]] = []  # puts back in memory what the open transaction did (`on_rollback`)
         self.after: list[Callable[[], None]] = []  # called once the open transaction commits (`on_commit`)
+        self.changes = 0  # rows the connection had changed when the open transaction began
+        self.fold_wanted = False  # the open transaction is to delete the sent batches even if it writes nothing
         self.generation = 0
         self.staged: dict[str, str] = {}  # state values to write with the next commit
         self.saved: dict[str, str] = {}  # state values as last committed (an unchanged value is not staged)
@@ -303,10 +305,12 @@ class _Database:
             self.saved = dict(kept)
 
     @contextlib.contextmanager
-    def transaction(self, tolerant: bool = False) -> Iterator[None]:
+    def transaction(self, tolerant: bool = False, deletions: bool = False) -> Iterator[None]:
         """One commit for all that runs inside, however nested: every sink's batch of a cycle, the energy
         counters and the deletions of the batches sent since the last commit (a commit costs five fdatasyncs
-        with the rollback journal). The lock is held throughout, so that no other thread's statement falls
+        with the rollback journal). The deletions ride on a commit that writes something else, or on one
+        made for them (`deletions`): alone, they wait (a crash sends those batches again) rather than cost a
+        commit a cycle of their own. The lock is held throughout, so that no other thread's statement falls
         into it; a nested one is a savepoint, undone alone when it fails. `tolerant`: when the transaction
         cannot begin, what runs inside commits on its own (and meets the fault itself)."""
         committed: list[Callable[[], None]] = []  # `on_commit` calls, made once the lock is released
@@ -321,6 +325,9 @@ class _Database:
                     raise
                 yield
                 return
+            if not self.depth:
+                self.changes, self.fold_wanted = db.total_changes, False
+            self.fold_wanted |= deletions
             self.depth += 1
             try:
                 yield
@@ -329,8 +336,9 @@ class _Database:
                     if self.depth > 1:
                         db.execute(f"RELEASE {savepoint}")
                     else:
-                        for queue in self.queues:
-                            queue.fold_sent()
+                        if self.fold_wanted or db.total_changes != self.changes:
+                            for queue in self.queues:
+                                queue.fold_sent()
                         db.execute("COMMIT")
                 if self.depth == 1:
                     self.undo.clear()
@@ -637,7 +645,7 @@ class Spool(Store):
             self._delete_sent()
 
     def _delete_sent(self) -> None:
-        with self._database.transaction():
+        with self._database.transaction(deletions=True):
             pass  # the commit carries the deletions (`fold_sent`)
 
     def fold_sent(self) -> None:
