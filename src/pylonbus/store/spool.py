@@ -261,7 +261,7 @@ class _Database:
             self.checked.set()  # no shipper waits for it any more
         with self.lock:
             # The deferred deletions; if they fail, those batches are sent again next time.
-            with contextlib.suppress(sqlite3.Error), self.transaction():
+            with contextlib.suppress(sqlite3.Error), self.transaction(deletions=True):
                 pass
             self.db.close()
             note = Path(f"{self.path}{CLEAN_NOTE}")
@@ -529,6 +529,9 @@ class Spool(Store):
         need = 2 * len(body) + DISK_MARGIN
         dropped = 0
         while self._count and self._room() < need:
+            if self._sent and self._generation == self._database.generation:
+                self.fold_sent()  # the room of batches already sent comes back before an unsent one is dropped
+                continue
             if not self._dropping and not dropped:
                 log.warning("spool %s: disk nearly full; dropping the oldest batches to keep the newest", self.path)
             count = max(1, self._count // 10)
