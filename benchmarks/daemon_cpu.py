@@ -149,16 +149,8 @@ def environment(src: Path) -> dict[str, str]:
     return env
 
 
-def syncs(
-    case: Case,
-    trees: dict[str, Path],
-    envs: dict[str, dict[str, str]],
-    tmp: Path,
-    broker: Broker | None,
-    args: argparse.Namespace,
-) -> None:
+def syncs(case: Case, runs: list[Run], args: argparse.Namespace) -> None:
     """fsync + fdatasync calls a cycle of each daemon, counted by strace attached for the watched period."""
-    runs = [Run(label, src, case, tmp, broker, envs[label]) for label, src in trees.items()]
     try:
         time.sleep(args.settle)
         straces = [
@@ -192,10 +184,10 @@ def measure(
     broker: Broker | None,
     args: argparse.Namespace,
 ) -> None:
-    if args.syncs:
-        syncs(case, trees, envs, tmp, broker, args)
-        return
     runs = [Run(label, src, case, tmp, broker, envs[label]) for label, src in trees.items()]
+    if args.syncs:
+        syncs(case, runs, args)
+        return
     try:
         time.sleep(args.settle)
         start = [run.mark() for run in runs]

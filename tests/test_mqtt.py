@@ -463,6 +463,10 @@ def test_mqtts_with_the_brokers_ca_and_without(mosquitto, tmp_path: Path) -> Non
     assert "give its CA with --ca-file" in untrusted.stderr
     unchecked = once("--mqtt", url, "--mqtt-prefix", "tls", "-I", "0", *spool)  # the spooled cycle and its own
     assert unchecked.returncode == 0, unchecked.stderr
+    (tmp_path / "not.pem").write_text("not a certificate\n")
+    garbled = once("--mqtt", url, "--ca-file", str(tmp_path / "not.pem"), *spool)
+    assert garbled.returncode == 1 and "Traceback" not in garbled.stderr
+    assert f"--ca-file {tmp_path / 'not.pem'}: not a PEM certificate" in garbled.stderr.splitlines()[-1]
 
 
 def test_no_mqtt_library_is_needed(mosquitto, tmp_path: Path) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import PylonbusError
+
 if TYPE_CHECKING:
+    import ssl
+
     from ..readings.reading import Reading
 
 
@@ -38,4 +42,18 @@ def address_host(host: str) -> str | bytes:
     return host.encode() if host.isascii() else host
 
 
-__all__ = ["Sink", "address_host"]
+def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    """The system's CAs, or only those of `ca_file`; with `verify` off, no check at all (`-I 0`)."""
+    import ssl
+
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:  # a file that is there (the configuration checked) but no PEM
+        raise PylonbusError(f"--ca-file {ca_file}: not a PEM certificate ({error})") from None
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+__all__ = ["Sink", "address_host", "tls_context"]

@@ -10,7 +10,6 @@ import select
 import socket
 from typing import TYPE_CHECKING, NamedTuple
 
-from ...errors import PylonbusError
 from .. import address_host
 
 if TYPE_CHECKING:
@@ -29,20 +28,6 @@ class Answer(NamedTuple):
     status: int
     headers: dict[str, str]  # by lower-case name; repeated headers joined by ", "
     body: bytes
-
-
-def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
-    """The system's CAs, or only those of `ca_file`; with `verify` off, no check at all (`-I 0`)."""
-    import ssl
-
-    try:
-        context = ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as error:  # a file that is there (the configuration checked) but no PEM
-        raise PylonbusError(f"--ca-file {ca_file}: not a PEM certificate ({error})") from None
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def describe(error: Exception) -> str:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ...errors import PylonbusError
+from .. import tls_context
 from .config import InfluxTarget, redact
-from .connection import Connection, HttpError, describe, tls_context
+from .connection import Connection, HttpError, describe
 
 log = logging.getLogger(__name__)
 

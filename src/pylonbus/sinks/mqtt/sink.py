@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from ...readings.documents import path_of, reading_state
 from ...store.backlog import Backlog
 from ...wakeup import Wakeup
+from .. import tls_context
 from . import packets
 from .client import CONNECT_TIMEOUT, Connection, Lost, Refused, Silent
 from .discovery import Discovery
 from .settings import broker, topic_problem
 
 if TYPE_CHECKING:
-    import ssl
+    from collections.abc import Callable
 
     from ...readings.reading import Reading
     from ...store.spool import Spool
@@ -52,23 +53,15 @@ def _payload(doc: dict[str, Any]) -> str:
     return _compact(doc)
 
 
-def _tls_context(config: MqttConfig) -> ssl.SSLContext:
-    import ssl  # only for mqtts://: the module and its certificates cost 2 MB
-
-    context = ssl.create_default_context(cafile=None if config.ca_file is None else str(config.ca_file))
-    if not config.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class MqttSink:
     spooling = True
 
     def __init__(self, config: MqttConfig, queue: Spool, interval: float) -> None:
         self.config = config
         self.host, self.port, tls, user = broker(config.url)
-        self.tls = _tls_context(config) if tls else None
+        self.tls = (
+            tls_context(None if config.ca_file is None else str(config.ca_file), config.verify_tls) if tls else None
+        )
         self.backlog = Backlog(queue)
         self.status_topic = f"{config.prefix}/status"
         self.discovery = Discovery(config.prefix, config.ha_prefix, self.status_topic) if config.discovery else None
@@ -277,7 +270,7 @@ class MqttSink:
             return IDLE_WAIT
         return max(0.0, min(IDLE_WAIT, self._cleanup_after - time.monotonic()))
 
-    def _giving_up(self, deadline: float | None) -> Any:
+    def _giving_up(self, deadline: float | None) -> Callable[[], bool]:
         """A test of whether to stop waiting for the broker: once stopping, and past `deadline` if one is given."""
         return lambda: self._stop.is_set() and (deadline is None or time.monotonic() > deadline)
 
