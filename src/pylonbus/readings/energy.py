@@ -111,13 +111,14 @@ class EnergyMeter:
         """Commit what `stage` left and no batch has carried: before a sink shows a reading at once (standard
         output, /metrics) and at exit; with `unseen` (the monotonic s now), counters nothing shows, after a
         cycle that spooled nothing, at most every UNSEEN_COMMIT s."""
-        if unseen is not None:
-            if unseen - self._unseen_at < UNSEEN_COMMIT:
-                return
-            self._unseen_at = unseen
-        if self.store is not None and self._keep(self.store.commit_state) and self._failing:
-            log.warning("energy counters are saved again")
-            self._failing = False
+        if unseen is not None and unseen - self._unseen_at < UNSEEN_COMMIT:
+            return
+        if self.store is not None and self._keep(self.store.commit_state):
+            if unseen is not None:  # a failed commit is tried again the next cycle, as its warning says
+                self._unseen_at = unseen
+            if self._failing:
+                log.warning("energy counters are saved again")
+                self._failing = False
 
     def _keep(self, call: Callable[..., None], *args: str) -> bool:
         try:

@@ -109,9 +109,9 @@ class Daemon:
         return all(module.online for module in reading.modules)
 
     def _publish(self, reading: Reading) -> None:
-        # The spooling sinks' batches and the energy counters in one commit: one fsync'd transaction a cycle,
-        # not one a sink, nor a second for the counters of a cycle that spooled no batch (whose commit still
-        # carries the deletion of the batches sent since the last one).
+        # The spooling sinks' batches, the energy counters and the deletion of the batches sent since the last
+        # commit in one commit: one fsync'd transaction a cycle at most, not one a sink, nor one for the counters
+        # or the deletions alone (those wait for the next batch, the counters at most a minute).
         try:
             with self.spool.transaction() if self.spool is not None else contextlib.nullcontext():
                 for sink in self.sinks:
