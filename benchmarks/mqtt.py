@@ -15,7 +15,6 @@ Run: python benchmarks/mqtt.py [--replay-only] [--hours 24]"""
 from __future__ import annotations
 
 import collections
-import json
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from processes import SIXTEEN_MODULES, peak_rss_mb, pylon2influx
 from pylonbus.readings.reading import Identity, ModuleReading, Reading, StackReading
 from pylonbus.sim import Stack
 from pylonbus.sinks.mqtt.config import MqttConfig
-from pylonbus.sinks.mqtt.sink import MqttSink
+from pylonbus.sinks.mqtt.sink import MqttSink, unbatch
 from pylonbus.store.spool import Spool
 
 PORT = 18893
@@ -110,7 +109,7 @@ def replay(tmp: Path) -> None:
     listener.loop_start()
     time.sleep(0.5)
     rows = sqlite3.connect(tmp / "spool.sqlite").execute("SELECT body FROM queue_mqtt ORDER BY created, id")
-    raw, raw_cpu = raw_publish([(topic, payload) for (body,) in rows for topic, payload in json.loads(body)])
+    raw, raw_cpu = raw_publish([(topic, payload) for (body,) in rows for topic, payload in unbatch(body)])
     started, cpu = time.perf_counter(), time.process_time()
     sink.start()
     while spool.pending() and time.perf_counter() - started < 600:

@@ -570,8 +570,10 @@ def test_a_program_that_embeds_the_collector_is_refused_too() -> None:
 
 
 def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosquitto, tmp_path: Path) -> None:
-    """A spool an earlier version filled under a prefix it did not check: those messages are skipped (logged
-    once, counted), the valid ones of the same spool go out in order, and the daemon's own after them."""
+    """A spool an earlier version filled (JSON batches) under a prefix it did not check: those messages are
+    skipped (logged once, counted), the valid ones of the same spool go out in order, and the daemon's own
+    after them. So are batches the disk changed: each is skipped (said once, counted), never retried for ever."""
+    from pylonbus.sinks.mqtt.sink import batch
     from pylonbus.store.spool import Spool
 
     spool = Spool(tmp_path / "spool.sqlite", 100)
@@ -579,7 +581,12 @@ def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosqui
     invalid = ["old#/0/1/state", "old/+/stack/state", "old\udcff/0/1/state", "old\x00/0/2/state"]
     queue.add(json.dumps([[topic, '{"old":true}'] for topic in invalid]).encode(), len(invalid))
     queue.add(json.dumps([["skip/0/1/state", '{"spooled":1}']]).encode(), 1)
+    damaged = bytearray(batch([("skip/0/1/state", '{"damaged":1}')], compress=True))
+    damaged[-1] ^= 0x01  # a bit the SD card flipped: zlib's checksum no longer matches
+    queue.add(bytes(damaged), 1)
+    queue.add(b'[["skip/0/1/state"', 1)  # a JSON batch cut short
     queue.add(json.dumps([["old#/0/1/state", "{}"], ["skip/0/1/state", '{"spooled":2}']]).encode(), 2)
+    queue.add(batch([("skip/0/1/state", '{"spooled":3}')], compress=False), 1)
     spool.close()
     listener = Listener("skip/0/1/state", "old/#")
     daemon = start(tmp_path, "-d", SIM, "-q", "1", prefix="skip")
@@ -589,11 +596,15 @@ def test_spooled_messages_to_a_topic_mqtt_refuses_are_skipped_and_counted(mosqui
         err = stop(daemon)
         listener.close()
     payloads = [payload for _, payload, _ in got]
-    assert payloads[:2] == [b'{"spooled":1}', b'{"spooled":2}'], (payloads[:3], err)
+    assert payloads[:3] == [b'{"spooled":1}', b'{"spooled":2}', b'{"spooled":3}'], (payloads[:4], err)
     assert not [topic for topic, _, _ in got if topic.startswith("old")]
     assert err.count("is skipped: the topic") == 1, err
     assert "a spooled message to 'old#/0/1/state' is skipped: the topic holds a wildcard" in err
     assert "skipped (invalid topic): 5" in err
+    assert err.count("cannot be read") == 1, err
+    read = "Error -3 while decompressing data: incorrect data check: the disk changed it"
+    assert f"MQTT: a batch in the spool's queue mqtt cannot be read ({read})" in err
+    assert "unreadable batches skipped: 2" in err
 
 
 def test_every_template_renders_every_state_a_silent_module_publishes(mosquitto, sim_process, tmp_path: Path) -> None:
@@ -797,3 +808,32 @@ def test_messages_the_brokers_acl_declines_are_said_once_and_counted(tmp_path: P
     declined = re.findall(r"declined by the broker: (\d+)", err)
     assert declined and int(declined[-1]) >= 6, err  # module 2 and the stack, each cycle
     assert err.count("WARNING") == 1, err
+
+
+def test_a_backlog_is_spooled_compressed_and_read_back_as_it_was(tmp_path: Path) -> None:
+    """While the broker keeps up a batch is spooled as it is; once BACKLOG wait, the next are compressed (a long
+    outage fills the SD card 7 times slower), and both read back to the same messages."""
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.service.poller import Poller
+    from pylonbus.sinks.mqtt.config import MqttConfig
+    from pylonbus.sinks.mqtt.sink import BACKLOG, MqttSink, unbatch
+    from pylonbus.store.spool import Spool
+
+    queue = Spool(tmp_path / "spool.sqlite", 100).queue("mqtt", 100)
+    sink = MqttSink(MqttConfig(f"mqtt://127.0.0.1:{free_port()}", prefix="bk"), queue, 1.0)  # not started
+    poller = Poller([Client(Link("sim://?stack=US3000C*14&frozen=1"))], 3600)
+    poller.scan()
+    for _ in range(BACKLOG + 2):
+        sink.publish(poller.cycle())
+    bodies = [body for _, _, body in queue.oldest(10**6)]
+    assert [body[:1] for body in bodies] == [b"\0"] * BACKLOG + [b"h"] * 2  # zlib's header, a 16 kB window
+    assert len(bodies[0]) > 6 * len(bodies[-1])  # 16.7 kB, 2.4 kB
+    plain, packed = unbatch(bodies[BACKLOG - 1]), unbatch(bodies[BACKLOG])
+    assert [topic for topic, _ in plain] == [topic for topic, _ in packed] == [
+        *(f"bk/0/{n}/state" for n in range(1, 15)),
+        "bk/0/stack/state",
+    ]
+    docs = [json.loads(payload) for _, payload in plain + packed]
+    assert [doc["serial"] for doc in docs[:14]] == [doc["serial"] for doc in docs[15:29]]
+    assert [doc["cells"] for doc in docs[:14]] == [doc["cells"] for doc in docs[15:29]]  # a frozen stack

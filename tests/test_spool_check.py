@@ -4,7 +4,6 @@ Mosquitto, every message that was in a spool file when the daemon died reaches a
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -110,6 +109,8 @@ def test_once_checks_a_large_spool_left_by_a_crash_before_it_flushes(tmp_path: P
 def committed(folder: Path) -> set[tuple[str, bytes]]:
     """The MQTT messages in every spool file in `folder` (the spool, and one set aside for its check), read
     as the next start reads them (a crash's journal rolled back)."""
+    from pylonbus.sinks.mqtt.sink import unbatch
+
     found = set()
     for path in folder.glob("spool.sqlite*"):
         if path.name.endswith(("-journal", "-closed", ".lock")):
@@ -117,7 +118,7 @@ def committed(folder: Path) -> set[tuple[str, bytes]]:
         db = sqlite3.connect(path)
         try:
             for (body,) in db.execute("SELECT body FROM queue_mqtt"):
-                found |= {(topic, payload.encode()) for topic, payload in json.loads(body)}
+                found |= {(topic, payload.encode()) for topic, payload in unbatch(body)}
         except sqlite3.OperationalError:  # no such table: a new spool the daemon had not written yet
             pass
         finally:
