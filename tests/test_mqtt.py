@@ -830,10 +830,8 @@ def test_a_backlog_is_spooled_compressed_and_read_back_as_it_was(tmp_path: Path)
     assert [body[:1] for body in bodies] == [b"\0"] * BACKLOG + [b"h"] * 2  # zlib's header, a 16 kB window
     assert len(bodies[0]) > 6 * len(bodies[-1])  # 16.7 kB, 2.4 kB
     plain, packed = unbatch(bodies[BACKLOG - 1]), unbatch(bodies[BACKLOG])
-    assert [topic for topic, _ in plain] == [topic for topic, _ in packed] == [
-        *(f"bk/0/{n}/state" for n in range(1, 15)),
-        "bk/0/stack/state",
-    ]
+    topics = [*(f"bk/0/{n}/state" for n in range(1, 15)), "bk/0/stack/state"]
+    assert [topic for topic, _ in plain] == [topic for topic, _ in packed] == topics
     docs = [json.loads(payload) for _, payload in plain + packed]
     assert [doc["serial"] for doc in docs[:14]] == [doc["serial"] for doc in docs[15:29]]
     assert [doc["cells"] for doc in docs[:14]] == [doc["cells"] for doc in docs[15:29]]  # a frozen stack
