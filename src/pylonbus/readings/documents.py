@@ -200,7 +200,8 @@ def module_state(module: ModuleReading, time_ns: int) -> dict[str, Any]:
         doc["alarms"] = _pylontech_alarms(alarm)
     elif alarm is not None:
         doc["alarms"] = family_alarms(alarm)
-    return doc | _energy(module.energy)
+    doc |= _energy(module.energy)  # in place: `doc | ...` copied the whole document again
+    return doc
 
 
 _ALARM_DOCUMENTS: dict[tuple[Any, ...], dict[str, Any]] = {}  # by the 0x44 reply's values: they seldom change

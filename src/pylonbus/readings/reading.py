@@ -180,12 +180,14 @@ class ModuleReading:
     @property
     def cell_min(self) -> float | None:
         """Lowest cell voltage in V, None when offline."""
-        return self._extreme(min)[0]
+        analog = self.analog  # (the stack's cell_delta asks each module: no index needed)
+        return min(analog.cell_voltages) if analog is not None else self._extreme(min)[0]
 
     @property
     def cell_max(self) -> float | None:
         """Highest cell voltage in V, None when offline."""
-        return self._extreme(max)[0]
+        analog = self.analog
+        return max(analog.cell_voltages) if analog is not None else self._extreme(max)[0]
 
     @property
     def cell_min_index(self) -> int | None:
