@@ -35,7 +35,7 @@ def open_spool(config: Config) -> Spool:
     from ..store.spool import Spool
 
     path = config.spool or default_path()
-    return Spool(path, config.queue_limit, ours=hold(path, "--spool"), check_later=not config.once)
+    return Spool(path, config.queue_limit, ours=hold(path, "--spool"), check_later=not config.once, alone=True)
 
 
 def open_energy_state(config: Config) -> Store | None:
