@@ -95,6 +95,31 @@ def test_a_spool_damaged_in_its_batches_is_moved_aside_and_its_energy_counters_k
     assert spool.load_state("energy") == '{"stack 0": {"charge_kwh": 1.5}}'
 
 
+@pytest.mark.parametrize("how", ["transaction", "statement"])
+def test_a_spool_that_keeps_its_locks_finds_its_file_changed_behind_it(tmp_path: Path, how: str) -> None:
+    """The daemon's spool keeps SQLite's locks (`alone`), so SQLite no longer reads the file's header at each
+    transaction: the spool does, before a transaction and before a statement outside one (a shipper's), and a
+    file the card changed is moved aside with its bytes; the new file takes the batch."""
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path, 100, alone=True)
+    with spool.transaction():
+        spool.add(b"first 1", 1)
+    with path.open("r+b") as card:  # only "SQLite format 3" left
+        card.seek(16)
+        card.write(os.urandom(path.stat().st_size - 16))
+    damaged = path.read_bytes()
+    if how == "transaction":
+        with spool.transaction():
+            spool.add(b"second 1", 1)
+    else:
+        spool.add(b"second 1", 1)
+    aside = list(tmp_path.glob("spool.sqlite.corrupt-*[0-9Z]"))
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged
+    assert [body for _, _, body in spool.oldest(10)] == [b"second 1"]
+    spool.close()
+    assert Spool(path, 100).pending() == 1  # the new file, sound
+
+
 def test_ids_read_before_the_spool_was_moved_aside_never_touch_the_new_one(tmp_path: Path) -> None:
     """The shipper holds the ids of a request in flight when the spool is found damaged; the new spool numbers
     its rows from 1 again, and the old ids must not delete, reject or split the new batches."""

@@ -104,17 +104,14 @@ def _locked(method: F) -> F:
     def run(self: Store, *args: Any, **kwargs: Any) -> Any:
         database = self._database
         with database.lock:
+            database.verify()
             try:
                 self._follow()
                 return method(self, *args, **kwargs)
             except sqlite3.Error as error:
                 if not _corrupt(error):
                     raise SpoolError(f"spool {self.path}: {error}") from None
-                try:
-                    database.quarantine(error)
-                except (OSError, sqlite3.Error) as failure:
-                    reason = failure.strerror if isinstance(failure, OSError) else failure
-                    raise SpoolError(f"{self.path} is damaged ({error}) and cannot be replaced: {reason}") from None
+                database.replace(error)
             try:
                 self._follow()
                 return method(self, *args, **kwargs)
@@ -332,8 +329,9 @@ class _Database:
         cannot begin, what runs inside commits on its own (and meets the fault itself)."""
         committed: list[Callable[[], None]] = []  # `on_commit` calls, made once the lock is released
         with self.lock:
-            if self.header_fd is not None and not self.depth and (problem := self._header_problem(self.header_fd)):
-                self.quarantine(problem)
+            if self.verify():  # a new file: each queue makes its table there before the transaction begins
+                for queue in self.queues:
+                    queue._follow()
             db = self.db
             savepoint = f"nested{self.depth + 1}"
             mark = len(self.undo)
@@ -380,6 +378,22 @@ class _Database:
                 self.depth -= 1
         for call in committed:
             call()
+
+    def replace(self, error: object) -> None:
+        """`quarantine`; SpoolError when the damaged file cannot be replaced either."""
+        try:
+            self.quarantine(error)
+        except (OSError, sqlite3.Error) as failure:
+            reason = failure.strerror if isinstance(failure, OSError) else failure
+            raise SpoolError(f"{self.path} is damaged ({error}) and cannot be replaced: {reason}") from None
+
+    def verify(self) -> bool:
+        """Before a transaction, or a statement outside one: a file changed behind a connection that keeps its
+        locks (`alone`) is moved aside, as SQLite would have found it. True when it was."""
+        if self.header_fd is not None and not self.depth and (problem := self._header_problem(self.header_fd)):
+            self.replace(problem)
+            return True
+        return False
 
     def _close_header(self) -> None:
         if self.header_fd is not None:
