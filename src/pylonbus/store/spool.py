@@ -322,7 +322,7 @@ class _Database:
     def transaction(self, tolerant: bool = False, deletions: bool = False) -> Iterator[None]:
         """One commit for all that runs inside, however nested: every sink's batch of a cycle, the energy
         counters and the deletions of the batches sent since the last commit (a commit costs five fdatasyncs
-        with the rollback journal). The deletions ride on a commit that writes something else, or on one
+        with the rollback journal, four `alone`). The deletions ride on a commit that writes something else, or on one
         made for them (`deletions`): alone, they wait (a crash sends those batches again) rather than cost a
         commit a cycle of their own. The lock is held throughout, so that no other thread's statement falls
         into it; a nested one is a savepoint, undone alone when it fails. `tolerant`: when the transaction
