@@ -53,7 +53,8 @@ _topic_problem = functools.lru_cache(maxsize=4096)(topic_problem)
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
-_ALARMS_JSON: dict[tuple[tuple[str, object], ...], str] = {}  # a module's `alarms`, encoded: they seldom change
+# A module's `alarms`, encoded once for each set of values they take (they seldom change).
+_encoded_alarms = functools.lru_cache(maxsize=1024)(lambda items: _compact(dict(items)))
 
 
 def _payload(doc: dict[str, Any]) -> str:
@@ -62,15 +63,9 @@ def _payload(doc: dict[str, Any]) -> str:
     alarms = doc.get("alarms")
     if not isinstance(alarms, dict) or len(doc) == 1:
         return _compact(doc)
-    key = tuple(alarms.items())
-    encoded = _ALARMS_JSON.get(key)
-    if encoded is None:
-        if len(_ALARMS_JSON) > 1024:  # a fault that flickers through every combination: start again
-            _ALARMS_JSON.clear()
-        encoded = _ALARMS_JSON[key] = _compact(alarms)
     rest = doc.copy()
     del rest["alarms"]
-    return f'{_compact(rest)[:-1]},"alarms":{encoded}}}'
+    return f'{_compact(rest)[:-1]},"alarms":{_encoded_alarms(tuple(alarms.items()))}}}'
 
 
 def batch(messages: list[tuple[str, str]], compress: bool) -> bytes:
