@@ -99,7 +99,6 @@ def path_of(doc: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=4)  # every document of a reading has its time
-@functools.lru_cache(maxsize=2)  # the same cycle's time for each document of the cycle
 def rfc3339(time_ns: int) -> str:
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1_000_000:03d}Z"
