@@ -835,3 +835,46 @@ def test_a_backlog_is_spooled_compressed_and_read_back_as_it_was(tmp_path: Path)
     docs = [json.loads(payload) for _, payload in plain + packed]
     assert [doc["serial"] for doc in docs[:14]] == [doc["serial"] for doc in docs[15:29]]
     assert [doc["cells"] for doc in docs[:14]] == [doc["cells"] for doc in docs[15:29]]  # a frozen stack
+
+
+STDLIB_PAYLOADS = """
+import json, sys
+from pylonbus.sinks.mqtt.sink import _payload
+print(json.dumps([_payload(doc) for doc in json.load(sys.stdin)]))
+"""
+
+
+def test_payloads_are_the_same_documents_with_orjson_and_without(tmp_path: Path) -> None:
+    """Where orjson is installed it encodes the documents; where its wheel is missing (armv6) the standard
+    library does. Either way each payload is its document, key for key and in the same order: every family's,
+    and a module whose strings need escaping."""
+    import os
+
+    from pylonbus import Link
+    from pylonbus import Stack as Client
+    from pylonbus.protocol.families import names
+    from pylonbus.readings.documents import reading_state
+    from pylonbus.service.poller import Poller
+    from pylonbus.sinks.mqtt.sink import _payload
+
+    docs: list[dict[str, Any]] = []
+    for name in names():
+        poller = Poller([Client(Link(f"sim://?bms={name}&frozen=1&pace=0"), bms=name)], 3600)
+        poller.scan()
+        for stack in reading_state(poller.cycle())["stacks"]:
+            docs += [*stack["modules"], {key: value for key, value in stack.items() if key != "modules"}]
+    docs.append(docs[0] | {"serial": 'PPT"\\é\u2028\x01', "alarms": {"cell_error": True, "status1": 255}})
+    fake = tmp_path / "orjson"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('no wheel for this platform')\n")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-c", STDLIB_PAYLOADS], input=json.dumps(docs), capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    fast, plain = [_payload(doc) for doc in docs], json.loads(done.stdout)
+    assert fast != plain  # two encoders did run: they differ in escapes and exponents, not in values
+    for doc, one, other in zip(docs, fast, plain, strict=True):
+        alarms_last = [key for key in doc if key != "alarms"] + (["alarms"] if "alarms" in doc else [])
+        assert list(json.loads(one)) == list(json.loads(other)) == alarms_last
+        assert json.loads(one) == json.loads(other) == doc

@@ -33,7 +33,7 @@ if [ -z "$source" ]; then
 fi
 mkdir -p "$BASE" /data/log/pylon2influx
 python3 -m venv "$BASE/venv"
-# pyserial is pure Python: no compiler is needed.
+# pyserial is pure Python and orjson comes as a wheel for the GX (armv7l): no compiler is needed.
 "$BASE/venv/bin/pip" install --upgrade --quiet "${source}"
 rm -rf "$BASE/service"
 cp -r "$HERE" "$BASE/service"
