@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
@@ -238,8 +239,6 @@ def _seconds(stamp: str) -> float:
 
 @pytest.mark.parametrize("password, refused", [(MQTT_PASSWORD, False), ("wrong", True)])
 def test_password_from_the_environment(mosquitto, tmp_path: Path, password: str, refused: bool) -> None:
-    import os
-
     proc = subprocess.run(
         [
             sys.executable,
@@ -469,17 +468,20 @@ def test_mqtts_with_the_brokers_ca_and_without(mosquitto, tmp_path: Path) -> Non
     assert f"--ca-file {tmp_path / 'not.pem'}: not a PEM certificate" in garbled.stderr.splitlines()[-1]
 
 
+def without_package(name: str, folder: Path) -> dict[str, str]:
+    """An environment whose Python cannot import `name` (a package in `folder` that raises ImportError), and
+    finds this checkout's modules as the tests do."""
+    (folder / name).mkdir()
+    (folder / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed')\n")
+    return os.environ | {"PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+
+
 def test_no_mqtt_library_is_needed(mosquitto, tmp_path: Path) -> None:
     """The sink speaks MQTT 5 itself: with paho-mqtt made impossible to import, --once still publishes."""
-    import os
-
-    fake = tmp_path / "paho"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = without_package("paho", tmp_path)
     listener = Listener("nopaho/0/1/state")
     try:
         spool = str(tmp_path / "spool.sqlite")
-        env = os.environ | {"PYTHONPATH": str(tmp_path)}
         done = once("--mqtt", f"mqtt://127.0.0.1:{MQTT_PORT}", "--mqtt-prefix", "nopaho", "--spool", spool, env=env)
         assert done.returncode == 0, done.stderr
         got = listener.wait(lambda got: len(got) == 1)
@@ -848,7 +850,6 @@ def test_payloads_are_the_same_documents_with_orjson_and_without(tmp_path: Path)
     """Where orjson is installed it encodes the documents; where its wheel is missing (armv6) the standard
     library does. Either way each payload is its document, key for key and in the same order: every family's,
     and a module whose strings need escaping."""
-    import os
 
     from pylonbus import Link
     from pylonbus import Stack as Client
@@ -864,10 +865,7 @@ def test_payloads_are_the_same_documents_with_orjson_and_without(tmp_path: Path)
         for stack in reading_state(poller.cycle())["stacks"]:
             docs += [*stack["modules"], {key: value for key, value in stack.items() if key != "modules"}]
     docs.append(docs[0] | {"serial": 'PPT"\\é\u2028\x01', "alarms": {"cell_error": True, "status1": 255}})
-    fake = tmp_path / "orjson"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('no wheel for this platform')\n")
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    env = without_package("orjson", tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", STDLIB_PAYLOADS], input=json.dumps(docs), capture_output=True, text=True, env=env
     )
