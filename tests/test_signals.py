@@ -126,6 +126,23 @@ def test_bursts_while_polling_with_the_database_down(tmp_path: Path, started: li
     check_survives_bursts(daemon)
 
 
+def test_sighup_answers_at_the_lowest_verbosity(tmp_path: Path, started: list[Daemon]) -> None:
+    # SIGUSR1 lowers the log to errors only (a burst of it does that too); SIGHUP's statistics are still logged.
+    started.append(Daemon(tmp_path, "sim://?modules=3&frozen=1", "--spool", str(tmp_path / "spool.sqlite")))
+    daemon = started[-1]
+    assert daemon.polls(), daemon.output()
+    for _ in range(4):
+        os.kill(daemon.proc.pid, signal.SIGUSR1)
+        time.sleep(0.2)  # one at a time: each is acted on, never merged with the next
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "modules: group 0: [1, 2, 3]" not in daemon.output():
+        assert time.monotonic() < deadline, f"no statistics after SIGHUP:\n{daemon.output()}"
+        time.sleep(0.1)
+    assert daemon.stop_within() == 0, daemon.output()
+    assert "terminated" not in daemon.output()  # the log is at errors only: the rest of it is not shown
+
+
 def fill_spool(path: Path, batches: int, modules: int) -> None:
     """A spool left by a long outage, written in one transaction (a daemon commits each cycle: minutes here)."""
     Spool(path, batches).close()  # its schema

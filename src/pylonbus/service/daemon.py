@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .poller import Poller
 
 log = logging.getLogger("pylon2influx")
+# SIGHUP's answer: its own level, so that it is logged at every verbosity SIGUSR1 can lower the log to.
+report_log = logging.getLogger("pylon2influx.statistics")
+report_log.setLevel(logging.INFO)
 # What the sinks together may take to send what is spooled: SIGTERM must end the process within 2 s in any state
 # (systemd and users wait on it), and --once must end within 10 s with the database or broker down; what is left
 # waits in the spool for the next start.
@@ -194,4 +197,4 @@ class Daemon:
             self.wake.clear()
             if self.report:
                 self.report = False
-                log.warning("%s", self.statistics())
+                report_log.warning("%s", self.statistics())
