@@ -22,7 +22,7 @@ import pytest
 from pylonbus.sinks.influx.lineproto import battery_line
 from pylonbus.store.spool import Spool
 from servers import INFLUX_PASSWORD, INFLUX_PORT, INFLUX_USER, free_port, influx_query
-from test_daemon import pack
+from test_daemon import pack, wait_for
 
 BURST = 3000
 STOP_WITHIN = 2.0  # s from SIGTERM to exit, in every state
@@ -135,10 +135,7 @@ def test_sighup_answers_at_the_lowest_verbosity(tmp_path: Path, started: list[Da
         os.kill(daemon.proc.pid, signal.SIGUSR1)
         time.sleep(0.2)  # one at a time: each is acted on, never merged with the next
     os.kill(daemon.proc.pid, signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "modules: group 0: [1, 2, 3]" not in daemon.output():
-        assert time.monotonic() < deadline, f"no statistics after SIGHUP:\n{daemon.output()}"
-        time.sleep(0.1)
+    wait_for(lambda: "modules: group 0: [1, 2, 3]" in daemon.output(), "SIGHUP's statistics in the log", 10)
     assert daemon.stop_within() == 0, daemon.output()
     assert "terminated" not in daemon.output()  # the log is at errors only: the rest of it is not shown
 
